@@ -1,0 +1,44 @@
+# The two commands of the README: `make reproduce` and `make test`.
+# Both create .venv on first use and install the project with its pinned dependencies.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: install test lint reproduce smoke lab clean strip
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (tsin-nb)" >/dev/null
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check tsin_nb tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+reproduce: $(STAMP)
+	$(BIN)/tsin-nb reproduce $(if $(PARAMS),--params $(PARAMS)) $(if $(CORPUS),--corpus $(CORPUS))
+
+smoke: $(STAMP)
+	$(BIN)/tsin-nb reproduce --params notebooks/smoke.yaml --build build/smoke
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+strip: $(STAMP)
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
+
+clean:
+	rm -rf build

@@ -1,0 +1,125 @@
+"""Alignment quality: how much of each word's attention alpha' (Eq. 4) falls inside its true time span.
+
+The paper never measures this. A word's score is the share of its attention over the real frames that
+lies inside the word's true span; a uniform alignment over the real frames scores span length / frames.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+_WORD_COLUMNS = ["word_index", "word", "start", "end", "mass_in_span", "uniform_share", "ratio"]
+_UTT_COLUMNS = ["n_words", "mass_in_span", "uniform_share", "ratio"]
+
+
+def upsample_alignment(alignment: np.ndarray, stride: int = 1, n_frames: int | None = None) -> np.ndarray:
+    """(M, N') attention over strided frames -> (M, n_frames), each column's weight spread over its frames."""
+    a = np.asarray(alignment, dtype=float)  # (M, N')
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    up = np.repeat(a, stride, axis=1) / stride  # (M, N' * stride)
+    if n_frames is not None:
+        if up.shape[1] < n_frames:
+            up = np.pad(up, ((0, 0), (0, n_frames - up.shape[1])))
+        up = up[:, :n_frames]  # (M, n_frames)
+    return up
+
+
+def attention_in_span(alignment: np.ndarray, word_frames: Sequence[Any] | None, n_real_frames: int,
+                      stride: int = 1, words: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per word: share of its attention over the real frames inside its true span, and the uniform share."""
+    n_real_frames = int(n_real_frames)
+    if n_real_frames < 1:
+        raise ValueError(f"n_real_frames must be >= 1, got {n_real_frames}")
+    up = upsample_alignment(alignment, stride, n_real_frames)  # (M, T)
+    rows = []
+    for j, span in enumerate(list(word_frames or [])[: up.shape[0]]):
+        if span is None:
+            continue
+        s, e = max(0, int(span[0])), min(n_real_frames, int(span[1]))
+        if e <= s:
+            continue
+        total = up[j].sum()
+        mass = up[j, s:e].sum() / total if total > 0 else np.nan
+        uniform = (e - s) / n_real_frames
+        word = str(words[j]) if words is not None and j < len(words) else ""
+        rows.append((j, word, s, e, mass, uniform, mass / uniform))
+    return pd.DataFrame(rows, columns=_WORD_COLUMNS).astype({"word_index": int, "start": int, "end": int})
+
+
+def span_table(records: Iterable[Any]) -> pd.DataFrame:
+    """:func:`attention_in_span` for every record with an alignment and word spans, with an ``utt_id`` column."""
+    parts = []
+    for r in records:
+        if getattr(r, "alignment", None) is None or getattr(r, "word_frames", None) is None:
+            continue
+        df = attention_in_span(r.alignment, r.word_frames, r.n_real_frames, r.stride, words=r.words)
+        df.insert(0, "utt_id", r.utt_id)
+        parts.append(df)
+    if not parts:
+        return pd.DataFrame(columns=["utt_id", *_WORD_COLUMNS])
+    return pd.concat(parts, ignore_index=True)
+
+
+def alignment_quality(records: Iterable[Any]) -> pd.DataFrame:
+    """Mean mass-in-span, mean uniform share and their ratio per utterance, then an ``overall`` row (all words)."""
+    words = span_table(records)
+    words = words[np.isfinite(words["mass_in_span"].astype(float))]
+    if words.empty:
+        out = pd.DataFrame(columns=_UTT_COLUMNS, index=pd.Index([], name="utt_id"))
+    else:
+        out = words.groupby("utt_id", sort=False).agg(
+            n_words=("word_index", "size"), mass_in_span=("mass_in_span", "mean"),
+            uniform_share=("uniform_share", "mean"))
+    overall = pd.DataFrame({"n_words": [len(words)], "mass_in_span": [words["mass_in_span"].mean()],
+                            "uniform_share": [words["uniform_share"].mean()]}, index=["overall"])
+    out = pd.concat([out, overall]) if len(out) else overall
+    out.index.name = "utt_id"
+    out["n_words"] = out["n_words"].astype(int)
+    out["ratio"] = out["mass_in_span"] / out["uniform_share"]
+    return out[_UTT_COLUMNS]
+
+
+def plot_alignment_quality(df_by_variant: Mapping[str, pd.DataFrame], title: str | None = None) -> Figure:
+    """Per-utterance mass-in-span against the uniform share per variant (boxes), and the overall ratio (bars)."""
+    from tsin_nb.viz import variant_label
+
+    long, ratios = [], []
+    for name, df in df_by_variant.items():
+        utt = df.drop(index="overall", errors="ignore")
+        label = variant_label(name)
+        for col, measure in (("mass_in_span", "attention in span"), ("uniform_share", "uniform alignment")):
+            long.append(pd.DataFrame({"variant": label, "measure": measure, "share": utt[col].astype(float)}))
+        if "overall" in df.index:
+            ratios.append((label, float(df.loc["overall", "ratio"])))
+        else:
+            ratios.append((label, float(utt["mass_in_span"].mean() / utt["uniform_share"].mean())))
+    data = pd.concat(long, ignore_index=True)
+    fig = Figure(figsize=(max(8.0, 2.6 * len(df_by_variant) + 3), 4.0), layout="constrained")
+    ax_box, ax_ratio = fig.subplots(1, 2, width_ratios=(2, 1))
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated ``vert``
+        warnings.filterwarnings("ignore", message=".*vert.*", category=DeprecationWarning)
+        sns.boxplot(data=data, x="variant", y="share", hue="measure", ax=ax_box, fliersize=2,
+                    palette={"attention in span": "#4c72b0", "uniform alignment": "#bbbbbb"})
+    ax_box.set(ylabel="share of the word's attention", xlabel="", ylim=(0, 1.02),
+               title="Attention inside the true word span, per utterance")
+    ax_box.legend(fontsize=8, loc="upper right")
+    names, values = zip(*ratios)
+    bars = ax_ratio.bar(names, values, color="#4c72b0")
+    ax_ratio.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax_ratio.axhline(1.0, color="k", ls="--", lw=1, label="uniform = 1")
+    ax_ratio.set(ylabel="mass in span / uniform share", title="Overall lift over uniform")
+    ax_ratio.legend(fontsize=8)
+    for ax in (ax_box, ax_ratio):
+        ax.tick_params(axis="x", rotation=20)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,133 @@
+"""The ``tsin-nb`` command: synth, inspect, features, run, table and reproduce."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tsin_nb.config import PROTOCOLS, VARIANTS
+
+
+def _split_list(value: str, valid: Sequence[str], what: str) -> tuple[str, ...]:
+    """Parse ``a,b,c`` (or ``all``) against ``valid``, naming any unknown item."""
+    items = tuple(valid) if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [v for v in items if v not in valid]
+    if unknown or not items:
+        raise SystemExit(f"tsin-nb: unknown {what} {unknown or value!r}; choose from {', '.join(valid)} or 'all'")
+    return items
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from tsin_nb.synth import DEFAULT_SIZE, make_synthetic_corpus
+
+    root = make_synthetic_corpus(args.root, n_utterances=args.size or DEFAULT_SIZE, seed=args.seed)
+    print(f"synthetic corpus ready at {root}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from tsin_nb.data import inspect
+
+    report, code = inspect(args.root)
+    print(report)
+    return code
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from tsin_nb.features import features_main
+
+    features_main(args.root, args.cache, preset=args.preset, text_model=args.text_model)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tsin_nb.experiment import format_tables, run_experiment
+
+    run_experiment(
+        args.corpus,
+        args.out,
+        protocols=_split_list(args.protocol, PROTOCOLS, "protocol"),
+        variants=_split_list(args.variants, VARIANTS, "variant"),
+        preset=args.preset,
+        epochs=args.epochs,
+        folds=args.folds,
+        seed=args.seed,
+        cache_dir=args.cache,
+        text_model=args.text_model,
+        device=args.device,
+    )
+    print(format_tables(args.out))
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from tsin_nb.experiment import format_tables
+
+    print(format_tables(args.dir))
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from tsin_nb.reproduce import reproduce
+
+    return reproduce(params_file=args.params, only=args.only, build_dir=args.build, corpus=args.corpus)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``tsin-nb``."""
+    p = argparse.ArgumentParser(prog="tsin-nb", description="TSIN workbook: data, features, training, tables.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="generate the embedded synthetic corpus in IEMOCAP's layout")
+    s.add_argument("root")
+    s.add_argument("--size", type=int, default=None, help="number of four-class utterances")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_cmd_synth)
+
+    s = sub.add_parser("inspect", help="validate a corpus (IEMOCAP folder or manifest CSV/TSV)")
+    s.add_argument("root")
+    s.set_defaults(func=_cmd_inspect)
+
+    s = sub.add_parser("features", help="compute (or load) the cached feature store of a corpus")
+    s.add_argument("root")
+    s.add_argument("--cache", required=True)
+    s.add_argument("--preset", default="cpu", choices=["cpu", "paper", "tiny"])
+    s.add_argument("--text-model", default=None, help="minilm (default), a Hugging Face name or a local path")
+    s.set_defaults(func=_cmd_features)
+
+    s = sub.add_parser("run", help="cross-validate variants over protocols and save every fold's results")
+    s.add_argument("--corpus", required=True)
+    s.add_argument("--protocol", default="SesI", help="SesI, SpkI, SpkD, a comma list or all")
+    s.add_argument("--variants", default="tsin", help="tsin,speech,text,no_ta,no_si or all")
+    s.add_argument("--preset", default="cpu", choices=["cpu", "paper", "tiny"])
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--folds", type=int, default=None, help="run only the first K folds of each protocol")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cache", default=None, help="feature cache folder (default OUT/cache)")
+    s.add_argument("--text-model", default=None)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("table", help="print Table I and Table V from a results folder")
+    s.add_argument("dir")
+    s.set_defaults(func=_cmd_table)
+
+    s = sub.add_parser("reproduce", help="run every notebook headlessly with papermill")
+    s.add_argument("--params", default=None, help="YAML of parameters passed to every notebook")
+    s.add_argument("--only", default=None, help="run only notebooks whose name contains this")
+    s.add_argument("--build", default="build", help="folder for executed notebooks and results")
+    s.add_argument("--corpus", default=None, help="IEMOCAP root or manifest instead of the embedded corpus")
+    s.set_defaults(func=_cmd_reproduce)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""One configuration dataclass whose defaults are the paper's values (Section III, IV-B).
+
+Named presets are derived from it with :func:`dataclasses.replace`, never copied.
+Where the paper is ambiguous the choice is a field, documented here and in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The four classes of the paper's IEMOCAP protocol (Section IV-A), in the paper's order.
+EMOTIONS: tuple[str, ...] = ("ang", "hap", "sad", "neu")
+
+#: The variants of Table V: full model and four ablations.
+VARIANTS: tuple[str, ...] = ("tsin", "speech", "text", "no_ta", "no_si")
+
+#: Protocols of Section IV-A-2.
+PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
+
+
+@dataclass(frozen=True)
+class TSINConfig:
+    """Every setting that changes features, model or training; defaults are the paper's."""
+
+    # --- features (Section III-B) ---
+    sample_rate: int = 16000
+    win_ms: float = 25.0  # paper: Hamming window 25 ms
+    hop_ms: float = 10.0  # paper: shift 10 ms
+    n_mels: int = 40  # paper: not given
+    n_frames: int = 500  # paper: n = 500 frames
+    n_words: int = 150  # paper: m = 150 words
+    speech_dim: int = 120  # log-Mel + delta + delta-delta = 3 * n_mels
+    text_dim: int = 768  # paper: BERT-base width; MiniLM gives 384
+    text_model: str = "minilm"  # the packaged all-MiniLM-L6-v2; any HF name or local path
+
+    # --- model (Section III) ---
+    d_model: int = 768  # paper: d = 768
+    d_fusion: int = 512  # paper: d' = 512
+    d_attn: int = 0  # width inside Eq. 7's tanh; 0 means d_model (paper: not given)
+    kernel_sizes: tuple[int, ...] = (1, 3, 5)  # paper: kernels 1, 3, 5
+    num_classes: int = 4
+    bidirectional: bool = False  # Eqs. 1 and 10 say "LSTM" only; False is the literal reading
+    lstm_layers: int = 1  # paper: not given
+    si_norm: str = "softmax"  # Eq. 8: "literal" divides by the raw sum; "softmax" is the stable default
+    si_shared: bool = True  # Eq. 7 writes the same V, x_s, x_t, b for both weight sets
+    speech_stride: int = 1  # frames mean-pooled before the speech LSTM; 1 is the paper
+    dropout: float = 0.0  # paper: not given
+
+    # --- training (Section IV-B-2) ---
+    epochs: int = 80
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-3
+    lr_step: int = 50
+    lr_gamma: float = 0.1
+    val_fraction: float = 0.1  # share of the training part held out for validation (never the test fold)
+    select: str = "last"  # "last" epoch, or "val": best validation UA
+    seed: int = 0
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.speech_dim != 3 * self.n_mels:
+            raise ValueError(f"speech_dim={self.speech_dim} must be 3 * n_mels = {3 * self.n_mels}")
+        if self.si_norm not in ("softmax", "literal"):
+            raise ValueError(f"si_norm must be 'softmax' or 'literal', not {self.si_norm!r}")
+        if self.select not in ("last", "val"):
+            raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
+        if any(k % 2 == 0 for k in self.kernel_sizes):
+            raise ValueError(f"kernel_sizes must be odd so lengths are kept, got {self.kernel_sizes}")
+        if self.speech_stride < 1 or self.n_frames % self.speech_stride:
+            raise ValueError(f"speech_stride={self.speech_stride} must divide n_frames={self.n_frames}")
+
+    @property
+    def attn_dim(self) -> int:
+        """Width used inside Eq. 7 (``d_attn`` or ``d_model``)."""
+        return self.d_attn or self.d_model
+
+    def replace(self, **changes: Any) -> TSINConfig:
+        """A copy with some fields changed; ``n_mels`` also updates ``speech_dim``."""
+        if "n_mels" in changes and "speech_dim" not in changes:
+            changes["speech_dim"] = 3 * changes["n_mels"]
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TSINConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown TSINConfig fields: {sorted(unknown)}")
+        d = dict(d)
+        if "kernel_sizes" in d:
+            d["kernel_sizes"] = tuple(d["kernel_sizes"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> TSINConfig:
+        """``paper`` (Section III/IV values), ``cpu`` (small, minutes on 2 cores) or ``tiny`` (tests)."""
+        base = cls()
+        if name == "paper":
+            cfg = base
+        elif name == "cpu":
+            cfg = base.replace(
+                n_frames=400, n_words=32, text_dim=384, d_model=64, d_fusion=64,
+                speech_stride=4, epochs=15, batch_size=32, lr=2e-3, lr_step=10, dropout=0.1,
+            )
+        elif name == "tiny":
+            cfg = base.replace(
+                n_mels=8, n_frames=40, n_words=8, text_dim=16, d_model=16, d_fusion=12,
+                speech_stride=2, epochs=2, batch_size=8, lr=1e-2, lr_step=10,
+            )
+        else:
+            raise ValueError(f"unknown preset {name!r}; choose 'paper', 'cpu' or 'tiny'")
+        return cfg.replace(**changes) if changes else cfg

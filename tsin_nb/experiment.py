@@ -1,0 +1,357 @@
+"""Run protocol x variant x fold, save every fold's results as files, and rebuild Tables I and V.
+
+Layout: ``OUT/<protocol>/<variant>/<fold>/`` holds ``metrics.json``, ``predictions.csv``,
+``history.csv``, ``outputs.npz``, ``checkpoint.pt`` and, written last, ``DONE``. A re-run skips
+folds with ``DONE`` and resumes the others from their checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tsin_nb.config import EMOTIONS, PROTOCOLS, VARIANTS, TSINConfig
+from tsin_nb.data import load_corpus
+from tsin_nb.features import build_feature_store, config_for_store
+from tsin_nb.model import build_model
+from tsin_nb.splits import make_folds
+from tsin_nb.train import FitResult, fit
+from tsin_nb.utils import atomic_write_bytes, set_seed
+
+RESULT_COLUMNS = ["protocol", "variant", "fold", "wa", "ua", "n_test", "wall_s"]
+#: Config fields copied from the feature store (``config_for_store``), not chosen by the run.
+STORE_FIELDS = ("n_frames", "n_words", "n_mels", "speech_dim", "text_dim")
+DONE = "DONE"
+
+#: Table V row labels, in the paper's order.
+VARIANT_LABELS: dict[str, str] = {
+    "speech": "Speech", "text": "Text", "no_ta": "TSI w/o TA", "no_si": "TSI w/o SI", "tsin": "TSIN",
+}
+
+#: Table I of the paper (TSIN, WA / UA in %), per protocol: (test set, WA, UA).
+#: SesI rows are printed "Seesion1..5"; SpkD rows are printed Group1-5, Group5, Group6-9 (a duplicated
+#: label), read here in order as Group1..Group10, the fold names of ``tsin_nb.splits``.
+PAPER_TABLE_ONE: dict[str, list[tuple[str, float, float]]] = {
+    "SesI": [
+        ("Session1", 72.1, 76.1), ("Session2", 79.2, 82.0), ("Session3", 72.3, 72.4),
+        ("Session4", 76.9, 78.2), ("Session5", 73.8, 74.5),
+    ],
+    "SpkI": [
+        ("Ses01M", 75.9, 80.2), ("Ses01F", 72.2, 76.0), ("Ses02M", 78.8, 84.0), ("Ses02F", 82.7, 83.0),
+        ("Ses03M", 74.9, 75.5), ("Ses03F", 72.8, 73.3), ("Ses04M", 75.4, 76.7), ("Ses04F", 79.9, 81.0),
+        ("Ses05M", 77.7, 77.0), ("Ses05F", 72.0, 74.4),
+    ],
+    "SpkD": [
+        ("Group1", 78.7, 80.2), ("Group2", 78.3, 80.5), ("Group3", 77.6, 78.6), ("Group4", 77.2, 77.5),
+        ("Group5", 80.1, 80.9), ("Group6", 80.7, 81.7), ("Group7", 77.4, 78.7), ("Group8", 79.9, 80.4),
+        ("Group9", 79.6, 79.9), ("Group10", 77.9, 79.3),
+    ],
+}
+#: Table I's "Mean" row as printed (the SesI WA mean of the five printed rows is 74.86, printed 74.92).
+PAPER_TABLE_ONE_MEAN: dict[str, tuple[float, float]] = {
+    "SesI": (74.92, 76.64), "SpkI": (76.23, 78.11), "SpkD": (78.74, 79.77),
+}
+#: Table V of the paper (WA, UA in %) per variant and protocol.
+PAPER_TABLE_FIVE: dict[str, dict[str, tuple[float, float]]] = {
+    "speech": {"SesI": (60.88, 63.32), "SpkI": (61.75, 64.32), "SpkD": (67.08, 68.39)},
+    "text": {"SesI": (69.52, 70.48), "SpkI": (70.01, 71.77), "SpkD": (71.50, 72.28)},
+    "no_ta": {"SesI": (73.89, 75.52), "SpkI": (74.77, 76.93), "SpkD": (77.47, 78.66)},
+    "no_si": {"SesI": (74.25, 75.74), "SpkI": (74.92, 77.01), "SpkD": (77.68, 78.75)},
+    "tsin": {"SesI": (74.92, 76.64), "SpkI": (76.23, 78.11), "SpkD": (78.74, 79.77)},
+}
+
+
+# -------------------------------------------------------------- helpers ---
+
+
+def _names(value: str | Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:
+    """``"a,b"``, ``"all"`` or a sequence of names, checked against ``valid``."""
+    items = (tuple(valid) if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())) \
+        if isinstance(value, str) else tuple(value)
+    unknown = [v for v in items if v not in valid]
+    if unknown or not items:
+        raise ValueError(f"unknown {what} {unknown or value!r}; choose from {', '.join(valid)} or 'all'")
+    return items
+
+
+def _config(preset: str | TSINConfig, epochs: int | None, seed: int, text_model: str | None) -> TSINConfig:
+    """The run's config: a preset (or a config) with epochs, seed and text model applied."""
+    cfg = preset if isinstance(preset, TSINConfig) else TSINConfig.preset(preset)
+    changes: dict[str, Any] = {"seed": seed}
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        changes["epochs"] = epochs
+    if text_model is not None:
+        changes["text_model"] = str(text_model)
+    return cfg.replace(**changes)
+
+
+def _manifest(corpus: str | os.PathLike | pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+    """The manifest, a description of where it came from, and its kind."""
+    if isinstance(corpus, pd.DataFrame):
+        return corpus, str(corpus.attrs.get("root", "<DataFrame>")), str(corpus.attrs.get("kind", "manifest"))
+    manifest = load_corpus(corpus)
+    root = Path(corpus).expanduser().resolve()
+    kind = "synthetic" if (root / ".tsin_synth.json").exists() else str(manifest.attrs.get("kind", ""))
+    return manifest, str(root), kind
+
+
+def _json_default(o: Any) -> Any:
+    """JSON for numpy scalars and arrays."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=1, default=_json_default).encode())
+
+
+def _write_csv(path: Path, df: pd.DataFrame) -> None:
+    atomic_write_bytes(path, df.to_csv(index=False).encode())
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict without the fields copied from the feature store."""
+    return {k: v for k, v in config.items() if k not in STORE_FIELDS}
+
+
+def save_fold(fold_dir: str | Path, result: FitResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write metrics.json, predictions.csv, history.csv and outputs.npz of one fold, then DONE."""
+    fold_dir = Path(fold_dir)
+    labels = [EMOTIONS[i] for i in result.labels]
+    preds = [EMOTIONS[i] for i in result.preds]
+    pred_df = pd.DataFrame({"utt_id": result.ids, "label": labels, "pred": preds})
+    for c, e in enumerate(EMOTIONS):
+        pred_df[f"p_{e}"] = result.probs[:, c]
+    _write_csv(fold_dir / "predictions.csv", pred_df)
+    _write_csv(fold_dir / "history.csv", pd.DataFrame(result.history))
+
+    arrays: dict[str, np.ndarray] = {
+        "ids": np.asarray(result.ids, dtype=str), "labels": result.labels, "preds": result.preds,
+        "probs": result.probs.astype(np.float32), "embeddings": result.embeddings.astype(np.float32),
+        "word_mask": result.word_mask,
+    }
+    if result.alignments is not None:
+        arrays["alignments"] = result.alignments.astype(np.float16)  # (U, M, N') can be large
+    for key in ("speech_weights", "text_weights"):
+        value = getattr(result, key)
+        if value is not None:
+            arrays[key] = value.astype(np.float32)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(fold_dir / "outputs.npz", buf.getvalue())
+
+    metrics = {
+        **meta,
+        "wa": result.metrics["wa"], "ua": result.metrics["ua"],
+        "confusion": np.asarray(result.metrics["confusion"]).astype(int).tolist(),
+        "n_test": result.metrics["n_test"], "epochs": result.epochs, "selected_epoch": result.selected_epoch,
+        "wall_s": result.wall_s, "device": result.device, "variant": result.variant, "fold": result.fold,
+        "seed": result.config.get("seed"), "config": result.config, "torch": torch.__version__,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    _write_json(fold_dir / "metrics.json", metrics)
+    atomic_write_bytes(fold_dir / DONE, b"")
+    return metrics
+
+
+def _row(m: dict[str, Any]) -> dict[str, Any]:
+    """One tidy results row from a metrics.json dict."""
+    keys = RESULT_COLUMNS + ["epochs", "seed", "preset", "corpus", "corpus_kind", "device", "fold_index", "n_folds",
+                             "folds_limit"]
+    return {k: m.get(k) for k in keys}
+
+
+def _order(df: pd.DataFrame) -> pd.DataFrame:
+    """Sort rows by protocol and variant (paper order), then fold order."""
+    if df.empty:
+        return df
+    key = df.assign(_p=df["protocol"].map({p: i for i, p in enumerate(PROTOCOLS)}),
+                    _v=df["variant"].map({v: i for i, v in enumerate(VARIANTS)}))
+    return key.sort_values(["_p", "_v", "fold_index"], kind="stable").drop(columns=["_p", "_v"]).reset_index(drop=True)
+
+
+# ----------------------------------------------------------- experiment ---
+
+
+def run_experiment(
+    corpus: str | os.PathLike | pd.DataFrame,
+    out_dir: str | os.PathLike,
+    protocols: str | Sequence[str] = ("SesI",),
+    variants: str | Sequence[str] = ("tsin",),
+    preset: str | TSINConfig = "cpu",
+    epochs: int | None = None,
+    folds: int | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    text_model: str | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    log: Any = print,
+) -> pd.DataFrame:
+    """Fit every protocol x variant x fold (the first ``folds`` folds when given) and save each under ``out_dir``."""
+    protocols = _names(protocols, PROTOCOLS, "protocol")
+    variants = _names(variants, VARIANTS, "variant")
+    if folds is not None and folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
+    log = log or (lambda _msg: None)
+    out = Path(out_dir)
+    cfg = _config(preset, epochs, seed, text_model)
+    preset_name = preset if isinstance(preset, str) else "custom"
+    manifest, corpus_name, corpus_kind = _manifest(corpus)
+    cache = Path(cache_dir) if cache_dir is not None else out / "cache"
+    per_fold_store = cfg.text_model.startswith("onehot")  # its vocabulary comes from each fold's training part
+    store = None if per_fold_store else build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
+                                                            progress=progress)
+    rows = []
+    for protocol in protocols:
+        all_folds = make_folds(manifest, protocol, seed=seed, val_fraction=cfg.val_fraction)
+        chosen = all_folds[:folds] if folds else all_folds
+        for variant in variants:
+            for i, fold in enumerate(chosen):
+                fold_dir = out / protocol / variant / fold.name
+                meta = {"protocol": protocol, "fold_index": i, "n_folds": len(all_folds), "folds_limit": folds,
+                        "preset": preset_name, "corpus": corpus_name, "corpus_kind": corpus_kind,
+                        "n_train": len(fold.train), "n_val": len(fold.val)}
+                if (fold_dir / DONE).exists():
+                    done = json.loads((fold_dir / "metrics.json").read_text())
+                    diff = [f"{k}: {done['config'].get(k)!r} != {v!r}" for k, v in _comparable(cfg.to_dict()).items()
+                            if done["config"].get(k) != v]
+                    if diff:
+                        raise ValueError(f"{fold_dir} holds a finished fold of another run ({'; '.join(diff)}); "
+                                         "use another out_dir or delete that folder")
+                    log(f"{protocol} {variant} {fold.name}: done before, skipped")
+                    rows.append(_row(done))
+                    continue
+                fold_store = store if store is not None else build_feature_store(
+                    manifest, cfg, cache, text_model=cfg.text_model, progress=progress, train_ids=fold.train)
+                fold_cfg = config_for_store(cfg, fold_store)
+                set_seed(fold_cfg.seed)  # the same initial weights whatever ran before
+                model = build_model(fold_cfg, variant)
+                result = fit(model, fold_store, fold, fold_cfg, out_dir=fold_dir, resume=True, device=device,
+                             progress=progress, log=log)
+                rows.append(_row(save_fold(fold_dir, result, meta)))
+    return _order(pd.DataFrame(rows, columns=list(_row({}))))
+
+
+def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
+    """The tidy results table of every finished fold under ``out_dir``."""
+    rows = []
+    for done in sorted(Path(out_dir).glob(f"*/*/*/{DONE}")):
+        rows.append(_row(json.loads((done.parent / "metrics.json").read_text())))
+    return _order(pd.DataFrame(rows, columns=list(_row({}))))
+
+
+# --------------------------------------------------------------- tables ---
+
+
+def _results(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    return results if isinstance(results, pd.DataFrame) else load_results(results)
+
+
+def table_one(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    """Table I: TSIN's WA / UA (%) per test fold and their mean, beside the paper's, per protocol."""
+    res = _results(results)
+    res = res[res["variant"] == "tsin"]
+    rows = []
+    for protocol in [p for p in PROTOCOLS if p in set(res["protocol"])]:
+        ours = res[res["protocol"] == protocol].set_index("fold")
+        paper = {name: (wa, ua) for name, wa, ua in PAPER_TABLE_ONE[protocol]}
+        names = [n for n, _, _ in PAPER_TABLE_ONE[protocol]] + [f for f in ours.index if f not in paper]
+        for name in names:
+            run = name in ours.index
+            rows.append({
+                "protocol": protocol, "test set": name,
+                "WA": 100 * ours.at[name, "wa"] if run else math.nan,
+                "UA": 100 * ours.at[name, "ua"] if run else math.nan,
+                "paper WA": paper.get(name, (math.nan,))[0], "paper UA": paper.get(name, (math.nan, math.nan))[1],
+            })
+        n_run, n_all = len(ours), int(ours["n_folds"].max())
+        rows.append({
+            "protocol": protocol, "test set": "Mean" if n_run == n_all else f"Mean ({n_run}/{n_all} folds)",
+            "WA": 100 * ours["wa"].mean(), "UA": 100 * ours["ua"].mean(),
+            "paper WA": PAPER_TABLE_ONE_MEAN[protocol][0], "paper UA": PAPER_TABLE_ONE_MEAN[protocol][1],
+        })
+    return pd.DataFrame(rows, columns=["protocol", "test set", "WA", "UA", "paper WA", "paper UA"])
+
+
+def table_five(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    """Table V: mean WA / UA (%) over the folds run, per variant and protocol, beside the paper's."""
+    res = _results(results)
+    protocols = [p for p in PROTOCOLS if p in set(res["protocol"])] or list(PROTOCOLS)
+    columns = pd.MultiIndex.from_product([protocols, ["WA", "UA", "paper WA", "paper UA"]])
+    table = pd.DataFrame(index=pd.Index([VARIANT_LABELS[v] for v in VARIANT_LABELS], name="Method"),
+                         columns=columns, dtype=float)
+    for variant, label in VARIANT_LABELS.items():
+        for protocol in protocols:
+            ours = res[(res["variant"] == variant) & (res["protocol"] == protocol)]
+            table.loc[label, (protocol, "WA")] = 100 * ours["wa"].mean() if len(ours) else math.nan
+            table.loc[label, (protocol, "UA")] = 100 * ours["ua"].mean() if len(ours) else math.nan
+            table.loc[label, (protocol, "paper WA")] = PAPER_TABLE_FIVE[variant][protocol][0]
+            table.loc[label, (protocol, "paper UA")] = PAPER_TABLE_FIVE[variant][protocol][1]
+    return table
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+
+def _values(series: pd.Series) -> str:
+    vals = sorted({str(v) for v in series.dropna()})
+    return ", ".join(vals) if vals else "-"
+
+
+def _header(res: pd.DataFrame, out_dir: str | os.PathLike) -> str:
+    """Where the numbers come from: corpus, preset, epochs, folds, seed, device."""
+    folds = "; ".join(
+        f"{p} {g['fold'].nunique()}/{int(g['n_folds'].max())}" for p, g in res.groupby("protocol", sort=False)
+    )
+    return (f"Results in {out_dir}: corpus {_values(res['corpus'])} ({_values(res['corpus_kind'])}) | preset {_values(res['preset'])} | "
+            f"epochs {_values(res['epochs'])} | folds {folds} | seed {_values(res['seed'])} | "
+            f"device {_values(res['device'])} | torch {torch.__version__}")
+
+
+def _table_one_layout(t1: pd.DataFrame) -> str:
+    """Table I in the paper's layout: the protocols side by side, Mean in the last row."""
+    blocks = []
+    for protocol, g in t1.groupby("protocol", sort=False):
+        body, mean = g.iloc[:-1], g.iloc[-1]
+        cells = [[r["test set"], *(_fmt(r[c]) for c in ("WA", "UA", "paper WA", "paper UA"))]
+                 for _, r in body.iterrows()]
+        blocks.append((protocol, cells, [mean["test set"], *(_fmt(mean[c]) for c in ("WA", "UA", "paper WA",
+                                                                                          "paper UA"))]))
+    height = max(len(cells) for _, cells, _ in blocks)
+    data: dict[tuple[str, str], list[str]] = {}
+    for protocol, cells, mean in blocks:
+        cells = cells + [["-"] * 5] * (height - len(cells)) + [mean]
+        for j, col in enumerate(("Test set", "WA", "UA", "paper WA", "paper UA")):
+            data[(protocol, col)] = [c[j] for c in cells]
+    return pd.DataFrame(data).to_string(index=False)
+
+
+def format_tables(out_dir: str | os.PathLike) -> str:
+    """Tables I and V from the results under ``out_dir``, ours beside the paper's, as text."""
+    res = load_results(out_dir)
+    if res.empty:
+        return f"No finished folds under {out_dir} (run `tsin-nb run ... --out {out_dir}` first)."
+    lines = [_header(res, out_dir), ""]
+    t1 = table_one(res)
+    lines.append("Table I. TSIN, WA and UA (%) per test set (paper columns: the paper's Table I).")
+    lines.append(_table_one_layout(t1) if len(t1) else "(no TSIN results)")
+    lines += ["", "Table V. Ablations, mean WA and UA (%) over the folds run (paper columns: the paper's Table V)."]
+    lines.append(table_five(res).to_string(float_format=_fmt, na_rep="-"))
+    return "\n".join(lines)

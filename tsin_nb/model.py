@@ -1,0 +1,449 @@
+"""TSIN (Section III, Eqs. 1-12) and the ablations of Table V, built from small named modules.
+
+Dimension letters used in every shape comment:
+    B  batch                      N  speech frames (after ``speech_stride`` pooling)
+    M  words                      F  speech feature width (``speech_dim``, 3 * n_mels)
+    E  word-embedding width       D  model width d (``d_model``)
+    D' fusion width d'            A  attention width inside Eq. 7 (``attn_dim``)
+    C  classes                    K  kernel branches of a multi-kernel block
+    L  any sequence length (frames or words), H any feature width
+
+Masks are boolean, True on real frames or words, and always a prefix of the sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from tsin_nb.config import VARIANTS, TSINConfig
+
+__all__ = [
+    "MEC",
+    "FusionLSTM",
+    "MaskedLSTM",
+    "MultiKernelBlock",
+    "SemanticInteraction",
+    "SpeechEncoder",
+    "TSIN",
+    "TSINOutput",
+    "TextEncoder",
+    "alignment_scores",
+    "alignment_weights",
+    "build_model",
+    "count_parameters",
+    "loss_fn",
+    "masked_mean",
+    "normalize_weights",
+    "pool_frames",
+    "speech_context",
+    "temporal_alignment",
+    "uniform_alignment",
+]
+
+
+# ---------------------------------------------------------------- helpers ---
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """f_mean: mean of ``x`` (B, L, H) over real steps of ``mask`` (B, L); an empty row gives 0."""
+    m = mask.to(x.dtype).unsqueeze(-1)  # (B, L, 1)
+    total = (x * m).sum(dim=1)  # (B, H)
+    count = m.sum(dim=1).clamp(min=1.0)  # (B, 1)
+    return total / count  # (B, H)
+
+
+def _zero_padded(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Replace padded steps of ``x`` (B, L, H) by exact zeros (inf and NaN included)."""
+    return x.masked_fill(~mask.unsqueeze(-1), 0.0)  # (B, L, H)
+
+
+def _at_least_one(mask: torch.Tensor) -> torch.Tensor:
+    """Mark step 0 as real in rows of ``mask`` (B, L) that have no real step at all."""
+    empty = ~mask.any(dim=1, keepdim=True)  # (B, 1)
+    first = torch.zeros_like(mask)  # (B, L)
+    first[:, 0] = True
+    return mask | (empty & first)  # (B, L)
+
+
+def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis where ``mask`` is True; masked entries are exactly 0."""
+    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)  # (..., L)
+    return torch.softmax(filled, dim=-1) * mask.to(scores.dtype)  # (..., L)
+
+
+def pool_frames(speech: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean-pool ``stride`` consecutive frames over real frames only; a pooled frame is real if any is."""
+    if stride == 1:
+        return _zero_padded(speech, mask), mask
+    B, n_in, feat = speech.shape
+    if n_in % stride:
+        raise ValueError(f"speech has {n_in} frames, not a multiple of speech_stride={stride}")
+    x = _zero_padded(speech, mask).reshape(B, n_in // stride, stride, feat)  # (B, N, stride, F)
+    m = mask.reshape(B, n_in // stride, stride)  # (B, N, stride)
+    count = m.sum(dim=-1, keepdim=True).clamp(min=1).to(x.dtype)  # (B, N, 1)
+    pooled = x.sum(dim=2) / count  # (B, N, F)
+    return pooled, m.any(dim=-1)  # (B, N, F), (B, N)
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Eq. 12: softmax + cross-entropy, averaged over the batch."""
+    return F.cross_entropy(logits, y)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars in ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ------------------------------------------------------- encoders (STE) ---
+
+
+class MaskedLSTM(nn.Module):
+    """LSTM over the real prefix of each sequence (packed), zeros at padded steps.
+
+    Bidirectional: each direction has ``out_dim // 2`` units, so the output width is ``out_dim``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, bidirectional: bool = False, num_layers: int = 1) -> None:
+        super().__init__()
+        if bidirectional and out_dim % 2:
+            raise ValueError(f"a bidirectional LSTM needs an even width, got {out_dim}")
+        hidden = out_dim // 2 if bidirectional else out_dim
+        self.lstm = nn.LSTM(in_dim, hidden, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, H_in), (B, L) -> (B, L, H_out); padded steps never enter the recurrence."""
+        L = x.shape[1]
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()  # (B,)
+        x = _zero_padded(x, mask)  # (B, L, H_in)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)  # (sum lengths, H_in)
+        out, _ = self.lstm(packed)  # packed (sum lengths, H_out)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=L)  # (B, L, H_out)
+        return _zero_padded(out, mask)  # (B, L, H_out)
+
+
+class SpeechEncoder(nn.Module):
+    """Eq. 1: S = LSTM(O), after optional mean-pooling of ``speech_stride`` frames.
+
+    Eq. 1 says "LSTM" only: ``cfg.bidirectional=False`` (default) is that literal reading;
+    True runs two directions of d/2 units each. Packing keeps padded frames out of both directions.
+    """
+
+    def __init__(self, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.stride = cfg.speech_stride
+        self.lstm = MaskedLSTM(cfg.speech_dim, cfg.d_model, cfg.bidirectional, cfg.lstm_layers)
+
+    def forward(self, speech: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N_in, F), (B, N_in) -> S (B, N, D) and its frame mask (B, N)."""
+        o, S_mask = pool_frames(speech, mask, self.stride)  # (B, N, F), (B, N)
+        S = self.lstm(o, S_mask)  # (B, N, D)
+        return S, S_mask
+
+
+class MultiKernelBlock(nn.Module):
+    """Eq. 2 / Eq. 11: parallel Conv1d branches (``kernel_sizes``, same length) and f_max over branches.
+
+    f_max is read as an element-wise max over the kernel branches, which keeps the sequence length
+    (T stays d x m). No activation is added: the max is the only non-linearity, as printed.
+    Padded steps are zeroed before the convolutions and after the max, so they never leak.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, kernel_sizes: tuple[int, ...] = (1, 3, 5)) -> None:
+        super().__init__()
+        if any(k % 2 == 0 for k in kernel_sizes):
+            raise ValueError(f"kernel_sizes must be odd so lengths are kept, got {kernel_sizes}")
+        self.convs = nn.ModuleList(nn.Conv1d(in_dim, out_dim, k, padding=k // 2) for k in kernel_sizes)
+
+    def branches(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """C1D_k for every k: (B, L, H_in), (B, L) -> (K, B, L, H_out), padded steps zero."""
+        xt = _zero_padded(x, mask).transpose(1, 2)  # (B, H_in, L)
+        ys = torch.stack([conv(xt) for conv in self.convs])  # (K, B, H_out, L)
+        ys = ys.transpose(2, 3)  # (K, B, L, H_out)
+        return ys.masked_fill(~mask[None, :, :, None], 0.0)  # (K, B, L, H_out)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """f_max(C1D_k(x)): (B, L, H_in), (B, L) -> (B, L, H_out)."""
+        return self.branches(x, mask).amax(dim=0)  # (B, L, H_out)
+
+
+class TextEncoder(nn.Module):
+    """Eq. 2: T = f_max(C1D_k(Q)); the convolutions map E to d directly."""
+
+    def __init__(self, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.block = MultiKernelBlock(cfg.text_dim, cfg.d_model, cfg.kernel_sizes)
+
+    def forward(self, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, M, E), (B, M) -> T (B, M, D)."""
+        return self.block(text, mask)  # (B, M, D)
+
+
+# ------------------------------------------------ temporal alignment (TA) ---
+
+
+def alignment_scores(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: alpha_ij = t_j^T s_i, laid out word-major: (B, N, D), (B, M, D) -> (B, M, N)."""
+    return torch.einsum("bmd,bnd->bmn", T, S)  # (B, M, N)
+
+
+def alignment_weights(alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int) -> torch.Tensor:
+    """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0."""
+    lam = 1.0 / math.sqrt(d)
+    alpha_prime = _masked_softmax(lam * alpha, S_mask[:, None, :])  # (B, M, N)
+    return alpha_prime * T_mask[:, :, None].to(alpha_prime.dtype)  # (B, M, N)
+
+
+def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: u_j = sum_i alpha'_ij s_i: (B, M, N), (B, N, D) -> U (B, M, D)."""
+    return torch.bmm(alpha_prime, S)  # (B, M, D)
+
+
+def temporal_alignment(
+    S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
+
+    Padding (the paper is silent): padded frames get weight exactly 0, padded words get U = 0
+    and an all-zero alignment row.
+    """
+    alpha = alignment_scores(S, T)  # (B, M, N)
+    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1])  # (B, M, N)
+    U = speech_context(alpha_prime, S)  # (B, M, D)
+    return U, alpha_prime
+
+
+def uniform_alignment(
+    S: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The "w/o TA" alignment: each word mean-pools its own equal, contiguous segment of real frames.
+
+    With n real frames and m real words, word j takes frames [floor(j n/m), floor((j+1) n/m)).
+    When m > n a segment would be empty, so it is widened to the single frame floor(j n/m):
+    every word still gets one frame and neighbouring words share frames. Returns U (B, M, D)
+    and the fixed alignment matrix (B, M, N) whose real rows sum to 1.
+    """
+    N, M = S.shape[1], T_mask.shape[1]
+    n = S_mask.sum(dim=1).clamp(min=1)[:, None]  # (B, 1)
+    m = T_mask.sum(dim=1).clamp(min=1)[:, None]  # (B, 1)
+    j = torch.arange(M, device=S.device)[None, :]  # (1, M)
+    start = (j * n) // m  # (B, M)
+    end = torch.maximum(((j + 1) * n) // m, start + 1)  # (B, M)
+    i = torch.arange(N, device=S.device)[None, None, :]  # (1, 1, N)
+    inside = (i >= start[:, :, None]) & (i < end[:, :, None]) & T_mask[:, :, None]  # (B, M, N)
+    A = inside.to(S.dtype)  # (B, M, N)
+    A = A / A.sum(dim=-1, keepdim=True).clamp(min=1.0)  # (B, M, N)
+    return torch.bmm(A, S), A  # (B, M, D), (B, M, N)
+
+
+# ----------------------------------------------- semantic interaction (SI) ---
+
+
+def normalize_weights(w: torch.Tensor, mask: torch.Tensor, mode: str = "softmax") -> torch.Tensor:
+    """Eq. 8 over real words: ``"literal"`` w_i / sum_j w_j, or ``"softmax"``; padded words get 0.
+
+    The literal form divides by a sum of signed tanh scores, which can be near 0 or negative;
+    it is kept as printed. Only an exactly-zero sum is replaced by 1, so that 0/0 cannot occur.
+    """
+    if mode == "softmax":
+        return _masked_softmax(w, mask)  # (B, M)
+    if mode == "literal":
+        w = w * mask.to(w.dtype)  # (B, M)
+        total = w.sum(dim=-1, keepdim=True)  # (B, 1)
+        total = torch.where(total == 0, torch.ones_like(total), total)  # (B, 1)
+        return w / total  # (B, M)
+    raise ValueError(f"si_norm must be 'softmax' or 'literal', not {mode!r}")
+
+
+class _ScoreParams(nn.Module):
+    """One set of Eq. 7's trainable parameters: x_s, x_t (D -> A), b (A) and V (A -> 1)."""
+
+    def __init__(self, d: int, a: int) -> None:
+        super().__init__()
+        self.x_s = nn.Linear(d, a, bias=False)
+        self.x_t = nn.Linear(d, a, bias=False)
+        self.b = nn.Parameter(torch.zeros(a))
+        self.V = nn.Linear(a, 1, bias=False)
+
+
+class SemanticInteraction(nn.Module):
+    """Eqs. 6-9: text-aware and speech-aware word weights that recalibrate U and T.
+
+    Eq. 7 sharing: ``cfg.si_shared=True`` uses one V, x_s, x_t, b for both lines (the equation
+    writes the same symbols); False gives each line its own set.
+    Eq. 8: ``cfg.si_norm`` picks ``"softmax"`` (stable default) or ``"literal"`` (divide by the sum).
+    Eq. 9 follows the prose, not the superscripts: the text-aware weights w^t (from u_i and h_t)
+    recalibrate the speech side, u~_i = u_i * w~^t_i; the speech-aware weights w^s (from t_i and
+    h_s) recalibrate the text side, t~_i = t_i * w~^s_i.
+    """
+
+    def __init__(self, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.norm = cfg.si_norm
+        self.p_t = _ScoreParams(cfg.d_model, cfg.attn_dim)
+        self.p_s = self.p_t if cfg.si_shared else _ScoreParams(cfg.d_model, cfg.attn_dim)
+
+    @staticmethod
+    def hidden_states(U: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 6: h_t, h_s = f_mean(T), f_mean(U) over real words: (B, D) each."""
+        return masked_mean(T, mask), masked_mean(U, mask)  # (B, D), (B, D)
+
+    def initial_weights(
+        self, U: torch.Tensor, T: torch.Tensor, h_t: torch.Tensor, h_s: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 7: w^t_i = V^T tanh(x_s u_i + x_t h_t + b), w^s_i = V^T tanh(x_t t_i + x_s h_s + b)."""
+        p, q = self.p_t, self.p_s
+        w_t = p.V(torch.tanh(p.x_s(U) + p.x_t(h_t)[:, None, :] + p.b)).squeeze(-1)  # (B, M)
+        w_s = q.V(torch.tanh(q.x_t(T) + q.x_s(h_s)[:, None, :] + q.b)).squeeze(-1)  # (B, M)
+        return w_t, w_s
+
+    def forward(
+        self, U: torch.Tensor, T: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, M, D) x2, (B, M) -> U~, T~ (B, M, D), speech_weights w~^t and text_weights w~^s (B, M)."""
+        h_t, h_s = self.hidden_states(U, T, mask)  # (B, D), (B, D)
+        w_t, w_s = self.initial_weights(U, T, h_t, h_s)  # (B, M), (B, M)
+        w_t_tilde = normalize_weights(w_t, mask, self.norm)  # (B, M)
+        w_s_tilde = normalize_weights(w_s, mask, self.norm)  # (B, M)
+        U_tilde = U * w_t_tilde[:, :, None]  # (B, M, D)
+        T_tilde = T * w_s_tilde[:, :, None]  # (B, M, D)
+        return U_tilde, T_tilde, w_t_tilde, w_s_tilde
+
+
+# ------------------------------------------------------ fusion and MEC ---
+
+
+class FusionLSTM(nn.Module):
+    """Eq. 10: F = LSTM(U~ concat T~), packed by the word mask; bidirectional as ``cfg.bidirectional``."""
+
+    def __init__(self, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.lstm = MaskedLSTM(2 * cfg.d_model, cfg.d_fusion, cfg.bidirectional, cfg.lstm_layers)
+
+    def forward(self, U_tilde: torch.Tensor, T_tilde: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, M, D) x2, (B, M) -> F (B, M, D')."""
+        return self.lstm(torch.cat([U_tilde, T_tilde], dim=-1), mask)  # (B, M, D')
+
+
+class MEC(nn.Module):
+    """Eqs. 11-12: multi-kernel block (width kept), f_mean over real steps, dropout, FC to C classes."""
+
+    def __init__(self, in_dim: int, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.block = MultiKernelBlock(in_dim, in_dim, cfg.kernel_sizes)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.fc = nn.Linear(in_dim, cfg.num_classes)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, H), (B, L) -> logits (B, C) and the pooled embedding f' (B, H)."""
+        f_prime = masked_mean(self.block(x, mask), mask)  # (B, H)
+        logits = self.fc(self.dropout(f_prime))  # (B, C)
+        return logits, f_prime
+
+
+# -------------------------------------------------------------- the model ---
+
+
+@dataclass
+class TSINOutput:
+    """What every variant returns; fields a variant does not compute are None."""
+
+    logits: torch.Tensor  # (B, C)
+    embedding: torch.Tensor  # (B, D') for fused variants, (B, D) for "speech" and "text"
+    alignment: torch.Tensor | None = None  # (B, M, N)
+    speech_weights: torch.Tensor | None = None  # (B, M): w~^t, applied to U
+    text_weights: torch.Tensor | None = None  # (B, M): w~^s, applied to T
+
+
+class TSIN(nn.Module):
+    """TSIN and its Table V ablations, assembled from the modules above (see :func:`build_model`).
+
+    Ablations: "speech" = SpeechEncoder + MEC over frames; "text" = TextEncoder + MEC over words;
+    "no_ta" replaces Eqs. 3-5 by :func:`uniform_alignment`; "no_si" skips Eqs. 6-9.
+    Only the modules a variant uses are built, so no parameter is dead.
+    An utterance with no real frame (word) is treated as one zero-valued frame (word).
+    """
+
+    def __init__(self, cfg: TSINConfig, variant: str = "tsin") -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+        self.cfg, self.variant = cfg, variant
+        self.uses_speech = variant != "text"
+        self.uses_text = variant != "speech"
+        self.speech_encoder = SpeechEncoder(cfg) if self.uses_speech else None
+        self.text_encoder = TextEncoder(cfg) if self.uses_text else None
+        self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
+        self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
+        self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
+
+    def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
+        """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
+        if x is None or mask is None:
+            raise ValueError(f"variant {self.variant!r} needs {what} features and their mask")
+        if x.dim() != 3 or x.shape[2] != width:
+            raise ValueError(f"{what} must be (B, L, {width}) for this config, got {tuple(x.shape)}")
+        if tuple(mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(f"{what}_mask must be {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+        m = mask.bool()
+        if (m[:, 1:] & ~m[:, :-1]).any():
+            raise ValueError(f"{what}_mask must be a prefix (True then False) in every row")
+        return x.shape[0]
+
+    def forward(
+        self,
+        speech: torch.Tensor | None,
+        speech_mask: torch.Tensor | None,
+        text: torch.Tensor | None,
+        text_mask: torch.Tensor | None,
+    ) -> TSINOutput:
+        """speech (B, N_in, F), speech_mask (B, N_in), text (B, M, E), text_mask (B, M) -> TSINOutput."""
+        cfg = self.cfg
+        sizes = []
+        if self.uses_speech:
+            sizes.append(self._check(speech, speech_mask, cfg.speech_dim, "speech"))
+            if speech.shape[1] % cfg.speech_stride:
+                raise ValueError(f"speech has {speech.shape[1]} frames, not a multiple of speech_stride={cfg.speech_stride}")
+            speech_mask = speech_mask.bool()
+            speech = _zero_padded(speech, speech_mask)  # (B, N_in, F)
+            speech_mask = _at_least_one(speech_mask)  # (B, N_in)
+            S, S_mask = self.speech_encoder(speech, speech_mask)  # (B, N, D), (B, N)
+        if self.uses_text:
+            sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))
+            text_mask = text_mask.bool()
+            text = _zero_padded(text, text_mask)  # (B, M, E)
+            text_mask = _at_least_one(text_mask)  # (B, M)
+            T = self.text_encoder(text, text_mask)  # (B, M, D)
+        if len(set(sizes)) > 1:
+            raise ValueError(f"speech and text batch sizes differ: {sizes}")
+
+        if self.variant == "speech":
+            logits, emb = self.mec(S, S_mask)  # (B, C), (B, D)
+            return TSINOutput(logits, emb)
+        if self.variant == "text":
+            logits, emb = self.mec(T, text_mask)  # (B, C), (B, D)
+            return TSINOutput(logits, emb)
+
+        if self.variant == "no_ta":
+            U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
+        else:
+            U, alignment = temporal_alignment(S, S_mask, T, text_mask)  # (B, M, D), (B, M, N)
+        w_speech = w_text = None
+        if self.semantic is not None:
+            U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2
+        fused = self.fusion(U, T, text_mask)  # (B, M, D')
+        logits, emb = self.mec(fused, text_mask)  # (B, C), (B, D')
+        return TSINOutput(logits, emb, alignment, w_speech, w_text)
+
+
+def build_model(cfg: TSINConfig, variant: str = "tsin") -> TSIN:
+    """The model of Table V named by ``variant`` (one of ``tsin_nb.config.VARIANTS``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    return TSIN(cfg, variant)
