@@ -115,8 +115,8 @@ class TSINConfig:
             cfg = base
         elif name == "cpu":
             cfg = base.replace(
-                n_frames=400, n_words=32, text_dim=384, d_model=64, d_fusion=64,
-                speech_stride=4, epochs=15, batch_size=32, lr=2e-3, lr_step=10, dropout=0.1,
+                n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
+                epochs=12, batch_size=64, lr=3e-3, lr_step=8, dropout=0.1,
             )
         elif name == "tiny":
             cfg = base.replace(

@@ -256,6 +256,35 @@ def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     return _order(pd.DataFrame(rows, columns=list(_row({}))))
 
 
+def fold_dirs(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[Path]:
+    """Finished fold folders of one protocol and variant, in fold order."""
+    done = [d.parent for d in Path(out_dir, protocol, variant).glob(f"*/{DONE}")]
+    return sorted(done, key=lambda d: json.loads((d / "metrics.json").read_text()).get("fold_index", 0))
+
+
+def load_metrics(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[dict[str, Any]]:
+    """``metrics.json`` of every finished fold of one protocol and variant (confusion counts included)."""
+    return [json.loads((d / "metrics.json").read_text()) for d in fold_dirs(out_dir, protocol, variant)]
+
+
+def load_outputs(out_dir: str | os.PathLike, protocol: str, variant: str, fold: int | str = 0) -> dict[str, np.ndarray]:
+    """The saved test outputs (ids, labels, preds, embeddings, alignments, weights) of one fold.
+
+    ``fold`` is a fold name (``Session1``) or the position among the finished folds.
+    """
+    folder = Path(out_dir, protocol, variant, fold) if isinstance(fold, str) else None
+    if folder is None:
+        dirs = fold_dirs(out_dir, protocol, variant)
+        if fold >= len(dirs):
+            raise FileNotFoundError(f"{out_dir}/{protocol}/{variant} has {len(dirs)} finished folds; "
+                                    f"fold {fold} is not among them (run it with run_experiment first)")
+        folder = dirs[fold]
+    if not (folder / DONE).exists():
+        raise FileNotFoundError(f"{folder} holds no finished fold (no {DONE} marker); run it first")
+    with np.load(folder / "outputs.npz", allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 # --------------------------------------------------------------- tables ---
 
 

@@ -25,7 +25,7 @@ EXPECTED_FIGURES: dict[str, list[str]] = {
     "04_training_one_fold": ["training_curves"],
     "05_cross_validation": ["table1_folds"],
     "06_ablations": ["table5_ablations", "fig4_word_embeddings"],
-    "07_embeddings_tsne_umap": ["fig5_7_tsne", "fig5_7_umap"],
+    "07_embeddings_tsne_umap": [f"fig{n}_{m}_{p}" for m in ("tsne", "umap") for n, p in ((5, "SesI"), (6, "SpkI"), (7, "SpkD"))],
     "08_confusion_matrices": ["fig3_confusion"],
     "09_alignment_viewer": ["alignment_example", "alignment_quality"],
 }

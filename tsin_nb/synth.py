@@ -101,7 +101,7 @@ PROSODY: dict[str, tuple[float, float, float, float]] = {
     "oth": (165, 50, 50, 100),
 }
 #: Standard deviation of the per-utterance jitter, same order as PROSODY.
-JITTER = (14.0, 5.0, 11.0, 13.0)
+JITTER = (10.0, 3.5, 8.0, 9.0)
 #: SSML emphasis level per code when the voice carries the emotion ("moderate" elsewhere).
 EMPHASIS = {"ang": "strong", "exc": "strong", "hap": "moderate", "sad": "moderate", "neu": "moderate"}
 
