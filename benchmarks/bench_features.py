@@ -1,7 +1,7 @@
 """Feature throughput: speech utterances/s, MiniLM words/s, cold vs warm ``build_feature_store``.
 
 Usage:
-    python benchmarks/bench_features.py                       # synthesize 1200 utterances under build/
+    python benchmarks/bench_features.py                       # synthesize 1000 utterances under build/
     python benchmarks/bench_features.py --corpus PATH         # any IEMOCAP folder or manifest
 """
 
@@ -39,7 +39,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default=None, help="existing corpus (IEMOCAP folder or manifest)")
     p.add_argument("--root", default="build/bench_corpus", help="where to synthesize when --corpus is absent")
-    p.add_argument("--n", type=int, default=1200, help="synthetic utterances")
+    p.add_argument("--n", type=int, default=1000, help="synthetic utterances")
     p.add_argument("--preset", default="cpu", choices=["cpu", "paper", "tiny"])
     p.add_argument("--text-model", default="minilm")
     p.add_argument("--batch-size", type=int, default=32)

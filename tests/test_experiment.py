@@ -29,13 +29,7 @@ RUN = dict(protocols="SesI", variants=("tsin", "speech"), preset="tiny", epochs=
            text_model="random:16", progress=False, log=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and the CI machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +174,9 @@ def test_table_five_rows_in_paper_order_with_paper_numbers() -> None:
     assert t.loc["TSIN", ("SesI", "WA")] == pytest.approx(60.0)
     assert t.loc["Speech", ("SesI", "UA")] == pytest.approx(20.0)
     assert math.isnan(t.loc["Text", ("SesI", "WA")])
+    res = fake_results()
+    n_tsin = len(res[(res["variant"] == "tsin") & (res["protocol"] == "SesI")])
+    assert t.loc["TSIN", ("SesI", "folds")] == n_tsin > 0 and t.loc["Text", ("SesI", "folds")] == 0
     assert t.loc["TSI w/o SI", ("SpkD", "paper UA")] == PAPER_TABLE_FIVE["no_si"]["SpkD"][1] == 78.75
     assert t.loc["TSIN", ("SesI", "paper WA")] == 74.92
 

@@ -20,13 +20,7 @@ CFG = TSINConfig.preset("tiny", epochs=3, batch_size=8, dropout=0.1)
 N_UTT = 48
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and the CI machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_store(cfg: TSINConfig = CFG, n: int = N_UTT, seed: int = 0) -> FeatureStore:

@@ -319,10 +319,10 @@ def table_one(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
 
 
 def table_five(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    """Table V: mean WA / UA (%) over the folds run, per variant and protocol, beside the paper's."""
+    """Table V: mean WA / UA (%) over the folds run (and how many), per variant and protocol, beside the paper's."""
     res = _results(results)
     protocols = [p for p in PROTOCOLS if p in set(res["protocol"])] or list(PROTOCOLS)
-    columns = pd.MultiIndex.from_product([protocols, ["WA", "UA", "paper WA", "paper UA"]])
+    columns = pd.MultiIndex.from_product([protocols, ["WA", "UA", "folds", "paper WA", "paper UA"]])
     table = pd.DataFrame(index=pd.Index([VARIANT_LABELS[v] for v in VARIANT_LABELS], name="Method"),
                          columns=columns, dtype=float)
     for variant, label in VARIANT_LABELS.items():
@@ -330,6 +330,7 @@ def table_five(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
             ours = res[(res["variant"] == variant) & (res["protocol"] == protocol)]
             table.loc[label, (protocol, "WA")] = 100 * ours["wa"].mean() if len(ours) else math.nan
             table.loc[label, (protocol, "UA")] = 100 * ours["ua"].mean() if len(ours) else math.nan
+            table.loc[label, (protocol, "folds")] = len(ours)  # variants may have run on different folds
             table.loc[label, (protocol, "paper WA")] = PAPER_TABLE_FIVE[variant][protocol][0]
             table.loc[label, (protocol, "paper UA")] = PAPER_TABLE_FIVE[variant][protocol][1]
     return table
@@ -382,5 +383,7 @@ def format_tables(out_dir: str | os.PathLike) -> str:
     lines.append("Table I. TSIN, WA and UA (%) per test set (paper columns: the paper's Table I).")
     lines.append(_table_one_layout(t1) if len(t1) else "(no TSIN results)")
     lines += ["", "Table V. Ablations, mean WA and UA (%) over the folds run (paper columns: the paper's Table V)."]
-    lines.append(table_five(res).to_string(float_format=_fmt, na_rep="-"))
+    t5 = table_five(res)
+    whole = {c: (lambda v: "-" if pd.isna(v) else str(int(v))) for c in t5.columns if c[1] == "folds"}
+    lines.append(t5.to_string(float_format=_fmt, formatters=whole, na_rep="-"))
     return "\n".join(lines)

@@ -55,7 +55,7 @@ from tsin_nb.store import FeatureStore
 from tsin_nb.utils import atomic_write_bytes
 
 #: Bumped whenever a change here changes the numbers, so old cache entries are not reused.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 #: Power floor before the log (librosa's ``amin``): -100 dB.
 LOG_FLOOR = 1e-10
 #: Delta regression width (librosa's default), narrowed for short clips.
@@ -374,7 +374,7 @@ class TextEmbedder:
 
     ``spec``: ``"minilm"`` (packaged all-MiniLM-L6-v2), any Hugging Face name or local folder,
     ``"onehot"`` / ``"onehot:MAX"`` (training vocabulary, needs :meth:`fit`), ``"random"`` /
-    ``"random:DIM"`` (a fixed vector per lowercased word, seeded by its sha256) or ``"static:PATH"``.
+    ``"random:DIM"`` (a fixed N(0, 1) vector per lowercased word, seeded by its sha256) or ``"static:PATH"``.
     """
 
     def __init__(
@@ -546,7 +546,7 @@ class TextEmbedder:
             return v
         if self.kind == "random":
             rng = np.random.default_rng(_stable_seed(word.lower(), self.seed))
-            return (rng.standard_normal(dim) / math.sqrt(dim)).astype(np.float32)
+            return rng.standard_normal(dim).astype(np.float32)  # N(0, 1) entries, like a fresh nn.Embedding
         v = self._vectors.get(word)
         if v is None:
             v = self._vectors.get(word.lower())

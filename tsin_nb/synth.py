@@ -39,7 +39,7 @@ import soundfile as sf
 #: Bumped whenever the files written for a given seed and size change.
 FORMAT_VERSION = 1
 #: Default number of four-class utterances (ang, hap+exc, sad, neu).
-DEFAULT_SIZE = 1200
+DEFAULT_SIZE = 1000
 #: A small size that still has every class for both speakers of every session.
 SMOKE_SIZE = 120
 

@@ -591,11 +591,12 @@ def plot_alignment(spectrogram: np.ndarray, alignment: np.ndarray | None, words:
 # ----------------------------------------------------------------------------- text features and Eq. 8
 
 
-def plot_text_steps(subwords: np.ndarray, word_of: np.ndarray, words: Sequence[str], word_vectors: np.ndarray,
-                    branches: np.ndarray, T: np.ndarray, kernel_sizes: Sequence[int]) -> Figure:
+def plot_text_steps(subwords: np.ndarray, subword_tokens: Sequence[str], words: Sequence[str],
+                    word_vectors: np.ndarray, branches: np.ndarray, T: np.ndarray,
+                    kernel_sizes: Sequence[int]) -> Figure:
     """Sub-word vectors, pooled word vectors, each kernel branch of Eq. 2 and their element-wise max."""
     panels: list[tuple[str, np.ndarray, Sequence[str]]] = [
-        ("sub-word vectors (encoder output)", subwords, [str(w) if w >= 0 else "·" for w in word_of]),
+        ("sub-word vectors (encoder output)", subwords, list(subword_tokens)),
         ("word vectors Q (mean of sub-words)", word_vectors, list(words)),
     ]
     panels += [(f"C1D, kernel {k}", b, list(words)) for k, b in zip(kernel_sizes, branches)]
@@ -606,7 +607,7 @@ def plot_text_steps(subwords: np.ndarray, word_of: np.ndarray, words: Sequence[s
     for k, (name, a, ticks) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1)
         a = np.asarray(a, dtype=float).T  # (features, steps)
-        lim = float(np.abs(a).max()) or 1.0
+        lim = float(np.percentile(np.abs(a), 99)) or 1.0  # a few outliers ([CLS]) would wash out the rest
         ax.imshow(a, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         ax.set_xticks(range(len(ticks)), [_safe(t) for t in ticks], rotation=60, fontsize=7)
         ax.set(title=_safe(name), ylabel="feature")
