@@ -131,6 +131,13 @@ def test_rerun_with_other_settings_is_refused(finished: tuple[Path, pd.DataFrame
         run_experiment(manifest, out, **{**RUN, "epochs": 3})
 
 
+def test_rerun_on_another_corpus_is_refused(finished: tuple[Path, pd.DataFrame], manifest: pd.DataFrame) -> None:
+    out, _ = finished
+    other = manifest[~manifest["utt_id"].str.endswith("007")].reset_index(drop=True)  # other test utterances
+    with pytest.raises(ValueError, match="test utterances differ"):
+        run_experiment(other, out, **RUN)
+
+
 def test_unknown_protocol_or_variant_is_refused(manifest: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown protocol"):
         run_experiment(manifest, tmp_path, **{**RUN, "protocols": "SesX"})

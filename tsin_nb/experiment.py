@@ -7,6 +7,7 @@ folds with ``DONE`` and resumes the others from their checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -124,6 +125,11 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
     atomic_write_bytes(path, df.to_csv(index=False).encode())
 
 
+def _digest(ids: Sequence[str]) -> str:
+    """A short fingerprint of a set of utterance ids."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+
+
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """A config dict without the fields copied from the feature store."""
     return {k: v for k, v in config.items() if k not in STORE_FIELDS}
@@ -226,11 +232,13 @@ def run_experiment(
                 fold_dir = out / protocol / variant / fold.name
                 meta = {"protocol": protocol, "fold_index": i, "n_folds": len(all_folds), "folds_limit": folds,
                         "preset": preset_name, "corpus": corpus_name, "corpus_kind": corpus_kind,
-                        "n_train": len(fold.train), "n_val": len(fold.val)}
+                        "n_train": len(fold.train), "n_val": len(fold.val), "test_ids": _digest(fold.test)}
                 if (fold_dir / DONE).exists():
                     done = json.loads((fold_dir / "metrics.json").read_text())
                     diff = [f"{k}: {done['config'].get(k)!r} != {v!r}" for k, v in _comparable(cfg.to_dict()).items()
                             if done["config"].get(k) != v]
+                    if done.get("test_ids", meta["test_ids"]) != meta["test_ids"]:
+                        diff.append(f"test utterances differ (corpus {done.get('corpus')!r} then, {corpus_name!r} now)")
                     if diff:
                         raise ValueError(f"{fold_dir} holds a finished fold of another run ({'; '.join(diff)}); "
                                          "use another out_dir or delete that folder")

@@ -61,7 +61,10 @@ def reproduce(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    build = Path(build_dir).resolve()
+    build = Path(build_dir)
+    if corpus and build == Path("build"):  # keep another corpus's results apart from the embedded run's
+        build = build / Path(corpus).resolve().stem
+    build = build.resolve()
     figures = Path(fig_dir).resolve() if fig_dir else (REPO / "figures")
     executed = build / "notebooks"
     executed.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,7 @@ def save_figure(fig: Figure, name: str, fig_dir: str | Path = "figures", dpi: in
         if png.stat().st_size <= max_png_bytes or dpi <= 40:
             break
         dpi = int(dpi * 0.75)
-    fig.savefig(pdf)
+    fig.savefig(pdf, metadata={"CreationDate": None})  # no timestamp: re-runs give the same bytes
     return [png, pdf]
 
 
