@@ -134,7 +134,7 @@ def test_rerun_with_other_settings_is_refused(finished: tuple[Path, pd.DataFrame
 def test_rerun_on_another_corpus_is_refused(finished: tuple[Path, pd.DataFrame], manifest: pd.DataFrame) -> None:
     out, _ = finished
     other = manifest[~manifest["utt_id"].str.endswith("007")].reset_index(drop=True)  # other test utterances
-    with pytest.raises(ValueError, match="test utterances differ"):
+    with pytest.raises(ValueError, match="fold utterances differ"):
         run_experiment(other, out, **RUN)
 
 

@@ -7,7 +7,6 @@ folds with ``DONE`` and resumes the others from their checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -26,7 +25,7 @@ from tsin_nb.data import load_corpus
 from tsin_nb.features import build_feature_store, config_for_store
 from tsin_nb.model import build_model
 from tsin_nb.splits import make_folds
-from tsin_nb.train import FitResult, fit
+from tsin_nb.train import FitResult, config_diff, fit, fold_digest
 from tsin_nb.utils import atomic_write_bytes, set_seed
 
 RESULT_COLUMNS = ["protocol", "variant", "fold", "wa", "ua", "n_test", "wall_s"]
@@ -123,11 +122,6 @@ def _write_json(path: Path, obj: dict[str, Any]) -> None:
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:
     atomic_write_bytes(path, df.to_csv(index=False).encode())
-
-
-def _digest(ids: Sequence[str]) -> str:
-    """A short fingerprint of a set of utterance ids."""
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -232,13 +226,12 @@ def run_experiment(
                 fold_dir = out / protocol / variant / fold.name
                 meta = {"protocol": protocol, "fold_index": i, "n_folds": len(all_folds), "folds_limit": folds,
                         "preset": preset_name, "corpus": corpus_name, "corpus_kind": corpus_kind,
-                        "n_train": len(fold.train), "n_val": len(fold.val), "test_ids": _digest(fold.test)}
+                        "n_train": len(fold.train), "n_val": len(fold.val), "fold_digest": fold_digest(fold)}
                 if (fold_dir / DONE).exists():
                     done = json.loads((fold_dir / "metrics.json").read_text())
-                    diff = [f"{k}: {done['config'].get(k)!r} != {v!r}" for k, v in _comparable(cfg.to_dict()).items()
-                            if done["config"].get(k) != v]
-                    if done.get("test_ids", meta["test_ids"]) != meta["test_ids"]:
-                        diff.append(f"test utterances differ (corpus {done.get('corpus')!r} then, {corpus_name!r} now)")
+                    diff = config_diff(_comparable(done["config"]), _comparable(cfg.to_dict()))
+                    if done.get("fold_digest", meta["fold_digest"]) != meta["fold_digest"]:
+                        diff.append(f"fold utterances differ (corpus {done.get('corpus')!r} then, {corpus_name!r} now)")
                     if diff:
                         raise ValueError(f"{fold_dir} holds a finished fold of another run ({'; '.join(diff)}); "
                                          "use another out_dir or delete that folder")
@@ -264,15 +257,21 @@ def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     return _order(pd.DataFrame(rows, columns=list(_row({}))))
 
 
+def _finished(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[tuple[Path, dict[str, Any]]]:
+    """(folder, metrics.json) of every finished fold of one protocol and variant, in fold order."""
+    found = [(d.parent, json.loads((d.parent / "metrics.json").read_text()))
+             for d in Path(out_dir, protocol, variant).glob(f"*/{DONE}")]
+    return sorted(found, key=lambda dm: dm[1].get("fold_index", 0))
+
+
 def fold_dirs(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[Path]:
     """Finished fold folders of one protocol and variant, in fold order."""
-    done = [d.parent for d in Path(out_dir, protocol, variant).glob(f"*/{DONE}")]
-    return sorted(done, key=lambda d: json.loads((d / "metrics.json").read_text()).get("fold_index", 0))
+    return [d for d, _ in _finished(out_dir, protocol, variant)]
 
 
 def load_metrics(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[dict[str, Any]]:
     """``metrics.json`` of every finished fold of one protocol and variant (confusion counts included)."""
-    return [json.loads((d / "metrics.json").read_text()) for d in fold_dirs(out_dir, protocol, variant)]
+    return [m for _, m in _finished(out_dir, protocol, variant)]
 
 
 def load_outputs(out_dir: str | os.PathLike, protocol: str, variant: str, fold: int | str = 0) -> dict[str, np.ndarray]:

@@ -63,12 +63,12 @@ class FitResult:
 # ------------------------------------------------------------ checks ---
 
 
-def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """``field: a != b`` for every field where two config dicts disagree."""
     return [f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def _fold_digest(fold: Any) -> str:
+def fold_digest(fold: Any) -> str:
     """Short hash of the fold's id lists, in order."""
     blob = json.dumps([list(fold.train), list(fold.val), list(fold.test)]).encode()
     return hashlib.sha1(blob).hexdigest()[:16]
@@ -93,7 +93,7 @@ def check_inputs(model: nn.Module, store: FeatureStore, fold: Any, cfg: TSINConf
     store.check(cfg)
     model_cfg = getattr(model, "cfg", None)
     if isinstance(model_cfg, TSINConfig):
-        diff = [d for d in _config_diff(model_cfg.to_dict(), cfg.to_dict()) if d.split(":")[0] not in TRAINING_FIELDS]
+        diff = [d for d in config_diff(model_cfg.to_dict(), cfg.to_dict()) if d.split(":")[0] not in TRAINING_FIELDS]
         if diff:
             raise ValueError(f"the model was built with another config than fit's (model != cfg: {'; '.join(diff)})")
     if cfg.epochs < 1 or cfg.batch_size < 1:
@@ -155,13 +155,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _check_checkpoint(ck: dict[str, Any], path: Path, cfg: TSINConfig, variant: str, fold: Any) -> None:
     """ValueError naming every field where the checkpoint and this run disagree."""
-    diff = _config_diff(ck.get("config", {}), cfg.to_dict())
+    diff = config_diff(ck.get("config", {}), cfg.to_dict())
     if ck.get("variant") != variant:
         diff.append(f"variant: {ck.get('variant')!r} != {variant!r}")
     ck_fold = ck.get("fold", {})
     if ck_fold.get("name") != fold.name:
         diff.append(f"fold: {ck_fold.get('name')!r} != {fold.name!r}")
-    elif ck_fold.get("digest") != _fold_digest(fold):
+    elif ck_fold.get("digest") != fold_digest(fold):
         diff.append(f"fold {fold.name!r} ids differ from the ones the checkpoint was trained on")
     if diff:
         raise ValueError(
@@ -325,7 +325,7 @@ def fit(
                     "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                     "rng": _rng_state(), "epoch": epoch, "history": history, "best": best,
                     "config": cfg.to_dict(), "variant": variant,
-                    "fold": {"name": fold.name, "protocol": getattr(fold, "protocol", ""), "digest": _fold_digest(fold)},
+                    "fold": {"name": fold.name, "protocol": getattr(fold, "protocol", ""), "digest": fold_digest(fold)},
                 }, ckpt_path)
             bar.update(1)
             bar.set_postfix(loss=f"{h['train_loss']:.3f}", val_ua=f"{h['val_ua']:.3f}")

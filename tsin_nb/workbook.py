@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from tsin_nb.synth import DEFAULT_SIZE
 from tsin_nb.utils import get_device, set_seed
 
 
@@ -42,7 +43,7 @@ def setup(build_dir: str = "", fig_dir: str = "", device: str = "auto", seed: in
     return Workspace(build=build, figures=figures, device=dev)
 
 
-def corpus_path(ws: Workspace, corpus: str = "", corpus_size: int = 1000, seed: int = 0) -> Path:
+def corpus_path(ws: Workspace, corpus: str = "", corpus_size: int = DEFAULT_SIZE, seed: int = 0) -> Path:
     """The corpus to use: the parameter, else $TSIN_CORPUS, else the embedded synthetic corpus (built once)."""
     corpus = corpus or os.environ.get("TSIN_CORPUS", "")
     if corpus:
@@ -55,7 +56,7 @@ def corpus_path(ws: Workspace, corpus: str = "", corpus_size: int = 1000, seed: 
     return make_synthetic_corpus(ws.build / "data" / f"synthetic_n{corpus_size}_s{seed}", n_utterances=corpus_size, seed=seed)
 
 
-def load(ws: Workspace, corpus: str = "", corpus_size: int = 1000, seed: int = 0) -> pd.DataFrame:
+def load(ws: Workspace, corpus: str = "", corpus_size: int = DEFAULT_SIZE, seed: int = 0) -> pd.DataFrame:
     """Locate (or build) the corpus and return its manifest."""
     from tsin_nb.data import load_corpus
 
