@@ -8,9 +8,11 @@ Choices where the paper is silent (DESIGN.md point 10), each a setting recorded 
 - Log: ``librosa.power_to_db(ref=1, amin=1e-10, top_db=None)``, i.e. dB with a floor of -100 dB, so silence
   is finite. Deltas: ``librosa.feature.delta`` with width 9, narrowed to the largest odd width that fits a
   short clip; clips under 3 frames get zero deltas.
-- Normalization ``speech_norm``: ``"utterance"`` (default) standardizes each of the 3 * n_mels features over
-  the frames of its own utterance (no statistics shared between utterances, so none leak across folds);
-  ``"none"`` keeps raw values. Statistics use the whole clip, before truncation to ``n_frames``.
+- Normalization ``speech_norm`` (``cfg.speech_norm``): ``"fold"`` (default) caches raw values and leaves the
+  standardisation to the model, with the mean / std of the real frames of each fold's training part
+  (``model.FoldNorm``, ``train.fold_speech_stats``), so loudness and pitch level survive; ``"utterance"``
+  standardizes each of the 3 * n_mels features over the frames of its own utterance (statistics use the
+  whole clip, before truncation to ``n_frames``); ``"none"`` keeps raw values.
 - Words: whitespace tokens with leading/trailing punctuation stripped, original case kept; pure
   punctuation is dropped. An empty transcript becomes one placeholder word ``EMPTY_WORD`` with a zero vector
   and mask True, so no sequence is ever empty. Transformer vectors are the last hidden layer, mean-pooled
@@ -62,6 +64,7 @@ LOG_FLOOR = 1e-10
 DELTA_WIDTH = 9
 #: Word shown for an empty transcript; its vector is zero and its mask True.
 EMPTY_WORD = "<empty>"
+#: Normalisations applied while computing features (``cfg.speech_norm="fold"`` caches ``"none"``).
 SPEECH_NORMS = ("utterance", "none")
 #: Default caps for the Fig. 4 embeddings.
 ONEHOT_MAX_VOCAB = 5000
@@ -718,13 +721,17 @@ def build_feature_store(
     progress: bool = True,
     train_ids: Sequence[str] | None = None,
     *,
-    speech_norm: str = "utterance",
+    speech_norm: str | None = None,
 ) -> FeatureStore:
     """Speech and text features of every manifest row, loaded from ``cache_dir`` or computed and cached.
 
     ``train_ids`` (the fold's training utterances) is required for ``onehot`` and unused otherwise.
+    ``speech_norm=None`` follows ``cfg.speech_norm``; ``"fold"`` stores raw features (the model standardises).
     """
     _check_manifest(manifest)
+    speech_norm = speech_norm or cfg.speech_norm
+    if speech_norm == "fold":
+        speech_norm = "none"
     if speech_norm not in SPEECH_NORMS:
         raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {speech_norm!r}")
     cache = Path(cache_dir)
