@@ -169,3 +169,26 @@ def test_linear_baselines_run_through_run_and_table(loud_manifest: pd.DataFrame,
     again = run_experiment(loud_manifest, out, protocols="SesI", variants=variants, preset="tiny", epochs=1,
                            folds=2, text_model="random:16", progress=False, log=None)
     pd.testing.assert_frame_equal(res, again)
+
+
+# ------------------------------------------------------------------------------- silence trimming ---
+
+
+def test_trimming_cuts_silence_and_shifts_word_spans(tmp_path: Path) -> None:
+    sr, silence = 16000, np.zeros(4000, dtype=np.float32)  # 0.25 s of digital silence on each side
+    t = np.arange(8000) / sr
+    speech = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)  # 0.5 s of "speech"
+    sf.write(tmp_path / "u.wav", np.concatenate([silence, speech, silence]), sr)
+    timings = [("<s>", 0.0, 0.25), ("HELLO", 0.25, 0.5), ("THERE", 0.5, 0.75), ("</s>", 0.75, 1.0)]
+    man = pd.DataFrame([{"utt_id": "u", "session": "Ses01", "speaker": "Ses01F", "gender": "F", "dialog": "",
+                         "label": "neu", "text": "hello there", "wav_path": str(tmp_path / "u.wav"),
+                         "start": math.nan, "end": math.nan, "words": timings}])
+    cfg = TSINConfig.preset("tiny", n_frames=100, text_model="random:16")
+    whole = build_feature_store(man, cfg, tmp_path / "cache", progress=False)
+    trimmed = build_feature_store(man, cfg.replace(trim_db=40.0), tmp_path / "cache", progress=False)
+    n_whole, n_trim = int(whole.speech_mask.sum()), int(trimmed.speech_mask.sum())
+    assert n_whole == 98 and 46 <= n_trim <= 54, (n_whole, n_trim)  # about 0.5 s of 10 ms frames are left
+    (s0, e0), (s1, e1) = whole.word_frames[0]
+    (t0, f0), (t1, f1) = trimmed.word_frames[0]
+    assert (s0, e0) == (24, 49) and abs(t0) <= 2 and abs((s1 - s0) - (t1 - t0)) <= 1 and f1 <= n_trim + 1
+    assert trimmed.settings["trim_db"] == 40.0 and "trim_db" not in whole.settings

@@ -48,6 +48,7 @@ class TSINConfig:
     text_dim: int = 768  # paper: BERT-base width; MiniLM gives 384
     text_model: str = "minilm"  # the packaged all-MiniLM-L6-v2; any HF name or local path
     speech_norm: str = "fold"  # paper: not given; "fold" = mean / std of the fold's training frames
+    trim_db: float = 0.0  # paper: not given; > 0 trims leading / trailing audio quieter than the peak - trim_db dB
 
     # --- model (Section III) ---
     d_model: int = 768  # paper: d = 768
@@ -87,8 +88,9 @@ class TSINConfig:
             raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {self.speech_norm!r}")
         if self.si_scale not in ("sum", "mean"):
             raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
-        if self.grad_clip < 0 or self.align_loss < 0:
-            raise ValueError(f"grad_clip ({self.grad_clip}) and align_loss ({self.align_loss}) must be >= 0")
+        if self.grad_clip < 0 or self.align_loss < 0 or self.trim_db < 0:
+            raise ValueError(f"grad_clip ({self.grad_clip}), align_loss ({self.align_loss}) and trim_db "
+                             f"({self.trim_db}) must be >= 0")
         if self.select not in ("last", "val"):
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
         if any(k % 2 == 0 for k in self.kernel_sizes):
