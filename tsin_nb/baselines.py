@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from tsin_nb.config import BASELINES, TSINConfig
 from tsin_nb.metrics import confusion, unweighted_accuracy, weighted_accuracy
@@ -74,7 +75,8 @@ def fit_linear(store: FeatureStore, fold: Any, cfg: TSINConfig, variant: str) ->
     clf = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=list(C_GRID), cv=5, scoring="neg_log_loss",
                                                                   l1_ratios=(0.0,), max_iter=3000,
                                                                   use_legacy_attributes=False))
-    with warnings.catch_warnings():
+    # one BLAS thread: these problems are small, and OpenBLAS threads spin 100x slower on a busy machine
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train, y_train)
     X_test = baseline_features(store, idx["test"], variant)  # (U_test, H)
