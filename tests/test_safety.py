@@ -245,10 +245,10 @@ def test_audio_with_nan_samples_is_reported_and_skipped(tmp_path, capsys) -> Non
     y[100], y[200] = np.nan, np.inf
     sf.write(tmp_path / "corpus" / "u002.wav", y, 16000, subtype="FLOAT")
     report, code = inspect(csv, progress=False)
-    assert code == 0 and "u002: wav: contains 2 NaN or infinite samples" in report
+    assert code == 0 and "u002: wav: contains NaN or infinite samples (2 of 4800)" in report
     assert cli.main(["features", str(csv), "--cache", str(tmp_path / "cache"), "--preset", "tiny",
                      "--text-model", "random:16"]) == 0
-    assert "1 wav: contains 2 NaN or infinite samples" in capsys.readouterr().out
+    assert "(1 wav: contains NaN or infinite samples); full list in" in capsys.readouterr().out
     assert run(csv, tmp_path / "out") == 0
     assert "u002" in set(pd.read_csv(tmp_path / "out" / "dropped.csv")["utt_id"])
 
@@ -284,31 +284,41 @@ def test_reproduce_accepts_the_smoke_parameters(tmp_path, no_notebook_runs) -> N
 
 
 def test_reproduce_writes_figures_where_the_user_says(tmp_path, no_notebook_runs) -> None:
-    from tsin_nb.safety import default_figures_dir
-
     build = tmp_path / "trial"
     assert cli.main(["reproduce", "--build", str(build), "--only", "00_"]) == 0
     assert no_notebook_runs[-1]["fig_dir"] == str(build.resolve() / "figures")
     assert cli.main(["reproduce", "--build", str(build), "--only", "00_", "--figures", str(tmp_path / "f")]) == 0
     assert no_notebook_runs[-1]["fig_dir"] == str((tmp_path / "f").resolve())
+    from tsin_nb.safety import default_figures_dir
+
     assert default_figures_dir(rp.REPO / "build", rp.REPO) == rp.REPO / "figures"  # only the default run
 
 
 # ------------------------------------------------------------------ 9. bad files named ---
 
 
-def test_a_corrupt_checkpoint_is_set_aside_and_training_restarts(tmp_path, capsys) -> None:
+class NotATensor:
+    """An object a weights-only load refuses to unpickle."""
+
+
+@pytest.mark.parametrize("damage", ["bytes", "pickle"])
+def test_a_corrupt_checkpoint_is_set_aside_and_training_restarts(tmp_path, capsys, damage) -> None:
     csv, out = write_corpus(tmp_path / "corpus"), tmp_path / "out"
     assert run(csv, out) == 0
     fold = out / "SesI" / "text" / "Session1"
     (fold / "DONE").unlink()
-    (fold / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    if damage == "bytes":
+        (fold / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    else:
+        torch.save({"model": NotATensor(), "optimizer": {}, "epoch": 1}, fold / "checkpoint.pt")
+    bad = (fold / "checkpoint.pt").read_bytes()
     capsys.readouterr()
     with pytest.warns(UserWarning, match=r"checkpoint .*checkpoint\.pt cannot be read .* set aside as "
-                                         r"checkpoint\.pt\.corrupt-1, training this fold from scratch"):
+                                         r"checkpoint\.pt\.corrupt-1, training this fold from scratch") as caught:
         assert run(csv, out) == 0
-    assert (fold / "checkpoint.pt.corrupt-1").read_bytes() == b"not a checkpoint"
-    assert (fold / "DONE").exists() and "weights_only=False" not in capsys.readouterr().out
+    assert (fold / "checkpoint.pt.corrupt-1").read_bytes() == bad
+    said = capsys.readouterr().out + " ".join(str(w.message) for w in caught)
+    assert (fold / "DONE").exists() and "weights_only" not in said and "set aside as" in said
     assert torch.load(fold / "checkpoint.pt", weights_only=True)["epoch"] == 1
 
 
@@ -326,7 +336,7 @@ def test_a_corrupt_metrics_file_is_named_by_table_and_run(tmp_path, capsys) -> N
     text = capsys.readouterr().out
     assert "Session1 copy/metrics.json disagrees with its folder (fold 'Session1')" in text and "SesI 1/3" in text
     shutil.rmtree(out / "SesI" / "text" / "Session1 copy")
-    with pytest.warns(UserWarning, match=f"{re.escape(str(broken))} cannot be read as JSON.*training this fold again"):
+    with pytest.warns(UserWarning, match=f"{re.escape(str(broken))} cannot be read as JSON.*running this fold again"):
         assert run(csv, out, "--folds", "2") == 0
     assert (broken.parent / "metrics.json.corrupt-1").read_text() == "{not json"
     assert json.loads(broken.read_text())["fold"] == "Session2"

@@ -41,7 +41,7 @@ def probe_audio(path: str | os.PathLike) -> str | None:
             return f"cannot be decoded ({err})"
         bad = int((~np.isfinite(y)).sum())
         if bad:
-            return f"contains {bad} NaN or infinite samples"
+            return f"contains NaN or infinite samples ({bad} of {y.size})"
     return None
 
 

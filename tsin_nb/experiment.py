@@ -200,7 +200,7 @@ def _done_metrics(fold_dir: Path, log: Any) -> dict[str, Any] | None:
     if done is None:
         aside = set_aside(fold_dir / "metrics.json") if (fold_dir / "metrics.json").exists() else None
         (fold_dir / DONE).unlink()
-        msg = f"{why}; {'set aside as ' + aside.name + ', ' if aside else ''}training this fold again"
+        msg = f"{why}; {'set aside as ' + aside.name + ', ' if aside else ''}running this fold again"
         warnings.warn(msg, stacklevel=3)
         log(msg)
     return done

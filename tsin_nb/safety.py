@@ -280,6 +280,8 @@ def load_checkpoint_or_set_aside(path: str | os.PathLike, log: Log | None = prin
             raise ValueError("it is not a checkpoint written by tsin_nb.train.fit")
     except Exception as err:  # any damage: never fall back to weights_only=False
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights only" in reason.lower() or "weights_only" in reason:  # never pass on torch's unsafe advice
+            reason = "it holds Python objects besides tensors and plain values, which are never unpickled here"
         aside = set_aside(path)
         msg = (f"checkpoint {path} cannot be read ({reason[:200]}); set aside as {aside.name}, "
                "training this fold from scratch")
@@ -335,7 +337,7 @@ def check_text_model(spec: str | None) -> None:
         raise ValueError(f"text model {spec!r} is a file, not a model folder; {choices}")
     looks_like_path = spec.startswith((".", "~", "/", os.sep)) or spec.count("/") > 1 or spec.endswith("/")
     if looks_like_path:
-        raise ValueError(f"text model folder {path} does not exist; {choices}")
+        raise ValueError(f"text model folder {path.resolve()} does not exist; {choices}")
     try:
         from huggingface_hub import try_to_load_from_cache
 
