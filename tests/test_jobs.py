@@ -65,7 +65,7 @@ def cluster() -> Iterator[LocalCluster]:
     """A real two-worker Dask cluster, as `dask scheduler` + `dask worker --nthreads 1` would give."""
     with dask.config.set({"distributed.scheduler.allowed-failures": 2}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                         memory_limit=0) as c:
+                         scheduler_kwargs={"dashboard_address": ":0"}, memory_limit=0) as c:
         yield c
 
 

@@ -256,8 +256,8 @@ def run_experiment(
                 if per_fold_store and not todo:  # computes and caches the speech features here, once
                     stores[key] = build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
                                                       progress=progress, train_ids=fold.train)
-                todo.append(Job(protocol, variant, fold, str(fold_dir), cfg, meta, str(cache), device, key,
-                                per_fold_store))
+                todo.append(Job(protocol, variant, fold, str(fold_dir.resolve()), cfg, meta, str(cache.resolve()), device,
+                                key, per_fold_store))  # absolute: a worker may run elsewhere
     rows += run_jobs(todo, manifest, run_fold, plan, progress=progress, log=log, done=len(rows), stores=stores)
     return _order(pd.DataFrame(rows, columns=list(_row({}))))
 

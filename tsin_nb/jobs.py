@@ -370,11 +370,12 @@ def local_cluster(plan: Plan, n: int) -> Iterator[Any]:
         workers = {f"gpu{plan.gpus[i % len(plan.gpus)]}-{i}": {"cls": Nanny, "options": {
             "nthreads": 1, "memory_limit": 0, "resources": {"GPU": 1}, "host": "127.0.0.1",
             "env": {"CUDA_VISIBLE_DEVICES": plan.gpus[i % len(plan.gpus)]}}} for i in range(n)}
-        scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False}}
+        scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": ":0"}}
         cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR)
     else:
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=0,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},  # any free port
+                               silence_logs=logging.ERROR)
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
