@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tsin_nb.config import PROTOCOLS, VARIANTS
+from tsin_nb.config import BASELINES, PROTOCOLS, VARIANTS
 
 
 def _split_list(value: str, valid: Sequence[str], what: str) -> tuple[str, ...]:
@@ -54,21 +54,34 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from tsin_nb.experiment import format_tables, run_experiment
+    from tsin_nb.jobs import JobsFailed
 
     _text_model(args)
-    run_experiment(
-        args.corpus,
-        args.out,
-        protocols=_split_list(args.protocol, PROTOCOLS, "protocol"),
-        variants=_split_list(args.variants, VARIANTS, "variant"),
-        preset=args.preset,
-        epochs=args.epochs,
-        folds=args.folds,
-        seed=args.seed,
-        cache_dir=args.cache,
-        text_model=args.text_model,
-        device=args.device,
-    )
+    try:
+        run_experiment(
+            args.corpus,
+            args.out,
+            protocols=_split_list(args.protocol, PROTOCOLS, "protocol"),
+            variants=_split_list(args.variants, VARIANTS + BASELINES, "variant"),
+            preset=args.preset,
+            epochs=args.epochs,
+            folds=args.folds,
+            seed=args.seed,
+            cache_dir=args.cache,
+            text_model=args.text_model,
+            device=args.device,
+            jobs=args.jobs,
+            threads_per_job=args.threads_per_job,
+            scheduler=args.scheduler,
+            jobs_per_gpu=args.jobs_per_gpu,
+        )
+    except JobsFailed as err:
+        print(format_tables(args.out))
+        print(f"tsin-nb run: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, ConnectionError) as err:
+        print(f"tsin-nb run: {err}", file=sys.stderr)
+        return 2
     print(format_tables(args.out))
     return 0
 
@@ -121,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="cross-validate variants over protocols and save every fold's results")
     s.add_argument("--corpus", required=True)
     s.add_argument("--protocol", default="SesI", help="SesI, SpkI, SpkD, a comma list or all")
-    s.add_argument("--variants", default="tsin", help="tsin,speech,text,no_ta,no_si or all")
+    s.add_argument("--variants", default="tsin", help="tsin,speech,text,no_ta,no_si, the linear baselines lin_speech,lin_text,lin_fusion, or all")
     s.add_argument("--preset", default="cpu", choices=["cpu", "paper", "tiny"])
     s.add_argument("--epochs", type=int, default=None)
     s.add_argument("--folds", type=int, default=None, help="run only the first K folds of each protocol")
@@ -129,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache", default=None, help="feature cache folder (default OUT/cache)")
     s.add_argument("--text-model", default=None)
     s.add_argument("--device", default="auto")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="folds trained at once on this machine (0: one per CPU core, or --jobs-per-gpu per GPU)")
+    s.add_argument("--threads-per-job", type=int, default=1,
+                   help="torch CPU threads of each fold, whatever --jobs is (so results do not change)")
+    s.add_argument("--jobs-per-gpu", type=int, default=1, help="at most this many folds share one GPU (default 1)")
+    s.add_argument("--scheduler", default=None,
+                   help="run the folds on a Dask cluster: its scheduler address (tcp://host:8786) or scheduler file")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_run)
 

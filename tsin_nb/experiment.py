@@ -4,7 +4,8 @@ Layout: ``OUT/<protocol>/<variant>/<fold>/`` holds ``metrics.json``, ``predictio
 ``history.csv``, ``outputs.npz``, ``checkpoint.pt``, ``content.json.gz`` and, written last, ``DONE``;
 ``<fold>`` is ``safety.safe_fold_dirname(fold name)``. ``OUT/dropped.csv`` lists the utterances the
 corpus reader dropped. A re-run skips folds with ``DONE`` when they were trained on the same content, and
-resumes the others from their checkpoint.
+resumes the others from their checkpoint. Each fold to run is one job
+(:mod:`tsin_nb.jobs`): one after another in this process, in local worker processes, or on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tsin_nb.baselines import fit_linear
 from tsin_nb.config import BASELINES, EMOTIONS, PROTOCOLS, VARIANT_LABELS, VARIANTS, TSINConfig
 from tsin_nb.data import load_corpus
 from tsin_nb.features import build_feature_store, config_for_store
+from tsin_nb.jobs import Job, cached_store, manifest_key, plan_jobs, run_jobs, store_key
 from tsin_nb.model import build_model
 from tsin_nb.safety import (
     DROPPED_FILE,
@@ -252,12 +254,22 @@ def run_experiment(
     device: str = "auto",
     progress: bool = True,
     log: Any = print,
+    jobs: int = 1,
+    threads_per_job: int = 1,
+    scheduler: str | os.PathLike | None = None,
+    jobs_per_gpu: int = 1,
 ) -> pd.DataFrame:
-    """Fit every protocol x variant x fold (the first ``folds`` folds when given) and save each under ``out_dir``."""
+    """Fit every protocol x variant x fold (the first ``folds`` folds when given) and save each under ``out_dir``.
+
+    ``jobs`` folds run at once (0: one per CPU core, or ``jobs_per_gpu`` per GPU), each with ``threads_per_job``
+    torch threads whatever ``jobs`` is, so the results do not change; ``scheduler`` (a Dask scheduler address or
+    file) runs them on that cluster. Failed folds raise :class:`tsin_nb.jobs.JobsFailed` after the others finish.
+    """
     protocols = _names(protocols, PROTOCOLS, "protocol")
     variants = _names(variants, VARIANTS + BASELINES, "variant")
     if folds is not None and folds < 1:
         raise ValueError(f"folds must be at least 1, got {folds}")
+    plan = plan_jobs(jobs, threads_per_job, scheduler, jobs_per_gpu, device)  # before anything is written
     log = log or (lambda _msg: None)
     out = Path(out_dir)
     cfg = _config(preset, epochs, seed, text_model)
@@ -269,7 +281,9 @@ def run_experiment(
     per_fold_store = cfg.text_model.startswith("onehot")  # its vocabulary comes from each fold's training part
     store = None if per_fold_store else build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
                                                             progress=progress)
-    rows = []
+    digest = manifest_key(manifest)
+    stores = {} if store is None else {store_key(digest, cfg, cache): store}  # workers load theirs from the cache
+    rows, todo = [], []
     for protocol in protocols:
         all_folds = make_folds(manifest, protocol, seed=seed, val_fraction=cfg.val_fraction)
         chosen = all_folds[:folds] if folds else all_folds
@@ -296,19 +310,35 @@ def run_experiment(
                     log(f"{protocol} {variant} {fold.name}: done before, skipped")
                     rows.append(_row(done))
                     continue
-                tie_fold_to_content(fold_dir, content, log)
-                fold_cfg = config_for_store(cfg, fold_store)
-                if variant in BASELINES:
-                    result = fit_linear(fold_store, fold, fold_cfg, variant)
-                    log(f"{protocol} {variant} {fold.name}: test WA {100 * result.metrics['wa']:.2f} "
-                        f"UA {100 * result.metrics['ua']:.2f} (C = {result.metrics['C']:g})")
-                else:
-                    set_seed(fold_cfg.seed)  # the same initial weights whatever ran before
-                    model = build_model(fold_cfg, variant)
-                    result = fit(model, fold_store, fold, fold_cfg, out_dir=fold_dir, resume=True, device=device,
-                                 progress=progress, log=log)
-                rows.append(_row(save_fold(fold_dir, result, meta)))
+                key = store_key(digest, cfg, cache, fold.train if per_fold_store else None)
+                if per_fold_store and not todo:  # computes and caches the speech features here, once
+                    stores[key] = build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
+                                                      progress=progress, train_ids=fold.train)
+                todo.append(Job(protocol, variant, fold, str(fold_dir.resolve()), cfg, meta, str(cache.resolve()), device,
+                                key, per_fold_store, content))  # absolute: a worker may run elsewhere
+    rows += run_jobs(todo, manifest, run_fold, plan, progress=progress, log=log, done=len(rows), stores=stores)
     return _order(pd.DataFrame(rows, columns=list(_row({}))))
+
+
+def run_fold(job: Job, manifest: pd.DataFrame, log: Any) -> dict[str, Any]:
+    """Fit one protocol x variant x fold on the cached features and save it; the results row (runs in a worker)."""
+    fold, cfg = job.fold, job.cfg
+    if job.content is not None:  # a checkpoint of other data is refused, one of unknown data set aside
+        tie_fold_to_content(job.fold_dir, job.content, log)
+    fold_store = cached_store(job.store_key, lambda: build_feature_store(
+        manifest, cfg, job.cache_dir, text_model=cfg.text_model, progress=False,
+        train_ids=fold.train if job.per_fold_store else None))
+    fold_cfg = config_for_store(cfg, fold_store)
+    if job.variant in BASELINES:
+        result = fit_linear(fold_store, fold, fold_cfg, job.variant)
+        log(f"{job.name}: test WA {100 * result.metrics['wa']:.2f} UA {100 * result.metrics['ua']:.2f} "
+            f"(C = {result.metrics['C']:g})")
+    else:
+        set_seed(fold_cfg.seed)  # the same initial weights whatever ran before
+        model = build_model(fold_cfg, job.variant)
+        result = fit(model, fold_store, fold, fold_cfg, out_dir=job.fold_dir, resume=True, device=job.device,
+                     progress=False, log=log)
+    return _row(save_fold(job.fold_dir, result, job.meta))
 
 
 def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
