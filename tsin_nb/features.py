@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from tsin_nb.audio import AudioError, load_audio
 from tsin_nb.config import EMOTIONS, TSINConfig
+from tsin_nb.progress import show_progress
 from tsin_nb.store import FeatureStore
 from tsin_nb.utils import atomic_write_bytes
 
@@ -561,7 +562,7 @@ class TextEmbedder:
         order = sorted((i for i, ws in enumerate(word_lists) if ws), key=lambda i: -len(word_lists[i]))
         batches = [order[k : k + self.batch_size] for k in range(0, len(order), self.batch_size)]
         cut_before = self.words_cut_by_tokens
-        for batch in tqdm(batches, desc="text embeddings", disable=not progress, leave=False):
+        for batch in tqdm(batches, desc="text embeddings", disable=not show_progress(progress), leave=False):
             words = [list(word_lists[i]) for i in batch]
             enc = tok(words, is_split_into_words=True, padding=True, truncation=True, max_length=limit,
                       return_tensors="pt")
@@ -679,7 +680,7 @@ def _compute_speech(wav_paths: Sequence[str], cfg: TSINConfig, speech_norm: str,
     speech = torch.zeros(n_utt, n, f)  # (U, N, F)
     mask = torch.zeros(n_utt, n, dtype=torch.bool)  # (U, N)
     raw = torch.zeros(n_utt, dtype=torch.long)  # (U,) frames before truncation
-    for i, wav in enumerate(tqdm(wav_paths, desc="speech features", disable=not progress)):
+    for i, wav in enumerate(tqdm(wav_paths, desc="speech features", disable=not show_progress(progress))):
         feats = logmel_features(load_audio(wav, sr=cfg.sample_rate), cfg, norm=speech_norm)  # (T, F)
         padded, m = pad_or_truncate(feats, n)
         speech[i], mask[i], raw[i] = torch.from_numpy(padded), torch.from_numpy(m), len(feats)
