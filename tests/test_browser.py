@@ -142,6 +142,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     settings = root / "app-settings" / "overrides.d"
     settings.mkdir(parents=True)
     shutil.copy(LAB_OVERRIDES, settings / LAB_OVERRIDES.name)  # as `make install` puts it in the venv
+    (settings / "zz-test-browser.json").write_text(json.dumps(  # no "get notified about Jupyter news?" toast
+        {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
@@ -154,6 +156,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
            f"--LabServerApp.app_settings_dir={settings.parent}",
            f"--LabServerApp.user_settings_dir={root / 'user-settings'}",
            f"--LabServerApp.workspaces_dir={root / 'workspaces'}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--ServerApp.allow_root=True")  # CI runs as root
     with open(log, "wb") as out:
         server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=nbs)
     url = f"http://127.0.0.1:{port}"
@@ -272,6 +276,8 @@ def test_viewer_runs_and_its_controls_redraw_the_figure(lab: Lab) -> None:
     reopened = _viewer(lab)
     assert reopened["img"].startswith("data:image/png")
     assert "Error displaying widget" not in lab.driver.find_element(By.TAG_NAME, "body").text
+    lab.js("document.querySelector('.widget-dropdown select').scrollIntoView({block: 'start'});")
+    time.sleep(0.5)
     lab.shot("09_reopened")
 
 
@@ -280,7 +286,9 @@ def test_equations_notebook_renders_its_latex(lab: Lab) -> None:
     count = _wait("MathJax to typeset the equations",
                   lambda: lab.js("return document.querySelectorAll('.jp-MarkdownOutput mjx-container').length;"),
                   timeout=60)
-    time.sleep(1.0)  # the rest of the visible cells
+    lab.js("document.querySelector('.jp-MarkdownOutput mjx-container').closest('.jp-Cell')"
+           ".scrollIntoView({block: 'start'});")
+    time.sleep(1.0)  # MathJax typesets the cells that came into view
     lab.shot("03_equations")
     assert count >= 5, f"only {count} typeset formulas"
     assert lab.js("return document.querySelectorAll('mjx-merror').length;") == 0, "MathJax reported a TeX error"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import nbformat
@@ -69,6 +73,38 @@ def test_reproduce_prints_one_line_per_notebook_and_nothing_else(tmp_path: Path,
     assert str(tmp_path / "build" / "notebooks" / "00_tiny.ipynb") in lines[0]
     executed = nbformat.read(tmp_path / "build" / "notebooks" / "00_tiny.ipynb", as_version=4)
     assert executed.cells[-1].outputs[0]["text"] == "4\n"  # the parameter reached the kernel, bars were off
+
+
+CHILD = """
+import signal, sys, time
+signal.signal(signal.SIGINT, lambda *a: (open(sys.argv[1], "w").write("SIGINT"), sys.exit(0)))
+open(sys.argv[1] + ".ready", "w").close()
+time.sleep(60)
+"""
+
+
+def test_reproduce_shuts_a_finished_kernel_down_without_interrupting_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """jupyter_client's SIGINT before shutdown reaches the kernel's process group: a worker it left, say."""
+    marker = tmp_path / "interrupted"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# child"), nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import os, subprocess, sys, time\n"
+                    f"child = subprocess.Popen([sys.executable, '-c', {CHILD!r}, {str(marker)!r}])\n"
+                    f"open({str(tmp_path / 'pid')!r}, 'w').write(str(child.pid))\n"
+                    f"while not os.path.exists({str(marker) + '.ready'!r}): time.sleep(0.05)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, tmp_path / "nbs" / "00_child.ipynb")
+    monkeypatch.setattr(rp, "NOTEBOOKS", tmp_path / "nbs")
+    try:
+        assert rp.reproduce(build_dir=tmp_path / "build", fig_dir=tmp_path / "figures") == 0
+        time.sleep(1.0)
+        assert not marker.exists(), "the kernel's process group got SIGINT at shutdown"
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
 
 
 def _outputs_of(nb: nbformat.NotebookNode) -> list[dict]:

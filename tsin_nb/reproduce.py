@@ -80,6 +80,24 @@ def kernel_config(kernel_name: str = "python3") -> Any:
     return config
 
 
+def batch_kernel_manager() -> type:
+    """A kernel manager that shuts a finished kernel down with a shutdown request alone.
+
+    jupyter_client sends SIGINT to the kernel's process group before every shutdown; papermill shuts a kernel
+    down only after its last cell is done, so the signal can only land in whatever runs at that moment
+    ("KeyboardInterrupt caught in kernel", or in a worker process the notebook started).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class BatchKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return BatchKernelManager
+
+
 @contextlib.contextmanager
 def headless_kernels() -> Iterator[None]:
     """Kernels started inside draw no progress bars: a bar in an executed notebook is a frozen widget or text."""
@@ -125,7 +143,7 @@ def reproduce(
     if not paths:
         print(f"tsin-nb reproduce: no notebook matches {only!r} in {NOTEBOOKS}", file=sys.stderr)
         return 1
-    config = kernel_config("python3")
+    config, manager = kernel_config("python3"), batch_kernel_manager()
     for path in paths:
         out = executed / path.name
         start = time.perf_counter()
@@ -136,6 +154,7 @@ def reproduce(
                 pm.execute_notebook(
                     str(path), str(out), parameters={k: v for k, v in params.items() if k in known}, kernel_name="python3",
                     cwd=str(NOTEBOOKS), progress_bar=False, log_output=False, config=config,
+                    kernel_manager_class=manager,
                     store_widget_state=True,  # a reopened copy shows its widgets, not "model not found"
                 )
         except PapermillExecutionError as err:
