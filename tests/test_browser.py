@@ -219,6 +219,11 @@ def _viewer(lab: Lab) -> dict[str, Any]:
                  timeout=60)
 
 
+def _brief(state: dict[str, Any]) -> dict[str, Any]:
+    """The viewer's state for a failure message, without the image's bytes."""
+    return {**state, "img": f"<{len(state['img'] or '')} characters>"}
+
+
 def _inside(inner: list[float], outer: list[float], slack: float = 1.0) -> bool:
     return (inner[0] >= outer[0] - slack and inner[1] >= outer[1] - slack and inner[2] <= outer[2] + slack
             and inner[3] <= outer[3] + slack)
@@ -248,9 +253,9 @@ def test_viewer_runs_and_its_controls_redraw_the_figure(lab: Lab) -> None:
     assert first["options"] >= 2 and first["selected"] == 0
     assert first["img"].startswith("data:image/png") and first["img_width"] > 200, "the viewer shows a figure"
     assert first["readout"] == "0" and first["readout_shown"], "the slider's number is shown"
-    assert _inside(first["readout_rect"], first["left_rect"]), f"slider number outside its column: {first}"
-    assert _inside(first["left_rect"], first["box_rect"]), f"left column outside the viewer: {first}"
-    assert first["left_overflow"] <= 1 and first["box_overflow"] <= 1, f"a horizontal scrollbar: {first}"
+    assert _inside(first["readout_rect"], first["left_rect"]), f"slider number outside its column: {_brief(first)}"
+    assert _inside(first["left_rect"], first["box_rect"]), f"left column outside the viewer: {_brief(first)}"
+    assert first["left_overflow"] <= 1 and first["box_overflow"] <= 1, f"a horizontal scrollbar: {_brief(first)}"
 
     Select(lab.driver.find_element(By.CSS_SELECTOR, ".widget-dropdown select")).select_by_index(1)
     second = _wait("the figure to change with the utterance",
