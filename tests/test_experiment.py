@@ -176,7 +176,9 @@ def test_table_one_has_folds_mean_and_paper_columns() -> None:
 
 def test_table_five_rows_in_paper_order_with_paper_numbers() -> None:
     t = table_five(fake_results())
-    assert list(t.index) == ["Speech", "Text", "TSI w/o TA", "TSI w/o SI", "TSIN"]
+    assert list(t.index) == ["Speech", "Text", "TSI w/o TA", "TSI w/o SI", "TSIN",
+                             "Linear speech", "Linear text", "Linear fusion"]
+    assert math.isnan(t.loc["Linear fusion", ("SesI", "paper UA")])  # not in the paper
     assert list(t.columns.get_level_values(0).unique()) == ["SesI", "SpkD"]
     assert t.loc["TSIN", ("SesI", "WA")] == pytest.approx(60.0)
     assert t.loc["Speech", ("SesI", "UA")] == pytest.approx(20.0)

@@ -336,7 +336,7 @@ def test_cache_hit_and_misses(tmp_path, counted):
     assert counted == {"speech": 1, "text": 2}  # text model changed: speech reused
     F.build_feature_store(man, CFG.replace(n_mels=10), cache, text_model="random:16", progress=False)
     assert counted == {"speech": 2, "text": 2}
-    F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False, speech_norm="none")
+    F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False, speech_norm="utterance")
     assert counted == {"speech": 3, "text": 2}
     man2 = man.copy()
     man2.loc[0, "text"] = "Oh, goodbye there!"

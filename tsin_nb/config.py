@@ -17,6 +17,18 @@ EMOTIONS: tuple[str, ...] = ("ang", "hap", "sad", "neu")
 #: The variants of Table V: full model and four ablations.
 VARIANTS: tuple[str, ...] = ("tsin", "speech", "text", "no_ta", "no_si")
 
+#: Linear baselines (scikit-learn) run on the same folds and features as the deep variants (not in the paper).
+BASELINES: tuple[str, ...] = ("lin_speech", "lin_text", "lin_fusion")
+
+#: Display names of every variant and baseline (Table V's row labels for the paper's five).
+VARIANT_LABELS: dict[str, str] = {
+    "speech": "Speech", "text": "Text", "no_ta": "TSI w/o TA", "no_si": "TSI w/o SI", "tsin": "TSIN",
+    "lin_speech": "Linear speech", "lin_text": "Linear text", "lin_fusion": "Linear fusion",
+}
+
+#: Ways to normalise the speech features: from each fold's training part, per utterance, or not at all.
+SPEECH_NORMS: tuple[str, ...] = ("fold", "utterance", "none")
+
 #: Protocols of Section IV-A-2.
 PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 
@@ -35,6 +47,8 @@ class TSINConfig:
     speech_dim: int = 120  # log-Mel + delta + delta-delta = 3 * n_mels
     text_dim: int = 768  # paper: BERT-base width; MiniLM gives 384
     text_model: str = "minilm"  # the packaged all-MiniLM-L6-v2; any HF name or local path
+    speech_norm: str = "fold"  # paper: not given; "fold" = mean / std of the fold's training frames
+    trim_db: float = 0.0  # paper: not given; > 0 trims leading / trailing audio quieter than the peak - trim_db dB
 
     # --- model (Section III) ---
     d_model: int = 768  # paper: d = 768
@@ -46,6 +60,7 @@ class TSINConfig:
     lstm_layers: int = 1  # paper: not given
     si_norm: str = "softmax"  # Eq. 8: "literal" divides by the raw sum; "softmax" is the stable default
     si_shared: bool = True  # Eq. 7 writes the same V, x_s, x_t, b for both weight sets
+    si_scale: str = "sum"  # Eq. 9: "sum" applies w~ as normalised (sum 1); "mean" applies m * w~ (mean 1)
     speech_stride: int = 1  # frames mean-pooled before the speech LSTM; 1 is the paper
     dropout: float = 0.0  # paper: not given
 
@@ -58,6 +73,8 @@ class TSINConfig:
     lr_gamma: float = 0.1
     val_fraction: float = 0.1  # share of the training part held out for validation (never the test fold)
     select: str = "last"  # "last" epoch, or "val": best validation UA
+    grad_clip: float = 0.0  # paper: not given; > 0 clips the gradient norm
+    align_loss: float = 0.0  # not in the paper; > 0 adds a loss pulling Eq. 4 rows into the true word spans
     seed: int = 0
 
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -67,6 +84,13 @@ class TSINConfig:
             raise ValueError(f"speech_dim={self.speech_dim} must be 3 * n_mels = {3 * self.n_mels}")
         if self.si_norm not in ("softmax", "literal"):
             raise ValueError(f"si_norm must be 'softmax' or 'literal', not {self.si_norm!r}")
+        if self.speech_norm not in SPEECH_NORMS:
+            raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {self.speech_norm!r}")
+        if self.si_scale not in ("sum", "mean"):
+            raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
+        if self.grad_clip < 0 or self.align_loss < 0 or self.trim_db < 0:
+            raise ValueError(f"grad_clip ({self.grad_clip}), align_loss ({self.align_loss}) and trim_db "
+                             f"({self.trim_db}) must be >= 0")
         if self.select not in ("last", "val"):
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
         if any(k % 2 == 0 for k in self.kernel_sizes):

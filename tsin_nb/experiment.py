@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tsin_nb.config import EMOTIONS, PROTOCOLS, VARIANTS, TSINConfig
+from tsin_nb.baselines import fit_linear
+from tsin_nb.config import BASELINES, EMOTIONS, PROTOCOLS, VARIANT_LABELS, VARIANTS, TSINConfig
 from tsin_nb.data import load_corpus
 from tsin_nb.features import build_feature_store, config_for_store
 from tsin_nb.model import build_model
@@ -33,10 +34,8 @@ RESULT_COLUMNS = ["protocol", "variant", "fold", "wa", "ua", "n_test", "wall_s"]
 STORE_FIELDS = ("n_frames", "n_words", "n_mels", "speech_dim", "text_dim")
 DONE = "DONE"
 
-#: Table V row labels, in the paper's order.
-VARIANT_LABELS: dict[str, str] = {
-    "speech": "Speech", "text": "Text", "no_ta": "TSI w/o TA", "no_si": "TSI w/o SI", "tsin": "TSIN",
-}
+#: Table V rows: the paper's order, then the linear baselines.
+TABLE_FIVE_ROWS: tuple[str, ...] = ("speech", "text", "no_ta", "no_si", "tsin", *BASELINES)
 
 #: Table I of the paper (TSIN, WA / UA in %), per protocol: (test set, WA, UA).
 #: SesI rows are printed "Seesion1..5"; SpkD rows are printed Group1-5, Group5, Group6-9 (a duplicated
@@ -151,6 +150,8 @@ def save_fold(fold_dir: str | Path, result: FitResult, meta: dict[str, Any]) -> 
         value = getattr(result, key)
         if value is not None:
             arrays[key] = value.astype(np.float32)
+    for key, value in (result.speech_stats or {}).items():  # the fold's speech normalisation (F,)
+        arrays[f"speech_{key}"] = np.asarray(value, dtype=np.float32)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(fold_dir / "outputs.npz", buf.getvalue())
@@ -159,7 +160,8 @@ def save_fold(fold_dir: str | Path, result: FitResult, meta: dict[str, Any]) -> 
         **meta,
         "wa": result.metrics["wa"], "ua": result.metrics["ua"],
         "confusion": np.asarray(result.metrics["confusion"]).astype(int).tolist(),
-        "n_test": result.metrics["n_test"], "epochs": result.epochs, "selected_epoch": result.selected_epoch,
+        "n_test": result.metrics["n_test"], "epochs": result.epochs,
+        **{k: v for k, v in result.metrics.items() if k not in ("wa", "ua", "confusion", "n_test")}, "selected_epoch": result.selected_epoch,
         "wall_s": result.wall_s, "device": result.device, "variant": result.variant, "fold": result.fold,
         "seed": result.config.get("seed"), "config": result.config, "torch": torch.__version__,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -181,7 +183,7 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df
     key = df.assign(_p=df["protocol"].map({p: i for i, p in enumerate(PROTOCOLS)}),
-                    _v=df["variant"].map({v: i for i, v in enumerate(VARIANTS)}))
+                    _v=df["variant"].map({v: i for i, v in enumerate(VARIANTS + BASELINES)}))
     return key.sort_values(["_p", "_v", "fold_index"], kind="stable").drop(columns=["_p", "_v"]).reset_index(drop=True)
 
 
@@ -205,7 +207,7 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Fit every protocol x variant x fold (the first ``folds`` folds when given) and save each under ``out_dir``."""
     protocols = _names(protocols, PROTOCOLS, "protocol")
-    variants = _names(variants, VARIANTS, "variant")
+    variants = _names(variants, VARIANTS + BASELINES, "variant")
     if folds is not None and folds < 1:
         raise ValueError(f"folds must be at least 1, got {folds}")
     log = log or (lambda _msg: None)
@@ -241,10 +243,15 @@ def run_experiment(
                 fold_store = store if store is not None else build_feature_store(
                     manifest, cfg, cache, text_model=cfg.text_model, progress=progress, train_ids=fold.train)
                 fold_cfg = config_for_store(cfg, fold_store)
-                set_seed(fold_cfg.seed)  # the same initial weights whatever ran before
-                model = build_model(fold_cfg, variant)
-                result = fit(model, fold_store, fold, fold_cfg, out_dir=fold_dir, resume=True, device=device,
-                             progress=progress, log=log)
+                if variant in BASELINES:
+                    result = fit_linear(fold_store, fold, fold_cfg, variant)
+                    log(f"{protocol} {variant} {fold.name}: test WA {100 * result.metrics['wa']:.2f} "
+                        f"UA {100 * result.metrics['ua']:.2f} (C = {result.metrics['C']:g})")
+                else:
+                    set_seed(fold_cfg.seed)  # the same initial weights whatever ran before
+                    model = build_model(fold_cfg, variant)
+                    result = fit(model, fold_store, fold, fold_cfg, out_dir=fold_dir, resume=True, device=device,
+                                 progress=progress, log=log)
                 rows.append(_row(save_fold(fold_dir, result, meta)))
     return _order(pd.DataFrame(rows, columns=list(_row({}))))
 
@@ -330,16 +337,18 @@ def table_five(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     res = _results(results)
     protocols = [p for p in PROTOCOLS if p in set(res["protocol"])] or list(PROTOCOLS)
     columns = pd.MultiIndex.from_product([protocols, ["WA", "UA", "folds", "paper WA", "paper UA"]])
-    table = pd.DataFrame(index=pd.Index([VARIANT_LABELS[v] for v in VARIANT_LABELS], name="Method"),
+    table = pd.DataFrame(index=pd.Index([VARIANT_LABELS[v] for v in TABLE_FIVE_ROWS], name="Method"),
                          columns=columns, dtype=float)
-    for variant, label in VARIANT_LABELS.items():
+    for variant in TABLE_FIVE_ROWS:
+        label = VARIANT_LABELS[variant]
+        paper = PAPER_TABLE_FIVE.get(variant, {}).get
         for protocol in protocols:
             ours = res[(res["variant"] == variant) & (res["protocol"] == protocol)]
             table.loc[label, (protocol, "WA")] = 100 * ours["wa"].mean() if len(ours) else math.nan
             table.loc[label, (protocol, "UA")] = 100 * ours["ua"].mean() if len(ours) else math.nan
             table.loc[label, (protocol, "folds")] = len(ours)  # variants may have run on different folds
-            table.loc[label, (protocol, "paper WA")] = PAPER_TABLE_FIVE[variant][protocol][0]
-            table.loc[label, (protocol, "paper UA")] = PAPER_TABLE_FIVE[variant][protocol][1]
+            table.loc[label, (protocol, "paper WA")] = paper(protocol, (math.nan, math.nan))[0]
+            table.loc[label, (protocol, "paper UA")] = paper(protocol, (math.nan, math.nan))[1]
     return table
 
 

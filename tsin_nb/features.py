@@ -8,9 +8,14 @@ Choices where the paper is silent (DESIGN.md point 10), each a setting recorded 
 - Log: ``librosa.power_to_db(ref=1, amin=1e-10, top_db=None)``, i.e. dB with a floor of -100 dB, so silence
   is finite. Deltas: ``librosa.feature.delta`` with width 9, narrowed to the largest odd width that fits a
   short clip; clips under 3 frames get zero deltas.
-- Normalization ``speech_norm``: ``"utterance"`` (default) standardizes each of the 3 * n_mels features over
-  the frames of its own utterance (no statistics shared between utterances, so none leak across folds);
-  ``"none"`` keeps raw values. Statistics use the whole clip, before truncation to ``n_frames``.
+- Normalization ``speech_norm`` (``cfg.speech_norm``): ``"fold"`` (default) caches raw values and leaves the
+  standardisation to the model, with the mean / std of the real frames of each fold's training part
+  (``model.FoldNorm``, ``train.fold_speech_stats``), so loudness and pitch level survive; ``"utterance"``
+  standardizes each of the 3 * n_mels features over the frames of its own utterance (statistics use the
+  whole clip, before truncation to ``n_frames``); ``"none"`` keeps raw values.
+- Silence: ``cfg.trim_db > 0`` trims the leading and trailing parts of each clip that stay ``trim_db`` dB
+  below its peak (``librosa.effects.trim`` on the analysis frames) before framing; word timings are shifted
+  by the samples cut at the start. 0 (default) keeps the whole clip.
 - Words: whitespace tokens with leading/trailing punctuation stripped, original case kept; pure
   punctuation is dropped. An empty transcript becomes one placeholder word ``EMPTY_WORD`` with a zero vector
   and mask True, so no sequence is ever empty. Transformer vectors are the last hidden layer, mean-pooled
@@ -63,6 +68,7 @@ LOG_FLOOR = 1e-10
 DELTA_WIDTH = 9
 #: Word shown for an empty transcript; its vector is zero and its mask True.
 EMPTY_WORD = "<empty>"
+#: Normalisations applied while computing features (``cfg.speech_norm="fold"`` caches ``"none"``).
 SPEECH_NORMS = ("utterance", "none")
 #: Default caps for the Fig. 4 embeddings.
 ONEHOT_MAX_VOCAB = 5000
@@ -661,6 +667,7 @@ def speech_settings(cfg: TSINConfig, speech_norm: str) -> dict[str, Any]:
         "hop_length": hop, "n_fft": win, "window": "hamming", "center": False, "n_mels": cfg.n_mels,
         "log": f"power_to_db(amin={LOG_FLOOR})", "delta_width": DELTA_WIDTH, "speech_norm": speech_norm,
         "n_frames": cfg.n_frames, "speech_dim": 3 * cfg.n_mels, "features_version": FEATURES_VERSION,
+        **({"trim_db": cfg.trim_db} if cfg.trim_db > 0 else {}),
     }
 
 
@@ -680,11 +687,22 @@ def _compute_speech(wav_paths: Sequence[str], cfg: TSINConfig, speech_norm: str,
     speech = torch.zeros(n_utt, n, f)  # (U, N, F)
     mask = torch.zeros(n_utt, n, dtype=torch.bool)  # (U, N)
     raw = torch.zeros(n_utt, dtype=torch.long)  # (U,) frames before truncation
+    offset = torch.zeros(n_utt, dtype=torch.long)  # (U,) samples trimmed at the start
     for i, wav in enumerate(tqdm(wav_paths, desc="speech features", disable=not show_progress(progress))):
-        feats = logmel_features(load_audio(wav, sr=cfg.sample_rate), cfg, norm=speech_norm)  # (T, F)
+        y, offset[i] = trim_silence(load_audio(wav, sr=cfg.sample_rate), cfg)
+        feats = logmel_features(y, cfg, norm=speech_norm)  # (T, F)
         padded, m = pad_or_truncate(feats, n)
         speech[i], mask[i], raw[i] = torch.from_numpy(padded), torch.from_numpy(m), len(feats)
-    return {"speech": speech, "mask": mask, "raw_len": raw}
+    return {"speech": speech, "mask": mask, "raw_len": raw, "offset": offset}
+
+
+def trim_silence(y: np.ndarray, cfg: TSINConfig) -> tuple[np.ndarray, int]:
+    """The clip without leading / trailing parts ``cfg.trim_db`` dB below its peak, and the samples cut at the start."""
+    if cfg.trim_db <= 0:
+        return y, 0
+    win, hop = frame_lengths(cfg)
+    trimmed, (start, _) = librosa.effects.trim(y, top_db=cfg.trim_db, frame_length=win, hop_length=hop)
+    return (trimmed, int(start)) if len(trimmed) else (y, 0)
 
 
 def _compute_text(word_lists: Sequence[Sequence[str]], embedder: TextEmbedder, n_words: int,
@@ -719,13 +737,17 @@ def build_feature_store(
     progress: bool = True,
     train_ids: Sequence[str] | None = None,
     *,
-    speech_norm: str = "utterance",
+    speech_norm: str | None = None,
 ) -> FeatureStore:
     """Speech and text features of every manifest row, loaded from ``cache_dir`` or computed and cached.
 
     ``train_ids`` (the fold's training utterances) is required for ``onehot`` and unused otherwise.
+    ``speech_norm=None`` follows ``cfg.speech_norm``; ``"fold"`` stores raw features (the model standardises).
     """
     _check_manifest(manifest)
+    speech_norm = speech_norm or cfg.speech_norm
+    if speech_norm == "fold":
+        speech_norm = "none"
     if speech_norm not in SPEECH_NORMS:
         raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {speech_norm!r}")
     cache = Path(cache_dir)
@@ -759,6 +781,10 @@ def build_feature_store(
                    {"settings": t_settings, "identity": embedder.identity, "n_utterances": len(ids)})
 
     timings = manifest["words"].tolist() if "words" in manifest.columns else [None] * len(ids)
+    if cfg.trim_db > 0:  # word times relative to the trimmed clip
+        shifts = (speech["offset"].double() / cfg.sample_rate).tolist()
+        timings = [tm if not isinstance(tm, (list, tuple)) else [(w, max(0.0, a - sh), max(0.0, b - sh)) for w, a, b in tm]
+                   for tm, sh in zip(timings, shifts)]
     word_frames = [word_spans(tm, [w for w, _ in tk], cfg, [a for _, a in tk]) for tm, tk in zip(timings, tokens)]
     word_frames = [None if sp is None else sp[: cfg.n_words] for sp in word_frames]
     stats = {

@@ -25,6 +25,7 @@ from tsin_nb.config import VARIANTS, TSINConfig
 
 __all__ = [
     "MEC",
+    "FoldNorm",
     "FusionLSTM",
     "MaskedLSTM",
     "MultiKernelBlock",
@@ -126,6 +127,29 @@ class MaskedLSTM(nn.Module):
         out, _ = self.lstm(packed)  # packed (sum lengths, H_out)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=L)  # (B, L, H_out)
         return _zero_padded(out, mask)  # (B, L, H_out)
+
+
+class FoldNorm(nn.Module):
+    """Standardise each speech feature with a fold's training statistics (buffers, saved with the model).
+
+    The paper does not say how features are normalised. ``cfg.speech_norm="fold"`` keeps loudness and
+    pitch level, which per-utterance normalisation erases; the statistics come from the real frames of
+    the training part of a fold only (:func:`tsin_nb.train.fold_speech_stats`), set once before training.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))  # (F,)
+        self.register_buffer("std", torch.ones(dim))  # (F,)
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Copy the training statistics (F,) into the buffers."""
+        self.mean.copy_(mean)
+        self.std.copy_(std)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, F), (B, L) -> standardised (B, L, F), padded steps exactly 0."""
+        return _zero_padded((x - self.mean) / self.std, mask)  # (B, L, F)
 
 
 class SpeechEncoder(nn.Module):
@@ -278,6 +302,9 @@ class SemanticInteraction(nn.Module):
     Eq. 7 sharing: ``cfg.si_shared=True`` uses one V, x_s, x_t, b for both lines (the equation
     writes the same symbols); False gives each line its own set.
     Eq. 8: ``cfg.si_norm`` picks ``"softmax"`` (stable default) or ``"literal"`` (divide by the sum).
+    Eq. 9 scale: normalised weights sum to 1, so ``u_i * w~_i`` shrinks every word by about 1/m.
+    ``cfg.si_scale="sum"`` applies them as printed; ``"mean"`` applies ``m * w~_i`` (mean 1 over the m
+    real words), which keeps the relative weighting and the input scale of the fusion LSTM.
     Eq. 9 follows the prose, not the superscripts: the text-aware weights w^t (from u_i and h_t)
     recalibrate the speech side, u~_i = u_i * w~^t_i; the speech-aware weights w^s (from t_i and
     h_s) recalibrate the text side, t~_i = t_i * w~^s_i.
@@ -286,6 +313,7 @@ class SemanticInteraction(nn.Module):
     def __init__(self, cfg: TSINConfig) -> None:
         super().__init__()
         self.norm = cfg.si_norm
+        self.scale = cfg.si_scale
         self.p_t = _ScoreParams(cfg.d_model, cfg.attn_dim)
         self.p_s = self.p_t if cfg.si_shared else _ScoreParams(cfg.d_model, cfg.attn_dim)
 
@@ -311,8 +339,9 @@ class SemanticInteraction(nn.Module):
         w_t, w_s = self.initial_weights(U, T, h_t, h_s)  # (B, M), (B, M)
         w_t_tilde = normalize_weights(w_t, mask, self.norm)  # (B, M)
         w_s_tilde = normalize_weights(w_s, mask, self.norm)  # (B, M)
-        U_tilde = U * w_t_tilde[:, :, None]  # (B, M, D)
-        T_tilde = T * w_s_tilde[:, :, None]  # (B, M, D)
+        m = mask.sum(dim=1, keepdim=True).to(U.dtype) if self.scale == "mean" else 1.0  # (B, 1)
+        U_tilde = U * (m * w_t_tilde)[:, :, None]  # (B, M, D)
+        T_tilde = T * (m * w_s_tilde)[:, :, None]  # (B, M, D)
         return U_tilde, T_tilde, w_t_tilde, w_s_tilde
 
 
@@ -377,6 +406,7 @@ class TSIN(nn.Module):
         self.cfg, self.variant = cfg, variant
         self.uses_speech = variant != "text"
         self.uses_text = variant != "speech"
+        self.speech_norm = FoldNorm(cfg.speech_dim) if self.uses_speech and cfg.speech_norm == "fold" else None
         self.speech_encoder = SpeechEncoder(cfg) if self.uses_speech else None
         self.text_encoder = TextEncoder(cfg) if self.uses_text else None
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
@@ -413,6 +443,8 @@ class TSIN(nn.Module):
             speech_mask = speech_mask.bool()
             speech = _zero_padded(speech, speech_mask)  # (B, N_in, F)
             speech_mask = _at_least_one(speech_mask)  # (B, N_in)
+            if self.speech_norm is not None:
+                speech = self.speech_norm(speech, speech_mask)  # (B, N_in, F)
             S, S_mask = self.speech_encoder(speech, speech_mask)  # (B, N, D), (B, N)
         if self.uses_text:
             sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))

@@ -33,7 +33,8 @@ from tsin_nb.utils import atomic_torch_save, get_device, set_seed
 CHECKPOINT = "checkpoint.pt"
 _PRELOAD_LIMIT = 8 * 2**30  # bytes of features copied to the GPU once instead of per batch
 #: Config fields that only steer training; the model's own config may differ from ``fit``'s in these.
-TRAINING_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "lr_step", "lr_gamma", "val_fraction", "select", "seed")
+TRAINING_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "lr_step", "lr_gamma", "val_fraction", "select", "seed",
+                   "grad_clip", "align_loss")
 
 
 @dataclass
@@ -59,6 +60,7 @@ class FitResult:
     selected_epoch: int
     finished: bool  # False when ``max_epochs_this_call`` stopped training early
     config: dict[str, Any] = field(default_factory=dict)
+    speech_stats: dict[str, np.ndarray] | None = None  # {"mean", "std"} (F,) of cfg.speech_norm="fold"
 
 
 # ------------------------------------------------------------ checks ---
@@ -92,6 +94,11 @@ def _fold_index(store: FeatureStore, fold: Any, part: str) -> torch.Tensor:
 def check_inputs(model: nn.Module, store: FeatureStore, fold: Any, cfg: TSINConfig) -> dict[str, torch.Tensor]:
     """Validate model, store, fold and config together; return the train/val/test row indices."""
     store.check(cfg)
+    stored_norm = store.settings.get("speech_norm")
+    wanted_norm = "none" if cfg.speech_norm == "fold" else cfg.speech_norm
+    if stored_norm is not None and stored_norm != wanted_norm:
+        raise ValueError(f"the feature store was built with speech_norm={stored_norm!r}, but cfg.speech_norm="
+                         f"{cfg.speech_norm!r} needs {wanted_norm!r}; rebuild it with build_feature_store(manifest, cfg, ...)")
     model_cfg = getattr(model, "cfg", None)
     if isinstance(model_cfg, TSINConfig):
         diff = [d for d in config_diff(model_cfg.to_dict(), cfg.to_dict()) if d.split(":")[0] not in TRAINING_FIELDS]
@@ -117,6 +124,40 @@ def check_inputs(model: nn.Module, store: FeatureStore, fold: Any, cfg: TSINConf
         names = [EMOTIONS[c] if c < len(EMOTIONS) else str(c) for c in missing]
         raise ValueError(f"fold {fold.name!r}: the training part has no samples of class {', '.join(names)}")
     return idx
+
+
+def fold_speech_stats(store: FeatureStore, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std (F,) of every speech feature over the real frames of the store rows ``rows`` (a training part)."""
+    frames = store.speech[rows][store.speech_mask[rows]].double()  # (real frames, F)
+    if len(frames) == 0:
+        raise ValueError("the training part has no real speech frame to compute normalisation statistics from")
+    mean = frames.mean(dim=0)  # (F,)
+    std = frames.std(dim=0, unbiased=False).clamp(min=1e-5)  # (F,)
+    return mean.float(), std.float()
+
+
+def span_targets(store: FeatureStore, stride: int) -> torch.Tensor:
+    """(U, M, N') bool: True where pooled frame i overlaps the true span of word j (all False when unknown)."""
+    U, M = store.text_mask.shape
+    n_pooled = store.speech.shape[1] // stride
+    target = torch.zeros(U, M, n_pooled, dtype=torch.bool)  # (U, M, N')
+    for u, spans in enumerate(store.word_frames):
+        for j, span in enumerate((spans or [])[:M]):
+            if span is None:
+                continue
+            s, e = max(0, int(span[0])) // stride, min(n_pooled, math.ceil(int(span[1]) / stride))
+            if e > s:
+                target[u, j, s:e] = True
+    return target
+
+
+def alignment_loss(alignment: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over words with a known span of -log(attention mass inside the span): (B, M, N), (B, M, N) -> ()."""
+    known = target.any(dim=-1)  # (B, M)
+    if not known.any():
+        return alignment.sum() * 0.0
+    mass = (alignment * target.to(alignment.dtype)).sum(dim=-1)  # (B, M)
+    return -torch.log(mass[known].clamp(min=1e-6)).mean()
 
 
 # ------------------------------------------------------- RNG / state ---
@@ -292,6 +333,14 @@ def fit(
         set_seed(cfg.seed)  # dropout draws from the global RNG
         if resume:
             log(f"{fold.name} {variant}: no checkpoint in {out_dir}, training from scratch")
+        norm = getattr(model, "speech_norm", None)
+        if norm is not None:  # statistics of the training part only, never validation or test
+            norm.set_stats(*(t.to(dev) for t in fold_speech_stats(store, idx["train"])))
+    spans = None
+    if cfg.align_loss > 0 and getattr(model, "variant", "") in ("tsin", "no_si"):
+        spans = span_targets(store, cfg.speech_stride)  # (U, M, N')
+        if not spans.any():
+            raise ValueError("align_loss > 0 needs word timings (.wdseg, or start/end per word), and the store has none")
     log(f"{fold.name} {variant}: {len(idx['train'])} train / {len(idx['val'])} val / {len(idx['test'])} test "
         f"utterances on {dev}")
 
@@ -306,10 +355,14 @@ def fit(
             for rows in _train_batches(idx["train"], cfg.batch_size, generator):
                 speech, speech_mask, text, text_mask, y = _batch(data, rows, dev)
                 with _autocast(dev):
-                    logits = model(speech, speech_mask, text, text_mask).logits  # (B, C)
-                loss = loss_fn(logits.float(), y)  # Eq. 12
+                    o = model(speech, speech_mask, text, text_mask)
+                loss = loss_fn(o.logits.float(), y)  # Eq. 12
+                if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
+                    loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), spans[rows].to(dev))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if cfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
                 total += loss.detach() * len(rows)
                 count += len(rows)
@@ -360,4 +413,13 @@ def fit(
         text_weights=out["text_weights"], word_mask=store.text_mask[idx["test"]].numpy(),
         history=history, wall_s=wall, device=str(dev), variant=variant, fold=fold.name,
         epochs=trained, selected_epoch=selected, finished=trained == cfg.epochs, config=cfg.to_dict(),
+        speech_stats=_speech_stats(model),
     )
+
+
+def _speech_stats(model: nn.Module) -> dict[str, np.ndarray] | None:
+    """The fold statistics a model standardises its speech input with, or None."""
+    norm = getattr(model, "speech_norm", None)
+    if norm is None:
+        return None
+    return {"mean": norm.mean.detach().cpu().numpy(), "std": norm.std.detach().cpu().numpy()}

@@ -20,16 +20,12 @@ from matplotlib.patches import Rectangle
 from threadpoolctl import threadpool_limits
 
 from tsin_nb.alignment import attention_in_span, upsample_alignment
-from tsin_nb.config import EMOTIONS, PROTOCOLS, VARIANTS
+from tsin_nb.config import EMOTIONS, PROTOCOLS, VARIANT_LABELS, VARIANTS
 
 #: One color per emotion, the same in every figure.
 EMOTION_COLORS: dict[str, str] = {"ang": "#d62728", "hap": "#e6a700", "sad": "#1f77b4", "neu": "#7f7f7f"}
 #: One marker per emotion, so classes differ in shape as well as color (Figs. 5-7).
 EMOTION_MARKERS: dict[str, str] = {"ang": "^", "hap": "o", "sad": "v", "neu": "s"}
-#: The paper's names for the variants of Table V.
-VARIANT_LABELS: dict[str, str] = {
-    "tsin": "TSIN", "speech": "Speech", "text": "Text", "no_ta": "TSI w/o TA", "no_si": "TSI w/o SI",
-}
 #: One color per variant.
 VARIANT_COLORS: dict[str, str] = dict(zip(VARIANTS, ("#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")))
 #: Colors of the two metrics in bar charts.

@@ -1,0 +1,194 @@
+"""Speech normalisation from the training part, the linear baselines, the auxiliary alignment loss."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from test_train import make_store
+
+from tsin_nb.config import EMOTIONS, TSINConfig
+from tsin_nb.experiment import format_tables, load_outputs, run_experiment
+from tsin_nb.features import build_feature_store, config_for_store
+from tsin_nb.model import build_model
+from tsin_nb.splits import Fold, make_folds
+from tsin_nb.store import FeatureStore
+from tsin_nb.train import alignment_loss, fit, fold_speech_stats, span_targets
+from tsin_nb.utils import set_seed
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CFG = TSINConfig.preset("tiny", epochs=3, batch_size=8)
+FOLD = Fold("f", "SesI", [f"utt{i:03d}" for i in range(32)], [f"utt{i:03d}" for i in range(32, 40)],
+            [f"utt{i:03d}" for i in range(40, 48)])
+
+
+def _model(cfg: TSINConfig, variant: str) -> torch.nn.Module:
+    """A model with the seeded initial weights every run starts from."""
+    set_seed(cfg.seed)
+    return build_model(cfg, variant)
+
+
+def _copy(store: FeatureStore) -> FeatureStore:
+    return FeatureStore(list(store.ids), store.speech.clone(), store.speech_mask.clone(), store.text.clone(),
+                        store.text_mask.clone(), store.labels.clone(), store.words, list(store.word_frames),
+                        dict(store.settings))
+
+
+def test_fold_statistics_come_from_the_training_part_only() -> None:
+    store = make_store(CFG)
+    train = store.index(FOLD.train)
+    mean, std = fold_speech_stats(store, train)
+    frames = store.speech[train][store.speech_mask[train]].double()  # (real frames, F)
+    assert torch.allclose(mean.double(), frames.mean(0), atol=1e-5)
+    assert torch.allclose(std.double(), frames.std(0, unbiased=False), atol=1e-5)
+
+    changed = _copy(store)
+    other = changed.index(FOLD.val + FOLD.test)
+    changed.speech[other] = changed.speech[other] * 7.0 + 100.0  # val and test features change a lot
+    r1 = fit(_model(CFG, "speech"), store, FOLD, CFG, progress=False, log=None)
+    r2 = fit(_model(CFG, "speech"), changed, FOLD, CFG, progress=False, log=None)
+    for key in ("mean", "std"):
+        np.testing.assert_array_equal(r1.speech_stats[key], r2.speech_stats[key])
+    np.testing.assert_allclose(r1.speech_stats["mean"], mean.numpy(), rtol=1e-6)
+    everything = fold_speech_stats(changed, changed.index(store.ids))[0]
+    assert not torch.allclose(everything, mean), "statistics over all rows must differ from training-only ones"
+
+
+def test_a_store_normalised_otherwise_is_refused() -> None:
+    store = make_store(CFG)
+    store.settings["speech_norm"] = "utterance"
+    with pytest.raises(ValueError, match="speech_norm='utterance'"):
+        fit(_model(CFG, "speech"), store, FOLD, CFG, progress=False, log=None)
+
+
+def _timed_store(cfg: TSINConfig) -> FeatureStore:
+    """make_store with a true span for every word: word j covers frames [2j, 2j + 2)."""
+    store = make_store(cfg)
+    store.word_frames = [[(2 * j, 2 * j + 2) for j in range(len(w))] for w in store.words]
+    return store
+
+
+def test_alignment_loss_off_is_bit_identical_to_no_timings() -> None:
+    with_timings, without = _timed_store(CFG), make_store(CFG)
+    a = fit(_model(CFG, "tsin"), with_timings, FOLD, CFG, progress=False, log=None)
+    b = fit(_model(CFG, "tsin"), without, FOLD, CFG, progress=False, log=None)
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    np.testing.assert_array_equal(a.probs, b.probs)
+    np.testing.assert_array_equal(a.alignments, b.alignments)
+
+
+def test_alignment_loss_pulls_attention_into_the_spans() -> None:
+    cfg = CFG.replace(epochs=6, lr=3e-2)
+    store = _timed_store(cfg)
+    target = span_targets(store, cfg.speech_stride)  # (U, M, N')
+    assert target.shape == (len(store), cfg.n_words, cfg.n_frames // cfg.speech_stride)
+    assert target[0, 0, 0] and not target[0, 0, 1 + 2 // cfg.speech_stride]
+
+    def mass(result: object) -> float:
+        rows = store.index(result.ids)
+        t = target[rows].numpy()
+        return float((result.alignments * t).sum(-1)[t.any(-1)].mean())
+
+    off = fit(_model(cfg, "tsin"), store, FOLD, cfg, progress=False, log=None)
+    on = fit(_model(cfg, "tsin"), store, FOLD, cfg.replace(align_loss=1.0), progress=False, log=None)
+    assert mass(on) > mass(off) + 0.1
+    perfect = torch.tensor([[[0.5, 0.5, 0.0]]])
+    assert alignment_loss(perfect, torch.tensor([[[True, True, False]]])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_alignment_loss_needs_timings() -> None:
+    with pytest.raises(ValueError, match="word timings"):
+        fit(_model(CFG, "tsin"), make_store(CFG), FOLD, CFG.replace(align_loss=1.0), progress=False, log=None)
+
+
+# ------------------------------------------------------------------ a loudness-only corpus ---
+
+GAINS = {"ang": 0.5, "hap": 0.2, "neu": 0.06, "sad": 0.02}
+
+
+@pytest.fixture(scope="module")
+def loud_manifest(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """Two sessions x 2 speakers; the class is carried by loudness alone (same words, random tones)."""
+    root = tmp_path_factory.mktemp("loud")
+    rng = np.random.default_rng(1)
+    rows = []
+    for s in (1, 2, 3):
+        for g in "FM":
+            for k in range(24):
+                label = EMOTIONS[k % 4]
+                utt = f"Ses0{s}F_impro01_{g}{k:03d}"
+                t = np.arange(int(16000 * rng.uniform(0.3, 0.5))) / 16000
+                tone = np.sin(2 * np.pi * rng.uniform(150, 400) * t) + 0.3 * rng.standard_normal(len(t))
+                y = GAINS[label] * rng.uniform(0.8, 1.25) * tone / 1.5
+                sf.write(root / f"{utt}.wav", y.astype(np.float32), 16000)
+                rows.append({"utt_id": utt, "session": f"Ses0{s}", "speaker": f"Ses0{s}{g}", "gender": g,
+                             "dialog": "", "label": label, "text": "the same words", "wav_path": str(root / f"{utt}.wav"),
+                             "start": math.nan, "end": math.nan, "words": None})
+    df = pd.DataFrame(rows).sort_values("utt_id").reset_index(drop=True)
+    df.attrs.update(root=str(root), kind="manifest")
+    return df
+
+
+@pytest.mark.parametrize(("norm", "learns"), [("fold", True), ("utterance", False)])
+def test_speech_learns_a_loudness_cue(loud_manifest: pd.DataFrame, tmp_path: Path, norm: str, learns: bool) -> None:
+    cfg = TSINConfig.preset("tiny", epochs=8, batch_size=16, lr=1e-2, speech_norm=norm, text_model="random:16")
+    store = build_feature_store(loud_manifest, cfg, tmp_path / "cache", progress=False)
+    cfg = config_for_store(cfg, store)
+    fold = make_folds(loud_manifest, "SesI", val_fraction=0.1)[0]
+    ua = fit(_model(cfg, "speech"), store, fold, cfg, progress=False, log=None).metrics["ua"]
+    if learns:
+        assert ua >= 0.75, f"Speech with fold statistics should read loudness, UA {ua:.2f}"
+    else:
+        assert ua <= 0.6, f"per-utterance normalisation erases loudness, yet UA {ua:.2f}"
+
+
+# --------------------------------------------------------------------------- linear baselines ---
+
+
+def test_linear_baselines_run_through_run_and_table(loud_manifest: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    variants = ("speech", "lin_speech", "lin_text", "lin_fusion")
+    res = run_experiment(loud_manifest, out, protocols="SesI", variants=variants, preset="tiny", epochs=1,
+                         folds=2, text_model="random:16", progress=False, log=None)
+    assert sorted(set(res["variant"])) == sorted(variants)
+    for fold in res["fold"].unique():
+        ids = {v: list(load_outputs(out, "SesI", v, fold)["ids"]) for v in variants}
+        assert all(ids[v] == ids["speech"] for v in variants), "baselines must use the deep models' test folds"
+    lin = res[res["variant"] == "lin_speech"]
+    # 96 training utterances for 2 F + 1 = 49 statistics: it overfits somewhat, but reads the cue (chance 0.25)
+    assert lin["ua"].mean() >= 0.6, "a linear model on utterance statistics reads the loudness cue"
+    text = format_tables(out)
+    for label in ("Linear speech", "Linear text", "Linear fusion"):
+        assert label in text
+    again = run_experiment(loud_manifest, out, protocols="SesI", variants=variants, preset="tiny", epochs=1,
+                           folds=2, text_model="random:16", progress=False, log=None)
+    pd.testing.assert_frame_equal(res, again)
+
+
+# ------------------------------------------------------------------------------- silence trimming ---
+
+
+def test_trimming_cuts_silence_and_shifts_word_spans(tmp_path: Path) -> None:
+    sr, silence = 16000, np.zeros(4000, dtype=np.float32)  # 0.25 s of digital silence on each side
+    t = np.arange(8000) / sr
+    speech = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)  # 0.5 s of "speech"
+    sf.write(tmp_path / "u.wav", np.concatenate([silence, speech, silence]), sr)
+    timings = [("<s>", 0.0, 0.25), ("HELLO", 0.25, 0.5), ("THERE", 0.5, 0.75), ("</s>", 0.75, 1.0)]
+    man = pd.DataFrame([{"utt_id": "u", "session": "Ses01", "speaker": "Ses01F", "gender": "F", "dialog": "",
+                         "label": "neu", "text": "hello there", "wav_path": str(tmp_path / "u.wav"),
+                         "start": math.nan, "end": math.nan, "words": timings}])
+    cfg = TSINConfig.preset("tiny", n_frames=100, text_model="random:16")
+    whole = build_feature_store(man, cfg, tmp_path / "cache", progress=False)
+    trimmed = build_feature_store(man, cfg.replace(trim_db=40.0), tmp_path / "cache", progress=False)
+    n_whole, n_trim = int(whole.speech_mask.sum()), int(trimmed.speech_mask.sum())
+    assert n_whole == 98 and 46 <= n_trim <= 54, (n_whole, n_trim)  # about 0.5 s of 10 ms frames are left
+    (s0, e0), (s1, e1) = whole.word_frames[0]
+    (t0, f0), (t1, f1) = trimmed.word_frames[0]
+    assert (s0, e0) == (24, 49) and abs(t0) <= 2 and abs((s1 - s0) - (t1 - t0)) <= 1 and f1 <= n_trim + 1
+    assert trimmed.settings["trim_db"] == 40.0 and "trim_db" not in whole.settings
