@@ -104,13 +104,14 @@ def test_device_check_passes_on_cuda_folds_and_names_the_others(tmp_path: Path) 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks what happens when no CUDA device is visible")
 def test_cuda_tests_fail_instead_of_skipping_when_required() -> None:
-    test = str(REPO / "tests" / "test_cuda.py")
+    tests = [str(REPO / "tests" / "test_cuda.py"), str(REPO / "tests" / "test_train.py"), "-m", "cuda"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("TSIN_REQUIRE_CUDA", None)
-    skipped = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+    skipped = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
                              capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert skipped.returncode == 0 and "skipped" in skipped.stdout
-    required = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+    required = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
                               capture_output=True, text=True, env={**env, "TSIN_REQUIRE_CUDA": "1"}, cwd=REPO,
                               timeout=300)
     assert required.returncode != 0 and "TSIN_REQUIRE_CUDA" in required.stdout
+    assert "test_fit_on_cuda_with_bf16_autocast" in required.stdout and " skipped" not in required.stdout
