@@ -435,7 +435,8 @@ def test_load_manifest(tmp_path, sep, ext):
     assert list(m.columns) == list(data.MANIFEST_COLUMNS)
     assert m["utt_id"].tolist() == ["u1", "u2", "u3", "u4", "u8"]
     assert m["label"].tolist() == ["ang", "hap", "sad", "neu", "hap"]
-    assert m["session"].tolist() == ["s1", "s1", "s2", "all", "s2"]
+    assert m["session"].tolist() == ["s1", "s1", "s2", "", "s2"]  # a blank cell stays blank (SesI refuses it)
+    assert any("1 row(s) have a blank session cell" in n and f"corpus.{ext}:5" in n for n in m.attrs["notes"])
     assert (m["dialog"] == "").all() and m["words"].isna().all() and (m["gender"] == "").all()
     assert m["wav_path"][0] == str(tmp_path.resolve() / "audio" / "a.wav")
     assert m["wav_path"][3] == str(tmp_path / "elsewhere" / "e.wav")

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+#: Sample formats that can hold NaN or infinite values (integer PCM cannot).
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
 
 class AudioError(ValueError):
     """An audio file that cannot be used; the message names the file and the reason."""
@@ -19,7 +22,7 @@ class AudioError(ValueError):
 
 
 def probe_audio(path: str | os.PathLike) -> str | None:
-    """Return why ``path`` is unusable (missing, unreadable, empty), or None when it reads."""
+    """Return why ``path`` is unusable (missing, unreadable, empty, NaN / inf samples), or None when it reads."""
     p = Path(path)
     if not p.is_file():
         return "wav file missing"
@@ -31,6 +34,14 @@ def probe_audio(path: str | os.PathLike) -> str | None:
         return f"cannot be decoded ({err})"
     if info.frames == 0:
         return "no audio samples"
+    if info.subtype in FLOAT_SUBTYPES:  # only float files can hold NaN / inf: read them through
+        try:
+            y, _ = sf.read(str(p), dtype="float64", always_2d=True)
+        except (RuntimeError, sf.LibsndfileError) as err:
+            return f"cannot be decoded ({err})"
+        bad = int((~np.isfinite(y)).sum())
+        if bad:
+            return f"contains NaN or infinite samples ({bad} of {y.size})"
     return None
 
 

@@ -18,6 +18,16 @@ def _split_list(value: str, valid: Sequence[str], what: str) -> tuple[str, ...]:
     return items
 
 
+def _text_model(args: argparse.Namespace) -> None:
+    """Exit naming ``--text-model`` when it is neither a usable folder nor a known name."""
+    from tsin_nb.safety import check_text_model
+
+    try:
+        check_text_model(args.text_model)
+    except ValueError as err:
+        raise SystemExit(f"tsin-nb {args.command}: --text-model: {err}") from None
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from tsin_nb.synth import DEFAULT_SIZE, make_synthetic_corpus
 
@@ -37,6 +47,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_features(args: argparse.Namespace) -> int:
     from tsin_nb.features import features_main
 
+    _text_model(args)
     features_main(args.root, args.cache, preset=args.preset, text_model=args.text_model)
     return 0
 
@@ -44,6 +55,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from tsin_nb.experiment import format_tables, run_experiment
 
+    _text_model(args)
     run_experiment(
         args.corpus,
         args.out,
@@ -62,16 +74,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from tsin_nb.experiment import format_tables
 
-    print(format_tables(args.dir))
-    return 0
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        print(f"tsin-nb table: {folder} {what}; give the --out folder of `tsin-nb run` "
+              "(e.g. build/results/cpu_e12)", file=sys.stderr)
+        return 2
+    text = format_tables(folder)
+    print(text)
+    return 1 if text.startswith("No finished folds") else 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from tsin_nb.reproduce import reproduce
 
-    return reproduce(params_file=args.params, only=args.only, build_dir=args.build, corpus=args.corpus)
+    return reproduce(params_file=args.params, only=args.only, build_dir=args.build, corpus=args.corpus,
+                     fig_dir=args.figures)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", default=None, help="run only notebooks whose name contains this")
     s.add_argument("--build", default="build", help="folder for executed notebooks and results")
     s.add_argument("--corpus", default=None, help="IEMOCAP root or manifest instead of the embedded corpus")
+    s.add_argument("--figures", default=None,
+                   help="folder for figures (default: the repository's figures/ for the default build folder, "
+                        "else BUILD/figures)")
     s.set_defaults(func=_cmd_reproduce)
     return p
 

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from tsin_nb.audio import probe_audio
 from tsin_nb.config import EMOTIONS
 from tsin_nb.progress import show_progress
+from tsin_nb.safety import drop_summary, unsafe_names
 
 #: Columns of the manifest, in order.
 MANIFEST_COLUMNS: tuple[str, ...] = (
@@ -65,6 +66,7 @@ _TRANS_LINE_RE = re.compile(
 _SESSION_DIR_RE = re.compile(r"^Session(\d+)$")
 _FILLER_RE = re.compile(r"^(<.*>|\+\+.*\+\+)$")  # <s>, </s>, <sil>, ++BREATHING++
 _VARIANT_RE = re.compile(r"\(\d+\)$")  # EXCUSE(2) -> EXCUSE
+_WORD_CHAR_RE = re.compile(r"[^\W_]")  # a transcript has a word iff some token keeps a letter or digit
 _MARKER = ".tsin_synth.json"  # written by tsin_nb.synth on a complete synthetic corpus
 
 _LAYOUT = (
@@ -121,6 +123,11 @@ def read_wdseg(path: str | os.PathLike) -> list[tuple[str, float, float]]:
             continue
         words.append((word.lower(), s_frm / 100.0, (e_frm + 1) / 100.0))
     return words
+
+
+def has_word(text: str) -> bool:
+    """Whether ``text`` holds a word once punctuation is stripped (``...`` and ``?!`` do not)."""
+    return bool(_WORD_CHAR_RE.search(str(text)))
 
 
 def _hidden(p: Path) -> bool:
@@ -385,6 +392,9 @@ def load_iemocap(
             if not texts[uid]:
                 log.skip(uid, trans, "empty transcript")
                 continue
+            if not has_word(texts[uid]):
+                log.skip(uid, trans, f"transcript has no word (only punctuation: {texts[uid][:40]!r})")
+                continue
             wav = sdir / "sentences" / "wav" / parts["dialog"] / f"{uid}.wav"
             if not log.audio_ok(uid, wav):
                 continue
@@ -492,6 +502,7 @@ def load_manifest(
 
     rows: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
+    blank_sessions: list[str] = []
     records = table.to_dict("records")
     for i, rec in enumerate(tqdm(records, desc="manifest rows", disable=not show_progress(progress)), 2):
         where = f"{path}:{i}"
@@ -512,6 +523,9 @@ def load_manifest(
         if not text_:
             log.skip(uid, where, "empty transcript")
             continue
+        if not has_word(text_):
+            log.skip(uid, where, f"transcript has no word (only punctuation: {text_[:40]!r})")
+            continue
         speaker = str(rec["speaker"]).strip()
         if not speaker:
             log.skip(uid, where, "empty speaker")
@@ -520,9 +534,12 @@ def load_manifest(
         wav = wav if wav.is_absolute() else base / wav
         if not log.audio_ok(uid, wav):
             continue
+        session = str(rec["session"]).strip() if "session" in rec else "all"  # no column: one session "all"
+        if not session:
+            blank_sessions.append(where)  # kept for SpkI / SpkD; SesI refuses them (splits.make_folds)
         rows.append({
             "utt_id": uid,
-            "session": str(rec.get("session", "")).strip() or "all",
+            "session": session,
             "speaker": speaker,
             "gender": str(rec.get("gender", "")).strip(),
             "dialog": "",
@@ -533,6 +550,14 @@ def load_manifest(
             "end": _float_or_nan(rec.get("end", "")),
             "words": None,
         })
+    if blank_sessions:
+        log.notes.append(f"{len(blank_sessions)} row(s) have a blank session cell (kept for SpkI and SpkD; SesI "
+                         f"refuses this manifest until they are filled): {_examples(blank_sessions)}")
+    for col in ("session", "speaker"):
+        renamed = unsafe_names(r[col] for r in rows if r[col])
+        if renamed:
+            log.notes.append(f"{len(renamed)} {col} value(s) are not plain folder names; their fold folders are "
+                             f"named {_examples(renamed)}")
     manifest = _frame(rows, log, base, "manifest")
     if manifest.empty:
         msg = f"{path}: no usable utterance found; see manifest.attrs['skipped']"
@@ -580,6 +605,7 @@ def corpus_report(manifest: pd.DataFrame) -> str:
     out = [
         f"Corpus: {root} ({manifest.attrs.get('kind', '?')})",
         f"Usable utterances: {len(manifest)}   skipped: {len(skipped)}   notes: {len(notes)}",
+        drop_summary(skipped, len(manifest), None),
         "",
     ]
     if len(manifest):

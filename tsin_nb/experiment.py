@@ -1,8 +1,10 @@
 """Run protocol x variant x fold, save every fold's results as files, and rebuild Tables I and V.
 
 Layout: ``OUT/<protocol>/<variant>/<fold>/`` holds ``metrics.json``, ``predictions.csv``,
-``history.csv``, ``outputs.npz``, ``checkpoint.pt`` and, written last, ``DONE``. A re-run skips
-folds with ``DONE`` and resumes the others from their checkpoint.
+``history.csv``, ``outputs.npz``, ``checkpoint.pt``, ``content.json.gz`` and, written last, ``DONE``;
+``<fold>`` is ``safety.safe_fold_dirname(fold name)``. ``OUT/dropped.csv`` lists the utterances the
+corpus reader dropped. A re-run skips folds with ``DONE`` when they were trained on the same content, and
+resumes the others from their checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,19 @@ from tsin_nb.config import BASELINES, EMOTIONS, PROTOCOLS, VARIANT_LABELS, VARIA
 from tsin_nb.data import load_corpus
 from tsin_nb.features import build_feature_store, config_for_store
 from tsin_nb.model import build_model
+from tsin_nb.safety import (
+    DROPPED_FILE,
+    check_finished_fold,
+    check_fold_dirnames,
+    content_stamps,
+    content_summary,
+    fold_content,
+    read_metrics,
+    report_drops,
+    safe_fold_dirname,
+    set_aside,
+    tie_fold_to_content,
+)
 from tsin_nb.splits import make_folds
 from tsin_nb.train import FitResult, config_diff, fit, fold_digest
 from tsin_nb.utils import atomic_write_bytes, set_seed
@@ -178,6 +194,38 @@ def _row(m: dict[str, Any]) -> dict[str, Any]:
     return {k: m.get(k) for k in keys}
 
 
+def _done_metrics(fold_dir: Path, log: Any) -> dict[str, Any] | None:
+    """metrics.json of a finished fold; None when unfinished, or when damaged (then set aside, DONE removed)."""
+    if not (fold_dir / DONE).exists():
+        return None
+    done, why = read_metrics(fold_dir / "metrics.json")
+    if done is None:
+        aside = set_aside(fold_dir / "metrics.json") if (fold_dir / "metrics.json").exists() else None
+        (fold_dir / DONE).unlink()
+        msg = f"{why}; {'set aside as ' + aside.name + ', ' if aside else ''}running this fold again"
+        warnings.warn(msg, stacklevel=3)
+        log(msg)
+    return done
+
+
+def _finished_metrics(done_files: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """(folder, metrics.json) of every DONE marker whose metrics.json reads and names its own folder
+    (``OUT/<protocol>/<variant>/<fold>``); a warning names each one that does not."""
+    found = []
+    for done in done_files:
+        folder = done.parent
+        m, why = read_metrics(folder / "metrics.json", {"protocol": folder.parent.parent.name,
+                                                         "variant": folder.parent.name})
+        if m is not None and safe_fold_dirname(str(m.get("fold", folder.name))) != folder.name:
+            m, why = None, f"{folder / 'metrics.json'} disagrees with its folder (fold {m.get('fold')!r})"
+        if m is None:
+            warnings.warn(f"{why}; that fold is left out (rerun it with `tsin-nb run`, or delete {folder})",
+                          stacklevel=3)
+            continue
+        found.append((folder, m))
+    return found
+
+
 def _order(df: pd.DataFrame) -> pd.DataFrame:
     """Sort rows by protocol and variant (paper order), then fold order."""
     if df.empty:
@@ -215,6 +263,8 @@ def run_experiment(
     cfg = _config(preset, epochs, seed, text_model)
     preset_name = preset if isinstance(preset, str) else "custom"
     manifest, corpus_name, corpus_kind = _manifest(corpus)
+    log(report_drops(manifest, out / DROPPED_FILE))
+    stamps = content_stamps(manifest)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
     per_fold_store = cfg.text_model.startswith("onehot")  # its vocabulary comes from each fold's training part
     store = None if per_fold_store else build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
@@ -223,25 +273,30 @@ def run_experiment(
     for protocol in protocols:
         all_folds = make_folds(manifest, protocol, seed=seed, val_fraction=cfg.val_fraction)
         chosen = all_folds[:folds] if folds else all_folds
+        check_fold_dirnames(f.name for f in all_folds)
         for variant in variants:
             for i, fold in enumerate(chosen):
-                fold_dir = out / protocol / variant / fold.name
+                fold_dir = out / protocol / variant / safe_fold_dirname(fold.name)
+                fold_store = store if store is not None else build_feature_store(
+                    manifest, cfg, cache, text_model=cfg.text_model, progress=progress, train_ids=fold.train)
+                content = fold_content(manifest, fold, fold_store, stamps)
                 meta = {"protocol": protocol, "fold_index": i, "n_folds": len(all_folds), "folds_limit": folds,
                         "preset": preset_name, "corpus": corpus_name, "corpus_kind": corpus_kind,
-                        "n_train": len(fold.train), "n_val": len(fold.val), "fold_digest": fold_digest(fold)}
-                if (fold_dir / DONE).exists():
-                    done = json.loads((fold_dir / "metrics.json").read_text())
-                    diff = config_diff(_comparable(done["config"]), _comparable(cfg.to_dict()))
+                        "n_train": len(fold.train), "n_val": len(fold.val), "fold_digest": fold_digest(fold),
+                        "content": content_summary(content), "n_dropped": len(manifest.attrs.get("skipped", []))}
+                done = _done_metrics(fold_dir, log)
+                if done is not None:
+                    diff = config_diff(_comparable(done.get("config", {})), _comparable(cfg.to_dict()))
                     if done.get("fold_digest", meta["fold_digest"]) != meta["fold_digest"]:
                         diff.append(f"fold utterances differ (corpus {done.get('corpus')!r} then, {corpus_name!r} now)")
+                    diff += check_finished_fold(fold_dir, done, content, log)
                     if diff:
                         raise ValueError(f"{fold_dir} holds a finished fold of another run ({'; '.join(diff)}); "
                                          "use another out_dir or delete that folder")
                     log(f"{protocol} {variant} {fold.name}: done before, skipped")
                     rows.append(_row(done))
                     continue
-                fold_store = store if store is not None else build_feature_store(
-                    manifest, cfg, cache, text_model=cfg.text_model, progress=progress, train_ids=fold.train)
+                tie_fold_to_content(fold_dir, content, log)
                 fold_cfg = config_for_store(cfg, fold_store)
                 if variant in BASELINES:
                     result = fit_linear(fold_store, fold, fold_cfg, variant)
@@ -258,16 +313,13 @@ def run_experiment(
 
 def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The tidy results table of every finished fold under ``out_dir``."""
-    rows = []
-    for done in sorted(Path(out_dir).glob(f"*/*/*/{DONE}")):
-        rows.append(_row(json.loads((done.parent / "metrics.json").read_text())))
+    rows = [_row(m) for _, m in _finished_metrics(sorted(Path(out_dir).glob(f"*/*/*/{DONE}")))]
     return _order(pd.DataFrame(rows, columns=list(_row({}))))
 
 
 def _finished(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[tuple[Path, dict[str, Any]]]:
     """(folder, metrics.json) of every finished fold of one protocol and variant, in fold order."""
-    found = [(d.parent, json.loads((d.parent / "metrics.json").read_text()))
-             for d in Path(out_dir, protocol, variant).glob(f"*/{DONE}")]
+    found = _finished_metrics(sorted(Path(out_dir, protocol, variant).glob(f"*/{DONE}")))
     return sorted(found, key=lambda dm: dm[1].get("fold_index", 0))
 
 
@@ -286,7 +338,7 @@ def load_outputs(out_dir: str | os.PathLike, protocol: str, variant: str, fold: 
 
     ``fold`` is a fold name (``Session1``) or the position among the finished folds.
     """
-    folder = Path(out_dir, protocol, variant, fold) if isinstance(fold, str) else None
+    folder = Path(out_dir, protocol, variant, safe_fold_dirname(fold)) if isinstance(fold, str) else None
     if folder is None:
         dirs = fold_dirs(out_dir, protocol, variant)
         if fold >= len(dirs):
@@ -391,10 +443,14 @@ def _table_one_layout(t1: pd.DataFrame) -> str:
 
 def format_tables(out_dir: str | os.PathLike) -> str:
     """Tables I and V from the results under ``out_dir``, ours beside the paper's, as text."""
-    res = load_results(out_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = load_results(out_dir)
+    left_out = [f"Left out: {w.message}" for w in caught]
     if res.empty:
-        return f"No finished folds under {out_dir} (run `tsin-nb run ... --out {out_dir}` first)."
-    lines = [_header(res, out_dir), ""]
+        return "\n".join([f"No finished folds under {out_dir} (run `tsin-nb run ... --out {out_dir}` first).",
+                          *left_out])
+    lines = [_header(res, out_dir), *left_out, ""]
     t1 = table_one(res)
     lines.append("Table I. TSIN, WA and UA (%) per test set (paper columns: the paper's Table I).")
     lines.append(_table_one_layout(t1) if len(t1) else "(no TSIN results)")

@@ -57,6 +57,7 @@ from tqdm.auto import tqdm
 from tsin_nb.audio import AudioError, load_audio
 from tsin_nb.config import EMOTIONS, TSINConfig
 from tsin_nb.progress import show_progress
+from tsin_nb.safety import DROPPED_FILE, check_text_model, report_drops
 from tsin_nb.store import FeatureStore
 from tsin_nb.utils import atomic_write_bytes
 
@@ -597,6 +598,7 @@ def make_embedder(text_model: str | TextEmbedder | None, cfg: TSINConfig) -> Tex
     """A :class:`TextEmbedder` from a spec string (None means ``cfg.text_model``) or the instance itself."""
     if isinstance(text_model, TextEmbedder):
         return text_model
+    check_text_model(text_model or cfg.text_model)  # a missing folder is named here, not deep in transformers
     return TextEmbedder(text_model or cfg.text_model)
 
 
@@ -839,6 +841,7 @@ def features_main(corpus_path: str | os.PathLike, cache_dir: str | os.PathLike, 
 
     cfg = TSINConfig.preset(preset)
     manifest = load_corpus(corpus_path)
+    print(report_drops(manifest, Path(cache_dir) / DROPPED_FILE))
     store = build_feature_store(manifest, cfg, cache_dir, text_model=text_model)
     print(summarize(store))
     print(f"cache: {Path(cache_dir).resolve()}")

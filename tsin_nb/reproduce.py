@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tsin_nb.safety import default_figures_dir, load_params_file, notebook_parameters, validate_params
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -40,14 +40,11 @@ def notebook_paths(only: str | None = None) -> list[Path]:
 
 
 def _load_params(params_file: str | os.PathLike | None) -> dict[str, Any]:
+    """The parameter file's mapping, checked against every notebook's parameters before anything runs."""
     if params_file is None:
         return {}
-    path = Path(params_file)
-    if not path.is_file():
-        raise SystemExit(f"tsin-nb reproduce: parameter file {path} does not exist")
-    params = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(params, dict):
-        raise SystemExit(f"tsin-nb reproduce: {path} must hold a mapping of parameter names to values")
+    params = load_params_file(params_file)
+    validate_params(params, notebook_parameters(notebook_paths()), str(params_file))
     return params
 
 
@@ -130,10 +127,10 @@ def reproduce(
     if corpus and build == Path("build"):  # keep another corpus's results apart from the embedded run's
         build = build / Path(corpus).resolve().stem
     build = build.resolve()
-    figures = Path(fig_dir).resolve() if fig_dir else (REPO / "figures")
+    figures = Path(fig_dir).resolve() if fig_dir else default_figures_dir(build, REPO)
+    params = _load_params(params_file)
     executed = build / "notebooks"
     executed.mkdir(parents=True, exist_ok=True)
-    params = _load_params(params_file)
     params.update({"build_dir": str(build), "fig_dir": str(figures)})
     if corpus:
         params["corpus"] = str(Path(corpus).resolve())

@@ -67,6 +67,23 @@ def _prepare(manifest: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values("utt_id", kind="stable").reset_index(drop=True)
 
 
+def check_blank_groups(manifest: pd.DataFrame, protocol: str) -> None:
+    """ValueError naming the utterances whose session (SesI) or speaker (SpkI) is blank: never a fold of their own."""
+    col = {"SesI": "session", "SpkI": "speaker"}.get(protocol)
+    if col is None or col not in manifest.columns:
+        return
+    values = manifest[col]
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if blank.any():
+        ids = manifest.loc[blank, "utt_id"].astype(str).tolist() if "utt_id" in manifest.columns else []
+        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        raise ValueError(
+            f"{protocol} holds out one {col} at a time, but {int(blank.sum())} utterance(s) have a blank {col}: "
+            f"{', '.join(ids[:5])}{more}; fill their {col} cells in the manifest, or use "
+            f"{' or '.join(p for p in PROTOCOLS if p != protocol)}"
+        )
+
+
 def _carve_val(ids: np.ndarray, labels: np.ndarray, val_fraction: float, rng: np.random.Generator
                ) -> tuple[list[str], list[str]]:
     """Split ``ids`` into (train, val), taking ``round(val_fraction * n_c)`` of each class c at random."""
@@ -151,6 +168,7 @@ def make_folds(manifest: pd.DataFrame, protocol: str, seed: int = 0, val_fractio
         raise ValueError(f"unknown protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    check_blank_groups(manifest, protocol)
     df = _prepare(manifest)
     parts = _random_folds(df, seed) if protocol == "SpkD" else _group_folds(df, protocol)
     ids = df["utt_id"].to_numpy()

@@ -27,6 +27,7 @@ from tsin_nb.config import EMOTIONS, TSINConfig
 from tsin_nb.metrics import confusion, unweighted_accuracy, weighted_accuracy
 from tsin_nb.model import loss_fn
 from tsin_nb.progress import show_progress
+from tsin_nb.safety import load_checkpoint_or_set_aside
 from tsin_nb.store import FeatureStore
 from tsin_nb.utils import atomic_torch_save, get_device, set_seed
 
@@ -319,8 +320,9 @@ def fit(
     start = 0
 
     ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
+    ck = load_checkpoint_or_set_aside(ckpt_path, log) if resume and ckpt_path is not None and ckpt_path.exists() \
+        else None  # a damaged checkpoint is renamed checkpoint.pt.corrupt-N and training starts over
+    if ck is not None:
         _check_checkpoint(ck, ckpt_path, cfg, variant, fold)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
