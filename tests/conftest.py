@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import torch
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """With $TSIN_REQUIRE_CUDA set (the GPU workflow), a test marked `cuda` fails instead of skipping without a GPU."""
+    required = os.environ.get("TSIN_REQUIRE_CUDA", "").strip() not in ("", "0")
+    if required and item.get_closest_marker("cuda") is not None and not torch.cuda.is_available():
+        pytest.fail(f"{item.nodeid}: TSIN_REQUIRE_CUDA is set but torch sees no CUDA device "
+                    "(check the NVIDIA driver, CUDA_VISIBLE_DEVICES and that torch is a CUDA build)", pytrace=False)
 
 
 @pytest.fixture

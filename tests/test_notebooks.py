@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import nbformat
@@ -49,6 +53,64 @@ def test_reproduce_names_the_failing_notebook_and_cell(tmp_path: Path, monkeypat
     assert "00_broken.ipynb" in err and "cell 2" in err and "boom" in err
 
 
+def test_reproduce_prints_one_line_per_notebook_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capfd: pytest.CaptureFixture[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# tiny"), nbformat.v4.new_code_cell("n = 3", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("from tsin_nb.progress import show_progress\nassert not show_progress()\nprint(n)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nbs").mkdir()
+    for name in ("00_tiny", "01_other"):
+        nbformat.write(nb, tmp_path / "nbs" / f"{name}.ipynb")
+    monkeypatch.setattr(rp, "NOTEBOOKS", tmp_path / "nbs")
+    monkeypatch.setenv("PYTHONPATH", str(rp.REPO))
+    code = rp.reproduce(only="tiny", build_dir=tmp_path / "build", fig_dir=tmp_path / "figures", extra={"n": 4})
+    out, err = capfd.readouterr()
+    assert code == 0
+    assert err == "", f"kernel or library noise on stderr: {err!r}"  # e.g. "Kernel is running over TCP ..."
+    lines = out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("00_tiny") and " s  -> " in lines[0], out
+    assert str(tmp_path / "build" / "notebooks" / "00_tiny.ipynb") in lines[0]
+    executed = nbformat.read(tmp_path / "build" / "notebooks" / "00_tiny.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "4\n"  # the parameter reached the kernel, bars were off
+
+
+CHILD = """
+import signal, sys, time
+signal.signal(signal.SIGINT, lambda *a: (open(sys.argv[1], "w").write("SIGINT"), sys.exit(0)))
+open(sys.argv[1] + ".ready", "w").close()
+time.sleep(60)
+"""
+
+
+def test_reproduce_shuts_a_finished_kernel_down_without_interrupting_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """jupyter_client's SIGINT before shutdown reaches the kernel's process group: a worker it left, say."""
+    marker = tmp_path / "interrupted"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# child"), nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import os, subprocess, sys, time\n"
+                    f"child = subprocess.Popen([sys.executable, '-c', {CHILD!r}, {str(marker)!r}])\n"
+                    f"open({str(tmp_path / 'pid')!r}, 'w').write(str(child.pid))\n"
+                    f"while not os.path.exists({str(marker) + '.ready'!r}): time.sleep(0.05)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, tmp_path / "nbs" / "00_child.ipynb")
+    monkeypatch.setattr(rp, "NOTEBOOKS", tmp_path / "nbs")
+    try:
+        assert rp.reproduce(build_dir=tmp_path / "build", fig_dir=tmp_path / "figures") == 0
+        time.sleep(1.0)
+        assert not marker.exists(), "the kernel's process group got SIGINT at shutdown"
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
+
+
+def _outputs_of(nb: nbformat.NotebookNode) -> list[dict]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
 @pytest.mark.slow
 def test_every_notebook_runs_with_smoke_values_and_writes_its_figures(tmp_path: Path) -> None:
     figures = tmp_path / "figures"
@@ -59,3 +121,12 @@ def test_every_notebook_runs_with_smoke_values_and_writes_its_figures(tmp_path: 
     assert not missing, f"figures not written: {missing}"
     executed = tmp_path / "build" / "notebooks"
     assert sorted(p.name for p in executed.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+    for path in sorted(executed.glob("*.ipynb")):
+        text = json.dumps(_outputs_of(nbformat.read(path, as_version=4)))
+        assert not re.search(r"\d+%\|", text), f"{path.name}: a progress bar was left in the output"
+    # the viewer of notebook 09 leaves a picture beside the widget, and the widget state is saved with it
+    nb09 = nbformat.read(executed / "09_alignment_viewer.ipynb", as_version=4)
+    viewer = [o for o in _outputs_of(nb09) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(viewer) == 1 and viewer[0]["data"]["image/png"] and "VBox" not in viewer[0]["data"]["text/plain"]
+    state = nb09.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert viewer[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] in state

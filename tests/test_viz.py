@@ -313,3 +313,50 @@ def test_figures_are_not_left_open_in_pyplot() -> None:
     viz.plot_confusions({"a": np.eye(4)})
     viz.plot_table_bars(_table_v())
     assert set(plt.get_fignums()) == before
+
+
+def _inside_figure(fig: Figure) -> bool:
+    """True when every drawn artist (titles, labels, legend) lies inside the figure: nothing is clipped."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.get_tightbbox(canvas.get_renderer())  # inches
+    w, h = fig.get_size_inches()
+    return box.x0 >= -0.01 and box.y0 >= -0.01 and box.x1 <= w + 0.01 and box.y1 <= h + 0.01
+
+
+def test_table_one_figure_reads_at_page_width(tmp_path) -> None:
+    folds = {"SesI": [f"Session{i}" for i in range(1, 6)],
+             "SpkI": [f"Ses0{i}{g}" for i in range(1, 6) for g in "MF"],
+             "SpkD": [f"Group{i}" for i in range(1, 11)]}
+    rows = [{"protocol": p, "test set": f, "metric": m, "value": 70.0}
+            for p, fs in folds.items() for f in [*fs, "Mean"] for m in ("WA", "UA")]  # as notebook 05 melts table_one
+    fig = viz.plot_table_bars(pd.DataFrame(rows), index="test set",
+                              title="Table I: TSIN per test set (bars: this run; hollow diamonds: the paper, on IEMOCAP)")
+    png, _ = viz.save_figure(fig, "table1", fig_dir=tmp_path)
+    from PIL import Image
+
+    width, height = Image.open(png).size
+    assert width <= 1400 and height >= 0.7 * width, f"{width} x {height}: not one protocol per row"
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == list(folds)
+    boxes = [ax.get_position() for ax in axes]
+    assert all(abs(b.x0 - boxes[0].x0) < 1e-6 for b in boxes) and boxes[0].y0 > boxes[1].y0 > boxes[2].y0
+    for ax, names in zip(axes, folds.values()):
+        assert [t.get_text() for t in ax.get_xticklabels()] == [*names, "Mean"]
+    mean_x = [ax.get_xticks()[-1] for ax in axes]
+    assert mean_x == [10, 10, 10], "the Mean bar sits at the same place in every protocol"
+    assert _inside_figure(fig)
+
+
+@pytest.mark.parametrize("rows", [["tsin", "speech", "text", "no_ta", "no_si"], ["minilm", "onehot", "random"],
+                                  ["tsin", "speech", "text", "no_ta", "no_si", "Linear speech", "Linear text",
+                                   "Linear fusion"]])
+def test_one_protocol_bar_figure_keeps_its_title_and_legend_inside(rows: list[str]) -> None:
+    df = pd.DataFrame([{"row": r, "protocol": "SesI", "metric": m, "value": 60.0} for r in rows for m in ("WA", "UA")])
+    title = "Table V: mean over folds (bars: this run; hollow diamonds: the paper, on IEMOCAP)"
+    fig = viz.plot_table_bars(df, index="row", title=title)
+    assert " ".join(fig.get_suptitle().split()) == title  # wrapped, not cut
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [viz.variant_label(r) for r in rows]
+    assert _inside_figure(fig)

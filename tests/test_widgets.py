@@ -113,3 +113,20 @@ def test_viewer_handles_utterance_without_words() -> None:
     assert empty.n_real_frames == 6
     with pytest.raises(ValueError):
         AlignmentViewer([])
+
+
+def test_viewer_displays_a_static_picture_beside_the_widget() -> None:
+    """A page that runs no widgets (an executed notebook not yet trusted, a repository viewer) shows the PNG."""
+    import base64
+
+    store = _store()
+    align, sw, tw = _outputs()
+    viewer = AlignmentViewer(records_from_arrays(["a", "b"], [0, 2], [1, 2], align, sw, tw, store, STRIDE))
+    bundle = viewer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == viewer.widget.model_id
+    png = base64.b64decode(bundle["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bundle["image/png"] == viewer.output.outputs[0]["data"]["image/png"]  # the view the widget shows
+    assert "VBox" not in bundle["text/plain"] and "showing a" in bundle["text/plain"]
+    viewer.dropdown.value = 1
+    assert viewer._repr_mimebundle_()["image/png"] != bundle["image/png"]

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from tsin_nb.audio import probe_audio
 from tsin_nb.config import EMOTIONS
+from tsin_nb.progress import show_progress
 from tsin_nb.safety import drop_summary, unsafe_names
 
 #: Columns of the manifest, in order.
@@ -355,7 +356,7 @@ def load_iemocap(
     seen: dict[str, str] = {}
     no_wdseg: list[str] = []
     bad_wdseg: list[str] = []
-    for sdir, name, emo, trans, wav_dir in tqdm(dialogs, desc="IEMOCAP dialogs", disable=not progress):
+    for sdir, name, emo, trans, wav_dir in tqdm(dialogs, desc="IEMOCAP dialogs", disable=not show_progress(progress)):
         if emo is None:
             expected = sdir / "dialog" / "EmoEvaluation" / f"{name}.txt"
             for uid in _unlabelled_ids(trans, wav_dir, log):
@@ -503,7 +504,7 @@ def load_manifest(
     seen: dict[str, str] = {}
     blank_sessions: list[str] = []
     records = table.to_dict("records")
-    for i, rec in enumerate(tqdm(records, desc="manifest rows", disable=not progress), 2):
+    for i, rec in enumerate(tqdm(records, desc="manifest rows", disable=not show_progress(progress)), 2):
         where = f"{path}:{i}"
         uid = str(rec["utt_id"]).strip()
         if not uid:

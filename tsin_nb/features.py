@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 
 from tsin_nb.audio import AudioError, load_audio
 from tsin_nb.config import EMOTIONS, TSINConfig
+from tsin_nb.progress import show_progress
 from tsin_nb.safety import DROPPED_FILE, check_text_model, report_drops
 from tsin_nb.store import FeatureStore
 from tsin_nb.utils import atomic_write_bytes
@@ -568,7 +569,7 @@ class TextEmbedder:
         order = sorted((i for i, ws in enumerate(word_lists) if ws), key=lambda i: -len(word_lists[i]))
         batches = [order[k : k + self.batch_size] for k in range(0, len(order), self.batch_size)]
         cut_before = self.words_cut_by_tokens
-        for batch in tqdm(batches, desc="text embeddings", disable=not progress, leave=False):
+        for batch in tqdm(batches, desc="text embeddings", disable=not show_progress(progress), leave=False):
             words = [list(word_lists[i]) for i in batch]
             enc = tok(words, is_split_into_words=True, padding=True, truncation=True, max_length=limit,
                       return_tensors="pt")
@@ -689,7 +690,7 @@ def _compute_speech(wav_paths: Sequence[str], cfg: TSINConfig, speech_norm: str,
     mask = torch.zeros(n_utt, n, dtype=torch.bool)  # (U, N)
     raw = torch.zeros(n_utt, dtype=torch.long)  # (U,) frames before truncation
     offset = torch.zeros(n_utt, dtype=torch.long)  # (U,) samples trimmed at the start
-    for i, wav in enumerate(tqdm(wav_paths, desc="speech features", disable=not progress)):
+    for i, wav in enumerate(tqdm(wav_paths, desc="speech features", disable=not show_progress(progress))):
         y, offset[i] = trim_silence(load_audio(wav, sr=cfg.sample_rate), cfg)
         feats = logmel_features(y, cfg, norm=speech_norm)  # (T, F)
         padded, m = pad_or_truncate(feats, n)

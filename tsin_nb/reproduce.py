@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,69 @@ def _load_params(params_file: str | os.PathLike | None) -> dict[str, Any]:
     return params
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the working folder when it lies below it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def kernel_config(kernel_name: str = "python3") -> Any:
+    """Kernel-manager settings for headless runs: CurveZMQ-encrypted TCP when the kernel supports it, else ipc.
+
+    A kernel on plain TCP logs "Kernel is running over TCP without encryption" on every start.
+    """
+    import zmq
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from traitlets.config import Config
+
+    config = Config()
+    try:
+        declared = KernelSpecManager().get_kernel_spec(kernel_name).metadata.get("supported_encryption") or ()
+    except NoSuchKernel:
+        declared = ()
+    if zmq.has("curve") and "curve" in ([declared] if isinstance(declared, str) else list(declared)):
+        config.KernelManager.transport_encryption = "auto"  # the manager provisions the kernel's keys
+    elif os.name == "posix":
+        config.KernelManager.transport = "ipc"  # local sockets in the Jupyter runtime folder
+    return config
+
+
+def batch_kernel_manager() -> type:
+    """A kernel manager that shuts a finished kernel down with a shutdown request alone.
+
+    jupyter_client sends SIGINT to the kernel's process group before every shutdown; papermill shuts a kernel
+    down only after its last cell is done, so the signal can only land in whatever runs at that moment
+    ("KeyboardInterrupt caught in kernel", or in a worker process the notebook started).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class BatchKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return BatchKernelManager
+
+
+@contextlib.contextmanager
+def headless_kernels() -> Iterator[None]:
+    """Kernels started inside draw no progress bars: a bar in an executed notebook is a frozen widget or text."""
+    from tsin_nb.progress import ENV
+
+    before = os.environ.get(ENV)
+    os.environ[ENV] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
+
+
 def reproduce(
     params_file: str | os.PathLike | None = None,
     only: str | None = None,
@@ -75,28 +140,29 @@ def reproduce(
     if not paths:
         print(f"tsin-nb reproduce: no notebook matches {only!r} in {NOTEBOOKS}", file=sys.stderr)
         return 1
-    print(f"running {len(paths)} notebooks with parameters {params}", flush=True)
-    total = time.perf_counter()
+    config, manager = kernel_config("python3"), batch_kernel_manager()
     for path in paths:
         out = executed / path.name
         start = time.perf_counter()
-        print(f"-> {path.name}", flush=True)
+        print(f"{path.stem:<26}", end="", flush=True)  # the line is finished when the notebook is
         known = pm.inspect_notebook(str(path))
         try:
-            pm.execute_notebook(
-                str(path), str(out), parameters={k: v for k, v in params.items() if k in known}, kernel_name="python3",
-                cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
-            )
+            with headless_kernels():
+                pm.execute_notebook(
+                    str(path), str(out), parameters={k: v for k, v in params.items() if k in known}, kernel_name="python3",
+                    cwd=str(NOTEBOOKS), progress_bar=False, log_output=False, config=config,
+                    kernel_manager_class=manager,
+                    store_widget_state=True,  # a reopened copy shows its widgets, not "model not found"
+                )
         except PapermillExecutionError as err:
+            print(" FAILED", flush=True)
             print(
-                f"\nFAILED: {path.name}, cell {err.cell_index} (execution count {err.exec_count}): "
+                f"FAILED: {path.name}, cell {err.cell_index} (execution count {err.exec_count}): "
                 f"{err.ename}: {err.evalue}\nThe executed copy with the traceback is {out}",
                 file=sys.stderr,
             )
             return 1
-        print(f"   done in {time.perf_counter() - start:.1f} s", flush=True)
-    print(f"\nall {len(paths)} notebooks ran in {time.perf_counter() - total:.1f} s")
-    print(f"executed notebooks: {executed}")
-    print(f"figures (PNG + PDF): {figures}")
-    print(f"results and caches: {build}")
+        names = ", ".join(EXPECTED_FIGURES.get(path.stem, []))
+        print(f" {time.perf_counter() - start:7.1f} s  -> {_shown(out)}"
+              + (f"; {_shown(figures)}/: {names} (PNG + PDF)" if names else ""), flush=True)
     return 0

@@ -539,6 +539,7 @@ def make_synthetic_corpus(
     from tqdm.auto import tqdm
 
     from tsin_nb import espeak
+    from tsin_nb.progress import show_progress
 
     root = Path(root).expanduser().resolve()
     settings = _settings(seed, n_utterances)
@@ -555,7 +556,7 @@ def make_synthetic_corpus(
         by_dialog.setdefault(u.dialog, []).append(u)
     rng = np.random.default_rng([seed, 1])
     rows = []
-    bar = tqdm(total=len(plan), desc="synthetic corpus", unit="utt", disable=not progress)
+    bar = tqdm(total=len(plan), desc="synthetic corpus", unit="utt", disable=not show_progress(progress))
     for index, dialog in enumerate(sorted(by_dialog)):
         session_dir = root / f"Session{int(dialog[3:5])}"
         turns = sorted(by_dialog[dialog], key=_turn_order)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from tsin_nb.config import EMOTIONS, TSINConfig
 from tsin_nb.metrics import confusion, unweighted_accuracy, weighted_accuracy
 from tsin_nb.model import loss_fn
+from tsin_nb.progress import show_progress
 from tsin_nb.safety import load_checkpoint_or_set_aside
 from tsin_nb.store import FeatureStore
 from tsin_nb.utils import atomic_torch_save, get_device, set_seed
@@ -346,7 +347,7 @@ def fit(
         f"utterances on {dev}")
 
     stop = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, start + max_epochs_this_call)
-    bar = tqdm(total=cfg.epochs, initial=start, disable=not progress, desc=f"{fold.name} {variant}", unit="epoch")
+    bar = tqdm(total=cfg.epochs, initial=start, disable=not show_progress(progress), desc=f"{fold.name} {variant}", unit="epoch")
     try:
         for epoch in range(start + 1, stop + 1):
             t0 = time.perf_counter()

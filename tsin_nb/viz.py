@@ -404,12 +404,39 @@ def _percent_scale(df: pd.DataFrame) -> float:
     return 100.0 if np.isfinite(values).any() and np.nanmax(values) <= 1.0 else 1.0
 
 
+def _summary_last(rows: Sequence[Any]) -> list[Any]:
+    """Rows in their order, with summary rows ("Mean", "Mean (3/5 folds)") moved to the end."""
+    summary = [r for r in rows if str(r).startswith("Mean")]
+    return [r for r in rows if r not in summary] + summary
+
+
+def _wrap_title(text: str, width_in: float, fontsize: float = 12.0) -> str:
+    """A title broken at spaces into lines that fit a figure ``width_in`` inches wide (measured in the font)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    renderer, font = RendererAgg(1, 1, 72), FontProperties(size=fontsize)
+    room = 0.95 * width_in * 72  # points, at 72 dpi one pixel each
+
+    def fits(line: str) -> bool:
+        return renderer.get_text_width_height_descent(line, font, ismath=False)[0] <= room
+
+    lines: list[str] = []
+    for word in _safe(text).split():
+        if lines and fits(f"{lines[-1]} {word}"):
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
 def plot_table_bars(df: pd.DataFrame, paper: pd.DataFrame | None = None, err: pd.DataFrame | None = None,
                     metrics: Sequence[str] = ("WA", "UA"), index: str | None = None,
                     title: str | None = None) -> Figure:
-    """Grouped WA/UA bars per row (variant, embedding kind or fold), one panel per protocol; paper values hollow.
+    """Grouped WA/UA bars per row (variant, embedding kind or fold), one panel per protocol, stacked; paper values hollow.
 
-    Fractions are shown as %; each panel shows only the rows it has values for (Table I: folds per protocol).
+    Fractions are shown as %; each panel shows only the rows it has values for (Table I: folds per protocol),
+    any "Mean" row at the right end of every panel. Panels are stacked so the figure reads at a page's width.
     """
     ours = table_wide(df, index)
     scale = _percent_scale(ours)
@@ -419,14 +446,19 @@ def plot_table_bars(df: pd.DataFrame, paper: pd.DataFrame | None = None, err: pd
     spread = table_wide(err, index) * scale if err is not None else None
     level0 = list(dict.fromkeys(ours.columns.get_level_values(0)))
     protocols = [p for p in PROTOCOLS if p in level0] + [p for p in level0 if p not in PROTOCOLS]
-    panel_rows = {p: [r for r in ours.index if ours.loc[r, p].notna().any()] for p in protocols}
+    panel_rows = {p: _summary_last([r for r in ours.index if ours.loc[r, p].notna().any()]) for p in protocols}
     n_rows = max(len(r) for r in panel_rows.values())
-    fig = _new_figure((max(4.0, 0.9 * n_rows + 1.2) * len(protocols), 4.2))
-    axes = np.atleast_1d(fig.subplots(1, len(protocols), sharey=True))
+    width_in = min(11.0, max(5.5, 0.8 * n_rows + 1.6))
+    fig = _new_figure((width_in, 2.9 * len(protocols) + 1.1 + (0.4 if title else 0.0)))
+    axes = np.atleast_1d(fig.subplots(len(protocols), 1, sharey=True, squeeze=False)[:, 0])
     width = 0.8 / len(metrics)
     for ax, proto in zip(axes, protocols):
         rows = panel_rows[proto]
-        x = np.arange(len(rows))
+        n_summary = sum(str(r).startswith("Mean") for r in rows)
+        x = np.arange(len(rows), dtype=float)
+        if n_summary:  # "Mean" at the right end of every panel, set apart by a dotted line
+            x[len(rows) - n_summary:] = np.arange(n_rows - n_summary, n_rows)
+            ax.axvline(n_rows - n_summary - 0.5, color="0.5", ls=":", lw=1)
         for k, metric in enumerate(metrics):
             if (proto, metric) not in ours.columns:
                 continue
@@ -444,17 +476,20 @@ def plot_table_bars(df: pd.DataFrame, paper: pd.DataFrame | None = None, err: pd
                 ax.scatter(pos, pv, marker="D", s=36, facecolors="none", linewidths=1.4, zorder=3,
                            edgecolors=color, label=f"{metric} (paper)")
         ax.set_xticks(x, [_safe(variant_label(str(r))) for r in rows], rotation=30, ha="right")
+        ax.set_xlim(-0.6, n_rows - 0.4)  # the same bar width in every panel
         ax.set_title(proto)
+        ax.set_ylabel("%")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("%")
     low = np.nanmin(ours.to_numpy(float))
     if ref is not None:
         low = min(low, np.nanmin(ref.to_numpy(float)))
     axes[0].set_ylim(max(0.0, 10 * math.floor((low - 10) / 10)), 100)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, fontsize=8, loc="outside lower center", ncols=max(1, len(names)))
+    per_entry_in = 0.35 + 0.6 * 8 / 72 * max((len(n) for n in names), default=1)  # marker + text at 8 pt
+    ncols = max(1, min(len(names), int((width_in - 0.3) / per_entry_in)))
+    fig.legend(handles, names, fontsize=8, loc="outside lower center", ncols=ncols)
     if title:
-        fig.suptitle(_safe(title))
+        fig.suptitle(_wrap_title(title, width_in))
     return fig
 
 

@@ -101,19 +101,31 @@ class AlignmentViewer:
         self.dropdown = widgets.Dropdown(
             options=[(f"{r.utt_id} ({r.label} -> {r.pred})", i) for i, r in enumerate(self.records)],
             value=0, description="utterance", layout=widgets.Layout(width="520px"))
-        self.slider = widgets.IntSlider(value=0, min=0, max=0, description="word", continuous_update=False)
-        self.word_list = widgets.Select(options=[], rows=10, description="", layout=widgets.Layout(width="200px"))
+        # the left column is as wide as its widest control, so the slider's number is never cut off
+        self.slider = widgets.IntSlider(value=0, min=0, max=0, description="word", continuous_update=False,
+                                        style={"description_width": "40px"}, layout=widgets.Layout(width="260px"))
+        self.word_list = widgets.Select(options=[], rows=10, description="", layout=widgets.Layout(width="260px"))
         self.info = widgets.HTML()
-        self.output = widgets.Output()
+        self.output = widgets.Output(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self._set_words()
         self.dropdown.observe(self._on_utterance, names="value")
         self.slider.observe(self._on_slider, names="value")
         self.word_list.observe(self._on_word_list, names="value")
         self.widget = widgets.VBox([
             widgets.HBox([self.dropdown, self.info]),
-            widgets.HBox([widgets.VBox([self.slider, self.word_list]), self.output]),
+            widgets.HBox([widgets.VBox([self.slider, self.word_list],
+                                       layout=widgets.Layout(flex="0 0 270px", width="270px", overflow="visible")),
+                          self.output]),
         ])
+        self._png = ""
         self._draw()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget, plus a PNG of the view shown when it was displayed, for readers whose page runs no widgets."""
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["image/png"] = self._png
+        bundle["text/plain"] = f"<AlignmentViewer: {len(self.records)} utterances; showing {self.utterance.utt_id}>"
+        return bundle
 
     @property
     def utterance(self) -> AlignmentRecord:
@@ -181,6 +193,6 @@ class AlignmentViewer:
             r.spectrogram, r.alignment, r.words, word_frames=r.word_frames, speech_weights=r.speech_weights,
             text_weights=r.text_weights, stride=r.stride, n_real_frames=r.n_real_frames, label=r.label,
             pred=r.pred, selected_word=self.word, hop_s=self.hop_s, title=r.utt_id, figsize=self.figsize)
-        png = base64.b64encode(viz.figure_png(self.figure, dpi=self.dpi)).decode("ascii")
+        self._png = png = base64.b64encode(viz.figure_png(self.figure, dpi=self.dpi)).decode("ascii")
         self.output.outputs = ({"output_type": "display_data", "metadata": {},
                                 "data": {"image/png": png, "text/plain": f"<alignment of {r.utt_id}>"}},)
