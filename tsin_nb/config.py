@@ -62,7 +62,9 @@ class TSINConfig:
     si_shared: bool = True  # Eq. 7 writes the same V, x_s, x_t, b for both weight sets
     si_scale: str = "sum"  # Eq. 9: "sum" applies w~ as normalised (sum 1); "mean" applies m * w~ (mean 1)
     speech_stride: int = 1  # frames mean-pooled before the speech LSTM; 1 is the paper
-    dropout: float = 0.0  # paper: not given
+    dropout: float = 0.0  # paper: not given; before the classifier (Eq. 11)
+    enc_dropout: float = 0.0  # paper: not given; on the encoder outputs S and T (Eqs. 1, 2)
+    word_dropout: float = 0.0  # paper: not given; share of word vectors zeroed while training (whole words)
 
     # --- training (Section IV-B-2) ---
     epochs: int = 80

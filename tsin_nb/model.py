@@ -412,6 +412,7 @@ class TSIN(nn.Module):
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
+        self.enc_dropout = nn.Dropout(cfg.enc_dropout) if cfg.enc_dropout > 0 else nn.Identity()  # on S and T
 
     def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
         """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
@@ -446,12 +447,16 @@ class TSIN(nn.Module):
             if self.speech_norm is not None:
                 speech = self.speech_norm(speech, speech_mask)  # (B, N_in, F)
             S, S_mask = self.speech_encoder(speech, speech_mask)  # (B, N, D), (B, N)
+            S = self.enc_dropout(S)  # (B, N, D)
         if self.uses_text:
             sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))
             text_mask = text_mask.bool()
             text = _zero_padded(text, text_mask)  # (B, M, E)
+            if self.training and cfg.word_dropout > 0:  # whole words become unknown (zero) words
+                keep = torch.rand(text.shape[:2], device=text.device) >= cfg.word_dropout  # (B, M)
+                text = text * keep.unsqueeze(-1).to(text.dtype)  # (B, M, E)
             text_mask = _at_least_one(text_mask)  # (B, M)
-            T = self.text_encoder(text, text_mask)  # (B, M, D)
+            T = self.enc_dropout(self.text_encoder(text, text_mask))  # (B, M, D)
         if len(set(sizes)) > 1:
             raise ValueError(f"speech and text batch sizes differ: {sizes}")
 

@@ -1,0 +1,89 @@
+"""The study behind the `cpu` preset's settings (docs/TUNING.md): one row per change, SesI UA of every variant.
+
+Settings are chosen on another seed of the embedded corpus (seed 1 by default), never on the test folds of
+the seed-0 corpus that `make reproduce` reports. Each step adds one change to the previous step's config;
+every variant and linear baseline runs on the same SesI folds through `run_experiment`, and TSIN's alignment
+is scored against the true word spans (share of attention in span / uniform share, all test words).
+
+    python benchmarks/tuning_study.py --out build/tuning            # prints the table, writes table.md there
+    python benchmarks/tuning_study.py --steps base,fold_norm          # a subset of the steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tsin_nb.alignment import alignment_quality
+from tsin_nb.config import BASELINES, VARIANT_LABELS, VARIANTS, TSINConfig
+from tsin_nb.data import load_corpus
+from tsin_nb.experiment import load_outputs, run_experiment, table_five
+from tsin_nb.features import build_feature_store
+from tsin_nb.synth import make_synthetic_corpus
+from tsin_nb.widgets import records_from_arrays
+
+#: (step name, what changes, config changes relative to the previous step). The first step is the old preset.
+STEPS: list[tuple[str, str, dict[str, Any]]] = [
+    ("base", "the previous `cpu` preset: per-utterance normalisation", {"speech_norm": "utterance"}),
+    ("fold_norm", "speech normalised with the fold's training statistics", {"speech_norm": "fold"}),
+]
+
+
+def _config(steps: list[tuple[str, str, dict[str, Any]]], upto: int) -> TSINConfig:
+    """The `cpu` preset with every change of ``steps[: upto + 1]`` applied in order."""
+    cfg = TSINConfig.preset("cpu")
+    for _, _, changes in steps[: upto + 1]:
+        cfg = cfg.replace(**changes)
+    return cfg
+
+
+def _ratio(out: Path, corpus: pd.DataFrame, cfg: TSINConfig, cache: Path, n_folds: int) -> float:
+    """TSIN's mean attention mass in the true word span over the uniform share, over every test word."""
+    store = build_feature_store(corpus, cfg, cache, progress=False)
+    records = []
+    for fold in range(n_folds):
+        o = load_outputs(out, "SesI", "tsin", fold)
+        records += records_from_arrays(o["ids"], o["labels"], o["preds"], o.get("alignments"), None, None, store,
+                                       cfg.speech_stride)
+    return float(alignment_quality(records).loc["overall", "ratio"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="build/tuning")
+    ap.add_argument("--seed", type=int, default=1, help="corpus seed (not 0: the reported corpus)")
+    ap.add_argument("--steps", default="all", help="comma-separated step names, or all")
+    ap.add_argument("--jobs", type=int, default=0, help="folds at once (0: one per core)")
+    args = ap.parse_args()
+    if args.seed == 0:
+        raise SystemExit("choose settings on another corpus seed than 0, whose test folds are reported")
+    out = Path(args.out)
+    root = make_synthetic_corpus(out / f"corpus_s{args.seed}", seed=args.seed)
+    corpus = load_corpus(root, progress=False)
+    wanted = [name for name, _, _ in STEPS] if args.steps == "all" else args.steps.split(",")
+    rows = []
+    for i, (name, what, _) in enumerate(STEPS):
+        if name not in wanted:
+            continue
+        cfg, t0 = _config(STEPS, i), time.perf_counter()
+        res = run_experiment(root, out / name, protocols="SesI", variants=VARIANTS + BASELINES, preset=cfg,
+                             seed=0, cache_dir=out / "cache", progress=False, log=None, jobs=args.jobs)
+        ua = table_five(res).loc[:, ("SesI", "UA")]
+        row = {"step": name, "change": what, **{VARIANT_LABELS[v]: ua[VARIANT_LABELS[v]] for v in VARIANTS + BASELINES}}
+        row["TSIN in-span ratio"] = _ratio(out / name, corpus, cfg, out / "cache", int(res["n_folds"].max()))
+        row["minutes"] = (time.perf_counter() - t0) / 60
+        rows.append(row)
+        print(pd.DataFrame([row]).round(2).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows)
+    cells = [[f"{v:.1f}" if isinstance(v, float) else str(v) for v in r] for r in table.itertuples(index=False)]
+    text = "\n".join("| " + " | ".join(r) + " |" for r in [list(table.columns), ["---"] * table.shape[1], *cells])
+    (out / "table.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
