@@ -93,3 +93,54 @@ def test_cache_keys_are_unchanged(kind: str, tmp_path: Path, monkeypatch: pytest
     assert _canonical(keys["text"], tmp_path) == TEXT_KEYS[kind]
     if kind in TEXT_VALUES:
         assert hashlib.sha256(store.text.numpy().tobytes()).hexdigest() == TEXT_VALUES[kind]
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Module -> the package modules it imports anywhere in its file (top level or inside functions)."""
+    pkg = Path(tsin_nb.__file__).parent
+    modules = {p.stem for p in pkg.glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in modules:
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse((pkg / f"{name}.py").read_text())):
+            if isinstance(node, ast.Import):
+                deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("tsin_nb.")}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.startswith("tsin_nb."):
+                    deps.add(node.module.split(".")[1])
+                elif node.module == "tsin_nb":  # from tsin_nb import viz
+                    deps |= {a.name for a in node.names if a.name in modules}
+        graph[name] = deps & modules - {name}
+    return graph
+
+
+def test_every_module_imports() -> None:
+    names = [m.name for m in pkgutil.iter_modules(tsin_nb.__path__)]
+    assert {"speech", "text", "embedders", "cache", "features", "viz", "alignment"} <= set(names)
+    for name in names:
+        importlib.import_module(f"tsin_nb.{name}")
+
+
+def test_no_import_cycle() -> None:
+    graph = _package_imports()
+    assert "cache" in graph["features"] and "alignment" in graph["viz_alignment"]  # the parser sees imports
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycle = path[path.index(dep):] + [dep]
+                pytest.fail("import cycle in tsin_nb: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_plots_depend_on_metrics_not_the_reverse() -> None:
+    graph = _package_imports()
+    assert not graph["alignment"] & {"viz", "viz_alignment", "viz_results", "plotting", "widgets"}
