@@ -144,3 +144,15 @@ def test_no_import_cycle() -> None:
 def test_plots_depend_on_metrics_not_the_reverse() -> None:
     graph = _package_imports()
     assert not graph["alignment"] & {"viz", "viz_alignment", "viz_results", "plotting", "widgets"}
+
+
+@pytest.mark.parametrize(("spec", "cls"), [("onehot:3", F.OneHotEmbedder), ("random:8", F.RandomEmbedder),
+                                           ("static:/x/vectors.txt", F.StaticEmbedder),
+                                           ("minilm", F.TransformerEmbedder)])
+def test_one_factory_picks_one_class_per_kind(spec: str, cls: type) -> None:
+    assert F.embedder_class(spec) is cls
+    emb = F.make_embedder(spec, CFG) if cls is not F.StaticEmbedder else F.TextEmbedder(spec)
+    assert type(emb) is cls and type(F.TextEmbedder(spec)) is cls and emb.kind == cls.kind
+    assert emb.needs_fit == (cls is F.OneHotEmbedder)
+    with pytest.raises(TypeError, match="bogus"):
+        F.TextEmbedder(spec, bogus=1)
