@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from tsin_nb import data
+from tsin_nb import data, iemocap
 from tsin_nb.config import EMOTIONS
 from tsin_nb.data import (
     CorpusError,
@@ -386,8 +386,8 @@ def test_load_warns_on_count_mismatch_with_all_sessions(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match=r"total 7 != 5531.*label ang 2 != 1103.*session Ses01 5 != 1085"):
         m = load_iemocap(tmp_path, progress=False)
     assert any("total 7 != 5531" in n for n in m.attrs["notes"])
-    monkeypatch.setattr(data, "KNOWN_COUNTS", {"total": 7, "label": {"ang": 2, "hap": 2, "sad": 1, "neu": 2},
-                                               "session": {"Ses01": 5, "Ses02": 2}})
+    monkeypatch.setattr(iemocap, "KNOWN_COUNTS", {"total": 7, "label": {"ang": 2, "hap": 2, "sad": 1, "neu": 2},
+                                                  "session": {"Ses01": 5, "Ses02": 2}})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_iemocap(tmp_path, progress=False)

@@ -12,8 +12,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from tsin_nb import viz
-from tsin_nb.alignment import alignment_quality, attention_in_span, plot_alignment_quality, upsample_alignment
+from tsin_nb.alignment import alignment_quality, attention_in_span, upsample_alignment
 from tsin_nb.config import EMOTIONS
+from tsin_nb.viz import plot_alignment_quality
 
 
 def _panels(fig: Figure) -> list:

@@ -6,14 +6,11 @@ lies inside the word's true span; a uniform alignment over the real frames score
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib.figure import Figure
 
 _WORD_COLUMNS = ["word_index", "word", "start", "end", "mass_in_span", "uniform_share", "ratio"]
 _UTT_COLUMNS = ["n_words", "mass_in_span", "uniform_share", "ratio"]
@@ -85,41 +82,3 @@ def alignment_quality(records: Iterable[Any]) -> pd.DataFrame:
     out["n_words"] = out["n_words"].astype(int)
     out["ratio"] = out["mass_in_span"] / out["uniform_share"]
     return out[_UTT_COLUMNS]
-
-
-def plot_alignment_quality(df_by_variant: Mapping[str, pd.DataFrame], title: str | None = None) -> Figure:
-    """Per-utterance mass-in-span against the uniform share per variant (boxes), and the overall ratio (bars)."""
-    from tsin_nb.viz import variant_label
-
-    long, ratios = [], []
-    for name, df in df_by_variant.items():
-        utt = df.drop(index="overall", errors="ignore")
-        label = variant_label(name)
-        for col, measure in (("mass_in_span", "attention in span"), ("uniform_share", "uniform alignment")):
-            long.append(pd.DataFrame({"variant": label, "measure": measure, "share": utt[col].astype(float)}))
-        if "overall" in df.index:
-            ratios.append((label, float(df.loc["overall", "ratio"])))
-        else:
-            ratios.append((label, float(utt["mass_in_span"].mean() / utt["uniform_share"].mean())))
-    data = pd.concat(long, ignore_index=True)
-    fig = Figure(figsize=(max(8.0, 2.6 * len(df_by_variant) + 3), 4.0), layout="constrained")
-    ax_box, ax_ratio = fig.subplots(1, 2, width_ratios=(2, 1))
-    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated ``vert``
-        warnings.filterwarnings("ignore", message=".*vert.*", category=DeprecationWarning)
-        sns.boxplot(data=data, x="variant", y="share", hue="measure", ax=ax_box, fliersize=2,
-                    palette={"attention in span": "#4c72b0", "uniform alignment": "#bbbbbb"})
-    ax_box.set(ylabel="share of the word's attention", xlabel="", ylim=(0, 1.02),
-               title="Attention inside the true word span, per utterance")
-    ax_box.legend(fontsize=8, loc="upper right")
-    names, values = zip(*ratios)
-    bars = ax_ratio.bar(names, values, color="#4c72b0")
-    ax_ratio.bar_label(bars, fmt="%.2f", fontsize=8)
-    ax_ratio.axhline(1.0, color="k", ls="--", lw=1, label="uniform = 1")
-    ax_ratio.set(ylabel="mass in span / uniform share", title="Overall lift over uniform")
-    ax_ratio.legend(fontsize=8)
-    for ax in (ax_box, ax_ratio):
-        ax.tick_params(axis="x", rotation=20)
-        ax.grid(axis="y", alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    return fig

@@ -6,13 +6,13 @@ Layout: ``OUT/<protocol>/<variant>/<fold>/`` holds ``metrics.json``, ``predictio
 corpus reader dropped. A re-run skips folds with ``DONE`` when they were trained on the same content, and
 resumes the others from their checkpoint. Each fold to run is one job
 (:mod:`tsin_nb.jobs`): one after another in this process, in local worker processes, or on a Dask cluster.
+Reading the results back and the tables live in :mod:`tsin_nb.results` (importable from here too).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import time
 import warnings
@@ -25,11 +25,28 @@ import pandas as pd
 import torch
 
 from tsin_nb.baselines import fit_linear
-from tsin_nb.config import BASELINES, EMOTIONS, PROTOCOLS, VARIANT_LABELS, VARIANTS, TSINConfig
+from tsin_nb.config import BASELINES, EMOTIONS, PROTOCOLS, VARIANTS, TSINConfig
 from tsin_nb.data import load_corpus
 from tsin_nb.features import build_feature_store, config_for_store
 from tsin_nb.jobs import Job, cached_store, manifest_key, plan_jobs, run_jobs, store_key
 from tsin_nb.model import build_model
+from tsin_nb.results import (
+    DONE,
+    PAPER_TABLE_FIVE,
+    PAPER_TABLE_ONE,
+    PAPER_TABLE_ONE_MEAN,
+    RESULT_COLUMNS,
+    TABLE_FIVE_ROWS,
+    _order,
+    _row,
+    fold_dirs,
+    format_tables,
+    load_metrics,
+    load_outputs,
+    load_results,
+    table_five,
+    table_one,
+)
 from tsin_nb.safety import (
     DROPPED_FILE,
     check_finished_fold,
@@ -47,46 +64,14 @@ from tsin_nb.splits import make_folds
 from tsin_nb.train import FitResult, config_diff, fit, fold_digest
 from tsin_nb.utils import atomic_write_bytes, set_seed
 
-RESULT_COLUMNS = ["protocol", "variant", "fold", "wa", "ua", "n_test", "wall_s"]
+__all__ = [
+    "DONE", "PAPER_TABLE_FIVE", "PAPER_TABLE_ONE", "PAPER_TABLE_ONE_MEAN", "RESULT_COLUMNS", "STORE_FIELDS",
+    "TABLE_FIVE_ROWS", "fold_dirs", "format_tables", "load_metrics", "load_outputs", "load_results",
+    "run_experiment", "run_fold", "save_fold", "table_five", "table_one",
+]
+
 #: Config fields copied from the feature store (``config_for_store``), not chosen by the run.
 STORE_FIELDS = ("n_frames", "n_words", "n_mels", "speech_dim", "text_dim")
-DONE = "DONE"
-
-#: Table V rows: the paper's order, then the linear baselines.
-TABLE_FIVE_ROWS: tuple[str, ...] = ("speech", "text", "no_ta", "no_si", "tsin", *BASELINES)
-
-#: Table I of the paper (TSIN, WA / UA in %), per protocol: (test set, WA, UA).
-#: SesI rows are printed "Seesion1..5"; SpkD rows are printed Group1-5, Group5, Group6-9 (a duplicated
-#: label), read here in order as Group1..Group10, the fold names of ``tsin_nb.splits``.
-PAPER_TABLE_ONE: dict[str, list[tuple[str, float, float]]] = {
-    "SesI": [
-        ("Session1", 72.1, 76.1), ("Session2", 79.2, 82.0), ("Session3", 72.3, 72.4),
-        ("Session4", 76.9, 78.2), ("Session5", 73.8, 74.5),
-    ],
-    "SpkI": [
-        ("Ses01M", 75.9, 80.2), ("Ses01F", 72.2, 76.0), ("Ses02M", 78.8, 84.0), ("Ses02F", 82.7, 83.0),
-        ("Ses03M", 74.9, 75.5), ("Ses03F", 72.8, 73.3), ("Ses04M", 75.4, 76.7), ("Ses04F", 79.9, 81.0),
-        ("Ses05M", 77.7, 77.0), ("Ses05F", 72.0, 74.4),
-    ],
-    "SpkD": [
-        ("Group1", 78.7, 80.2), ("Group2", 78.3, 80.5), ("Group3", 77.6, 78.6), ("Group4", 77.2, 77.5),
-        ("Group5", 80.1, 80.9), ("Group6", 80.7, 81.7), ("Group7", 77.4, 78.7), ("Group8", 79.9, 80.4),
-        ("Group9", 79.6, 79.9), ("Group10", 77.9, 79.3),
-    ],
-}
-#: Table I's "Mean" row as printed (the SesI WA mean of the five printed rows is 74.86, printed 74.92).
-PAPER_TABLE_ONE_MEAN: dict[str, tuple[float, float]] = {
-    "SesI": (74.92, 76.64), "SpkI": (76.23, 78.11), "SpkD": (78.74, 79.77),
-}
-#: Table V of the paper (WA, UA in %) per variant and protocol.
-PAPER_TABLE_FIVE: dict[str, dict[str, tuple[float, float]]] = {
-    "speech": {"SesI": (60.88, 63.32), "SpkI": (61.75, 64.32), "SpkD": (67.08, 68.39)},
-    "text": {"SesI": (69.52, 70.48), "SpkI": (70.01, 71.77), "SpkD": (71.50, 72.28)},
-    "no_ta": {"SesI": (73.89, 75.52), "SpkI": (74.77, 76.93), "SpkD": (77.47, 78.66)},
-    "no_si": {"SesI": (74.25, 75.74), "SpkI": (74.92, 77.01), "SpkD": (77.68, 78.75)},
-    "tsin": {"SesI": (74.92, 76.64), "SpkI": (76.23, 78.11), "SpkD": (78.74, 79.77)},
-}
-
 
 # -------------------------------------------------------------- helpers ---
 
@@ -189,13 +174,6 @@ def save_fold(fold_dir: str | Path, result: FitResult, meta: dict[str, Any]) -> 
     return metrics
 
 
-def _row(m: dict[str, Any]) -> dict[str, Any]:
-    """One tidy results row from a metrics.json dict."""
-    keys = RESULT_COLUMNS + ["epochs", "seed", "preset", "corpus", "corpus_kind", "device", "fold_index", "n_folds",
-                             "folds_limit"]
-    return {k: m.get(k) for k in keys}
-
-
 def _done_metrics(fold_dir: Path, log: Any) -> dict[str, Any] | None:
     """metrics.json of a finished fold; None when unfinished, or when damaged (then set aside, DONE removed)."""
     if not (fold_dir / DONE).exists():
@@ -208,33 +186,6 @@ def _done_metrics(fold_dir: Path, log: Any) -> dict[str, Any] | None:
         warnings.warn(msg, stacklevel=3)
         log(msg)
     return done
-
-
-def _finished_metrics(done_files: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
-    """(folder, metrics.json) of every DONE marker whose metrics.json reads and names its own folder
-    (``OUT/<protocol>/<variant>/<fold>``); a warning names each one that does not."""
-    found = []
-    for done in done_files:
-        folder = done.parent
-        m, why = read_metrics(folder / "metrics.json", {"protocol": folder.parent.parent.name,
-                                                         "variant": folder.parent.name})
-        if m is not None and safe_fold_dirname(str(m.get("fold", folder.name))) != folder.name:
-            m, why = None, f"{folder / 'metrics.json'} disagrees with its folder (fold {m.get('fold')!r})"
-        if m is None:
-            warnings.warn(f"{why}; that fold is left out (rerun it with `tsin-nb run`, or delete {folder})",
-                          stacklevel=3)
-            continue
-        found.append((folder, m))
-    return found
-
-
-def _order(df: pd.DataFrame) -> pd.DataFrame:
-    """Sort rows by protocol and variant (paper order), then fold order."""
-    if df.empty:
-        return df
-    key = df.assign(_p=df["protocol"].map({p: i for i, p in enumerate(PROTOCOLS)}),
-                    _v=df["variant"].map({v: i for i, v in enumerate(VARIANTS + BASELINES)}))
-    return key.sort_values(["_p", "_v", "fold_index"], kind="stable").drop(columns=["_p", "_v"]).reset_index(drop=True)
 
 
 # ----------------------------------------------------------- experiment ---
@@ -339,153 +290,3 @@ def run_fold(job: Job, manifest: pd.DataFrame, log: Any) -> dict[str, Any]:
         result = fit(model, fold_store, fold, fold_cfg, out_dir=job.fold_dir, resume=True, device=job.device,
                      progress=False, log=log)
     return _row(save_fold(job.fold_dir, result, job.meta))
-
-
-def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
-    """The tidy results table of every finished fold under ``out_dir``."""
-    rows = [_row(m) for _, m in _finished_metrics(sorted(Path(out_dir).glob(f"*/*/*/{DONE}")))]
-    return _order(pd.DataFrame(rows, columns=list(_row({}))))
-
-
-def _finished(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[tuple[Path, dict[str, Any]]]:
-    """(folder, metrics.json) of every finished fold of one protocol and variant, in fold order."""
-    found = _finished_metrics(sorted(Path(out_dir, protocol, variant).glob(f"*/{DONE}")))
-    return sorted(found, key=lambda dm: dm[1].get("fold_index", 0))
-
-
-def fold_dirs(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[Path]:
-    """Finished fold folders of one protocol and variant, in fold order."""
-    return [d for d, _ in _finished(out_dir, protocol, variant)]
-
-
-def load_metrics(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[dict[str, Any]]:
-    """``metrics.json`` of every finished fold of one protocol and variant (confusion counts included)."""
-    return [m for _, m in _finished(out_dir, protocol, variant)]
-
-
-def load_outputs(out_dir: str | os.PathLike, protocol: str, variant: str, fold: int | str = 0) -> dict[str, np.ndarray]:
-    """The saved test outputs (ids, labels, preds, embeddings, alignments, weights) of one fold.
-
-    ``fold`` is a fold name (``Session1``) or the position among the finished folds.
-    """
-    folder = Path(out_dir, protocol, variant, safe_fold_dirname(fold)) if isinstance(fold, str) else None
-    if folder is None:
-        dirs = fold_dirs(out_dir, protocol, variant)
-        if fold >= len(dirs):
-            raise FileNotFoundError(f"{out_dir}/{protocol}/{variant} has {len(dirs)} finished folds; "
-                                    f"fold {fold} is not among them (run it with run_experiment first)")
-        folder = dirs[fold]
-    if not (folder / DONE).exists():
-        raise FileNotFoundError(f"{folder} holds no finished fold (no {DONE} marker); run it first")
-    with np.load(folder / "outputs.npz", allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-# --------------------------------------------------------------- tables ---
-
-
-def _results(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    return results if isinstance(results, pd.DataFrame) else load_results(results)
-
-
-def table_one(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    """Table I: TSIN's WA / UA (%) per test fold and their mean, beside the paper's, per protocol."""
-    res = _results(results)
-    res = res[res["variant"] == "tsin"]
-    rows = []
-    for protocol in [p for p in PROTOCOLS if p in set(res["protocol"])]:
-        ours = res[res["protocol"] == protocol].set_index("fold")
-        paper = {name: (wa, ua) for name, wa, ua in PAPER_TABLE_ONE[protocol]}
-        names = [n for n, _, _ in PAPER_TABLE_ONE[protocol]] + [f for f in ours.index if f not in paper]
-        for name in names:
-            run = name in ours.index
-            rows.append({
-                "protocol": protocol, "test set": name,
-                "WA": 100 * ours.at[name, "wa"] if run else math.nan,
-                "UA": 100 * ours.at[name, "ua"] if run else math.nan,
-                "paper WA": paper.get(name, (math.nan,))[0], "paper UA": paper.get(name, (math.nan, math.nan))[1],
-            })
-        n_run, n_all = len(ours), int(ours["n_folds"].max())
-        rows.append({
-            "protocol": protocol, "test set": "Mean" if n_run == n_all else f"Mean ({n_run}/{n_all} folds)",
-            "WA": 100 * ours["wa"].mean(), "UA": 100 * ours["ua"].mean(),
-            "paper WA": PAPER_TABLE_ONE_MEAN[protocol][0], "paper UA": PAPER_TABLE_ONE_MEAN[protocol][1],
-        })
-    return pd.DataFrame(rows, columns=["protocol", "test set", "WA", "UA", "paper WA", "paper UA"])
-
-
-def table_five(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    """Table V: mean WA / UA (%) over the folds run (and how many), per variant and protocol, beside the paper's."""
-    res = _results(results)
-    protocols = [p for p in PROTOCOLS if p in set(res["protocol"])] or list(PROTOCOLS)
-    columns = pd.MultiIndex.from_product([protocols, ["WA", "UA", "folds", "paper WA", "paper UA"]])
-    table = pd.DataFrame(index=pd.Index([VARIANT_LABELS[v] for v in TABLE_FIVE_ROWS], name="Method"),
-                         columns=columns, dtype=float)
-    for variant in TABLE_FIVE_ROWS:
-        label = VARIANT_LABELS[variant]
-        paper = PAPER_TABLE_FIVE.get(variant, {}).get
-        for protocol in protocols:
-            ours = res[(res["variant"] == variant) & (res["protocol"] == protocol)]
-            table.loc[label, (protocol, "WA")] = 100 * ours["wa"].mean() if len(ours) else math.nan
-            table.loc[label, (protocol, "UA")] = 100 * ours["ua"].mean() if len(ours) else math.nan
-            table.loc[label, (protocol, "folds")] = len(ours)  # variants may have run on different folds
-            table.loc[label, (protocol, "paper WA")] = paper(protocol, (math.nan, math.nan))[0]
-            table.loc[label, (protocol, "paper UA")] = paper(protocol, (math.nan, math.nan))[1]
-    return table
-
-
-def _fmt(x: Any) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
-
-
-def _values(series: pd.Series) -> str:
-    vals = sorted({str(v) for v in series.dropna()})
-    return ", ".join(vals) if vals else "-"
-
-
-def _header(res: pd.DataFrame, out_dir: str | os.PathLike) -> str:
-    """Where the numbers come from: corpus, preset, epochs, folds, seed, device."""
-    folds = "; ".join(
-        f"{p} {g['fold'].nunique()}/{int(g['n_folds'].max())}" for p, g in res.groupby("protocol", sort=False)
-    )
-    return (f"Results in {out_dir}: corpus {_values(res['corpus'])} ({_values(res['corpus_kind'])}) | preset {_values(res['preset'])} | "
-            f"epochs {_values(res['epochs'])} | folds {folds} | seed {_values(res['seed'])} | "
-            f"device {_values(res['device'])} | torch {torch.__version__}")
-
-
-def _table_one_layout(t1: pd.DataFrame) -> str:
-    """Table I in the paper's layout: the protocols side by side, Mean in the last row."""
-    blocks = []
-    for protocol, g in t1.groupby("protocol", sort=False):
-        body, mean = g.iloc[:-1], g.iloc[-1]
-        cells = [[r["test set"], *(_fmt(r[c]) for c in ("WA", "UA", "paper WA", "paper UA"))]
-                 for _, r in body.iterrows()]
-        blocks.append((protocol, cells, [mean["test set"], *(_fmt(mean[c]) for c in ("WA", "UA", "paper WA",
-                                                                                          "paper UA"))]))
-    height = max(len(cells) for _, cells, _ in blocks)
-    data: dict[tuple[str, str], list[str]] = {}
-    for protocol, cells, mean in blocks:
-        cells = cells + [["-"] * 5] * (height - len(cells)) + [mean]
-        for j, col in enumerate(("Test set", "WA", "UA", "paper WA", "paper UA")):
-            data[(protocol, col)] = [c[j] for c in cells]
-    return pd.DataFrame(data).to_string(index=False)
-
-
-def format_tables(out_dir: str | os.PathLike) -> str:
-    """Tables I and V from the results under ``out_dir``, ours beside the paper's, as text."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = load_results(out_dir)
-    left_out = [f"Left out: {w.message}" for w in caught]
-    if res.empty:
-        return "\n".join([f"No finished folds under {out_dir} (run `tsin-nb run ... --out {out_dir}` first).",
-                          *left_out])
-    lines = [_header(res, out_dir), *left_out, ""]
-    t1 = table_one(res)
-    lines.append("Table I. TSIN, WA and UA (%) per test set (paper columns: the paper's Table I).")
-    lines.append(_table_one_layout(t1) if len(t1) else "(no TSIN results)")
-    lines += ["", "Table V. Ablations, mean WA and UA (%) over the folds run (paper columns: the paper's Table V)."]
-    t5 = table_five(res)
-    whole = {c: (lambda v: "-" if pd.isna(v) else str(int(v))) for c in t5.columns if c[1] == "folds"}
-    lines.append(t5.to_string(float_format=_fmt, formatters=whole, na_rep="-"))
-    return "\n".join(lines)

@@ -191,7 +191,7 @@ def plan_jobs(jobs: int = 1, threads_per_job: int = 1, scheduler: str | os.PathL
 
 def manifest_key(manifest: pd.DataFrame) -> str:
     """A digest of the manifest's rows and of each wav's size and modification time."""
-    from tsin_nb.features import hash_key
+    from tsin_nb.cache import hash_key
 
     cols = [c for c in ("utt_id", "wav_path", "text", "label", "words") if c in manifest.columns]
     rows = pd.util.hash_pandas_object(manifest[cols].astype(str), index=False).tolist()
@@ -208,7 +208,7 @@ def manifest_key(manifest: pd.DataFrame) -> str:
 def store_key(manifest_digest: str, cfg: TSINConfig, cache_dir: str | os.PathLike,
               train_ids: Sequence[str] | None = None) -> str:
     """Names the feature store of one manifest, config and cache (and training part, for ``onehot``)."""
-    from tsin_nb.features import hash_key
+    from tsin_nb.cache import hash_key
 
     return hash_key({"manifest": manifest_digest, "cfg": cfg.to_dict(), "cache": str(Path(cache_dir).resolve()),
                      "train": hash_key(list(train_ids)) if train_ids is not None else None})

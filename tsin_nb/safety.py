@@ -118,7 +118,7 @@ def report_drops(manifest: pd.DataFrame, path: str | os.PathLike) -> str:
 
 def content_stamps(manifest: pd.DataFrame) -> dict[str, list[str]]:
     """``utt_id -> [label, sha of the transcript, wav size:mtime_ns]`` for every manifest row."""
-    from tsin_nb.features import _wav_stamp  # the feature cache's own wav stamp
+    from tsin_nb.cache import _wav_stamp  # the feature cache's own wav stamp
 
     texts = manifest["text"].fillna("").astype(str)
     return {
