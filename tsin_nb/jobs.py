@@ -40,6 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tsin_nb.config import TSINConfig
+from tsin_nb.progress import show_progress
 from tsin_nb.splits import Fold
 from tsin_nb.store import FeatureStore
 
@@ -403,7 +404,8 @@ def run_jobs(jobs: Sequence[Job], manifest: pd.DataFrame, fn: JobFn, plan: Plan,
     say = log or (lambda _msg: None)
     rows: list[dict[str, Any]] = []
     failures: list[tuple[Job, str]] = []
-    bar = tqdm(total=done + len(jobs), initial=done, disable=not progress, desc="folds", unit="fold")
+    bar = tqdm(total=done + len(jobs), initial=done, disable=not show_progress(progress), desc="folds",
+               unit="fold")
 
     def failed(job: Job, err: BaseException) -> None:
         failures.append((job, _failure(err)))
