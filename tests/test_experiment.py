@@ -170,7 +170,8 @@ def test_table_one_has_folds_mean_and_paper_columns() -> None:
         == PAPER_TABLE_ONE_MEAN["SesI"]
     assert ses.loc["Session2", "paper WA"] == 79.2 and ses.loc["Session2", "paper UA"] == 82.0
     spkd = t[t["protocol"] == "SpkD"]
-    assert spkd["test set"].tolist()[-2:] == ["Group10", "Mean (1/10 folds)"]
+    assert spkd["test set"].tolist() == ["Group1", "Mean (1/10 folds)"]  # random groups: only the folds run
+    assert spkd["paper UA"].isna().tolist() == [True, False]  # and only the mean beside the paper's
     assert "SpkI" not in set(t["protocol"])  # nothing ran there
 
 

@@ -107,6 +107,34 @@ def test_reproduce_shuts_a_finished_kernel_down_without_interrupting_it(tmp_path
             os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
 
 
+#: Most lines of text one executed cell may show (log lines, printed lists, tables as text).
+MAX_TEXT_LINES = 60
+
+
+def _text_lines(output: dict) -> int:
+    """Lines of text a reader sees for one output: stream text, a traceback, Markdown, or a table's plain text."""
+    if output.get("output_type") == "stream":
+        return len(output["text"].splitlines())
+    if output.get("output_type") == "error":
+        return len(output.get("traceback", []))
+    data = output.get("data", {})
+    if "image/png" in data or "application/vnd.jupyter.widget-view+json" in data:
+        return 0
+    html = data.get("text/html", "")
+    if "<table" in html:  # a table is read as its rows, whatever width its plain-text fallback wraps to
+        return html.count("<tr")
+    return len((data.get("text/markdown") or data.get("text/plain") or "").splitlines())
+
+
+def test_text_lines_counts_what_a_reader_sees() -> None:
+    assert _text_lines({"output_type": "stream", "text": "a\nb\nc\n"}) == 3
+    assert _text_lines({"output_type": "display_data", "data": {"image/png": "x", "text/plain": "<Figure>"}}) == 0
+    assert _text_lines({"output_type": "display_data", "data": {"text/markdown": "one\ntwo", "text/plain": "<M>"}}) == 2
+    assert _text_lines({"output_type": "execute_result", "data": {"text/html": "<b>x</b>", "text/plain": "h\n1\n2"}}) == 3
+    table = {"text/html": "<table><tr><th>a</th></tr><tr><td>1</td></tr></table>", "text/plain": "a\n...\n" * 40}
+    assert _text_lines({"output_type": "execute_result", "data": table}) == 2
+
+
 def _outputs_of(nb: nbformat.NotebookNode) -> list[dict]:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
@@ -124,6 +152,13 @@ def test_every_notebook_runs_with_smoke_values_and_writes_its_figures(tmp_path: 
     for path in sorted(executed.glob("*.ipynb")):
         text = json.dumps(_outputs_of(nbformat.read(path, as_version=4)))
         assert not re.search(r"\d+%\|", text), f"{path.name}: a progress bar was left in the output"
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                lines = sum(_text_lines(o) for o in cell.outputs)
+                assert lines <= MAX_TEXT_LINES, f"{path.name} cell {i + 1} shows {lines} lines of text"
+            if cell.cell_type == "markdown" and i > 1:  # "What this shows" notes are built by code, not typed
+                assert "What this shows" not in cell.source, f"{path.name} cell {i + 1}: a typed interpretation"
     # the viewer of notebook 09 leaves a picture beside the widget, and the widget state is saved with it
     nb09 = nbformat.read(executed / "09_alignment_viewer.ipynb", as_version=4)
     viewer = [o for o in _outputs_of(nb09) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]

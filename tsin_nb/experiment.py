@@ -32,10 +32,12 @@ from tsin_nb.jobs import Job, cached_store, manifest_key, plan_jobs, run_jobs, s
 from tsin_nb.model import build_model
 from tsin_nb.results import (
     DONE,
+    PAPER_FOLDS_MATCH,
     PAPER_TABLE_FIVE,
     PAPER_TABLE_ONE,
     PAPER_TABLE_ONE_MEAN,
     RESULT_COLUMNS,
+    SPKD_NOTE,
     TABLE_FIVE_ROWS,
     _order,
     _row,
@@ -65,9 +67,9 @@ from tsin_nb.train import FitResult, config_diff, fit, fold_digest
 from tsin_nb.utils import atomic_write_bytes, set_seed
 
 __all__ = [
-    "DONE", "PAPER_TABLE_FIVE", "PAPER_TABLE_ONE", "PAPER_TABLE_ONE_MEAN", "RESULT_COLUMNS", "STORE_FIELDS",
+    "DONE", "PAPER_FOLDS_MATCH", "PAPER_TABLE_FIVE", "PAPER_TABLE_ONE", "PAPER_TABLE_ONE_MEAN", "RESULT_COLUMNS", "STORE_FIELDS",
     "TABLE_FIVE_ROWS", "fold_dirs", "format_tables", "load_metrics", "load_outputs", "load_results",
-    "run_experiment", "run_fold", "save_fold", "table_five", "table_one",
+    "SPKD_NOTE", "run_experiment", "run_fold", "save_fold", "table_five", "table_one",
 ]
 
 #: Config fields copied from the feature store (``config_for_store``), not chosen by the run.

@@ -23,7 +23,7 @@ EXPECTED_FIGURES: dict[str, list[str]] = {
     "00_setup_and_data": ["dataset_stats"],
     "01_speech_features": ["speech_feature_steps"],
     "02_text_features": ["text_feature_steps"],
-    "03_tsi_equations": ["eq8_normalization"],
+    "03_tsi_equations": ["tsin_architecture", "eq8_normalization"],
     "04_training_one_fold": ["training_curves"],
     "05_cross_validation": ["table1_folds"],
     "06_ablations": ["table5_ablations", "fig4_word_embeddings"],
