@@ -65,6 +65,7 @@ class TSINConfig:
     dropout: float = 0.0  # paper: not given; before the classifier (Eq. 11)
     enc_dropout: float = 0.0  # paper: not given; on the encoder outputs S and T (Eqs. 1, 2)
     word_dropout: float = 0.0  # paper: not given; share of word vectors zeroed while training (whole words)
+    text_dropout: float = 0.0  # paper: not given; share of utterances whose whole text is zeroed while training (fused variants)
 
     # --- training (Section IV-B-2) ---
     epochs: int = 80
