@@ -141,9 +141,9 @@ class TSINConfig:
         if name == "paper":
             cfg = base
         elif name == "cpu":
-            cfg = base.replace(
+            cfg = base.replace(  # widths and pooling sized for 2 cores; the rest chosen in docs/TUNING.md
                 n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
-                epochs=12, batch_size=64, lr=3e-3, lr_step=8, dropout=0.1,
+                epochs=24, batch_size=64, lr=3e-3, lr_step=16, dropout=0.1, si_scale="mean", text_dropout=0.5,
             )
         elif name == "tiny":
             cfg = base.replace(
