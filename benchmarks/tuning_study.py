@@ -12,6 +12,7 @@ is scored against the true word spans (share of attention in span / uniform shar
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,15 @@ from tsin_nb.features import build_feature_store
 from tsin_nb.synth import make_synthetic_corpus
 from tsin_nb.widgets import records_from_arrays
 
-#: (step name, what changes, config changes relative to the previous step). The first step is the old preset.
+#: (step name, what changes, config changes relative to the previous step). The first step undoes every
+#: later one, giving the `cpu` preset as it was before the study; the last step is the `cpu` preset now.
 STEPS: list[tuple[str, str, dict[str, Any]]] = [
-    ("base", "the previous `cpu` preset: per-utterance normalisation", {"speech_norm": "utterance"}),
-    ("fold_norm", "speech normalised with the fold's training statistics", {"speech_norm": "fold"}),
+    ("before", "the earlier `cpu` preset (per-utterance normalisation, 12 epochs)",
+     {"speech_norm": "utterance", "si_scale": "sum", "epochs": 12, "lr_step": 8, "text_dropout": 0.0}),
+    ("fold_norm", "+ speech standardised with the fold's training statistics", {"speech_norm": "fold"}),
+    ("mean_scale", "+ Eq. 9 applies m * w~ (mean 1) instead of w~ (sum 1)", {"si_scale": "mean"}),
+    ("epochs_24", "+ 24 epochs, learning rate / 10 after epoch 16", {"epochs": 24, "lr_step": 16}),
+    ("text_dropout", "+ whole text of half the training utterances zeroed (fused variants)", {"text_dropout": 0.5}),
 ]
 
 
@@ -58,18 +64,29 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1, help="corpus seed (not 0: the reported corpus)")
     ap.add_argument("--steps", default="all", help="comma-separated step names, or all")
     ap.add_argument("--jobs", type=int, default=0, help="folds at once (0: one per core)")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                    help="one more row: the last step's config with these changes (JSON values), e.g. "
+                         "'bidir:bidirectional=true'; may be repeated")
     args = ap.parse_args()
     if args.seed == 0:
         raise SystemExit("choose settings on another corpus seed than 0, whose test folds are reported")
     out = Path(args.out)
     root = make_synthetic_corpus(out / f"corpus_s{args.seed}", seed=args.seed)
     corpus = load_corpus(root, progress=False)
-    wanted = [name for name, _, _ in STEPS] if args.steps == "all" else args.steps.split(",")
+    steps = list(STEPS)
+    for spec in args.extra:
+        name, _, assignments = spec.partition(":")
+        changes = {k: json.loads(v) for k, v in (a.split("=", 1) for a in assignments.split(",") if a)}
+        steps.append((name, "tried: " + ", ".join(f"{k}={v}" for k, v in changes.items()), changes))
+    wanted = [name for name, _, _ in steps] if args.steps == "all" else args.steps.split(",") + [
+        name for name, _, _ in steps[len(STEPS):]]
     rows = []
-    for i, (name, what, _) in enumerate(STEPS):
+    for i, (name, what, _) in enumerate(steps):
         if name not in wanted:
             continue
-        cfg, t0 = _config(STEPS, i), time.perf_counter()
+        cfg, t0 = _config(STEPS, min(i, len(STEPS) - 1)), time.perf_counter()
+        if i >= len(STEPS):  # an extra row: the final config with its own changes
+            cfg = cfg.replace(**steps[i][2])
         res = run_experiment(root, out / name, protocols="SesI", variants=VARIANTS + BASELINES, preset=cfg,
                              seed=0, cache_dir=out / "cache", progress=False, log=None, jobs=args.jobs)
         ua = table_five(res).loc[:, ("SesI", "UA")]
