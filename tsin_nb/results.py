@@ -214,7 +214,7 @@ def _header(res: pd.DataFrame, out_dir: str | os.PathLike) -> str:
         f"{p} {g['fold'].nunique()}/{int(g['n_folds'].max())}" for p, g in res.groupby("protocol", sort=False)
     )
     return (f"Results in {out_dir}: corpus {_values(res['corpus'])} ({_values(res['corpus_kind'])}) | preset {_values(res['preset'])} | "
-            f"epochs {_values(res['epochs'])} | folds {folds} | seed {_values(res['seed'])} | "
+            f"epochs {_values(res.loc[~res['variant'].isin(BASELINES), 'epochs'])} | folds {folds} | seed {_values(res['seed'])} | "
             f"device {_values(res['device'])} | torch {torch.__version__}")
 
 
