@@ -82,12 +82,14 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "fusion width d'": str(cfg.d_fusion),
         "attention width in Eq. 7 (d_attn)": str(cfg.attn_dim),
         "Eq. 8 normalisation": "divide by the sum" if cfg.si_norm == "literal" else "softmax over words",
+        "Eq. 9 weights applied": "as normalised (sum 1)" if cfg.si_scale == "sum" else "x m words (mean 1)",
         "LSTM": f"{'bi' if cfg.bidirectional else 'uni'}directional, {cfg.lstm_layers} layer(s)",
         "epochs": str(cfg.epochs),
         "batch size": str(cfg.batch_size),
         "learning rate": f"{cfg.lr:g}, x {cfg.lr_gamma:g} every {cfg.lr_step} epochs",
         "Adam weight decay": f"{cfg.weight_decay:g}",
         "dropout": f"{cfg.dropout:g}",
+        "text dropout (whole text, fused variants)": f"{cfg.text_dropout:g}",
         "reported model": "last epoch" if cfg.select == "last" else "best validation UA",
     }
 
@@ -101,6 +103,7 @@ _PAPER_SILENT = {
     "Eq. 8 normalisation": "divide by the sum",
     "LSTM": "\"LSTM\"",
     "dropout": "not given",
+    "text dropout (whole text, fused variants)": "not given",
     "reported model": "not described",
 }
 
