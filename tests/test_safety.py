@@ -269,7 +269,7 @@ def no_notebook_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
 @pytest.mark.parametrize("text, message", [
     ("epoch: 1\n", r"params\.yaml: no notebook has a parameter 'epoch' \(did you mean 'epochs'\?\)"),
-    ('epochs: "ten"\n', r"parameter 'epochs' must be an integer like its default 12 in \w+, got 'ten' \(str\)"),
+    ('epochs: "ten"\n', r"parameter 'epochs' must be an integer like its default \d+ in \w+, got 'ten' \(str\)"),
     ("preset: 3\nfolds: 2\n", r"parameter 'preset' must be a string like its default 'cpu'"),
 ])
 def test_reproduce_refuses_unknown_or_mistyped_parameters(tmp_path, no_notebook_runs, text, message) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -40,14 +39,12 @@ import torch
 from tqdm.auto import tqdm
 
 from tsin_nb.config import TSINConfig
+from tsin_nb.locks import LOCK, LOCK_STALE_S, FoldBusy, acquire_lock, release_lock, stale_reason  # noqa: F401
 from tsin_nb.progress import show_progress
 from tsin_nb.splits import Fold
 from tsin_nb.store import FeatureStore
 
-LOCK = "LOCK"
 LOG = "train.log"
-#: A lock from another host that was not touched for this long (seconds) is stale.
-LOCK_STALE_S = 3600.0
 #: Seconds to wait for a Dask scheduler to answer.
 CONNECT_TIMEOUT_S = 5.0
 
@@ -108,10 +105,6 @@ class JobsFailed(RuntimeError):
         super().__init__(
             f"{len(failures)} of {len(failures) + len(rows)} jobs failed; the others finished and are kept, and a "
             f"rerun retries only the failed ones (each fold's train.log has the traceback):\n{lines}")
-
-
-class FoldBusy(RuntimeError):
-    """Another live worker holds the fold's lock."""
 
 
 # ------------------------------------------------------------ machine ---
@@ -223,78 +216,6 @@ def cached_store(key: str, build: Callable[[], FeatureStore]) -> FeatureStore:
     return _STORES[key]
 
 
-# --------------------------------------------------------------- locks ---
-
-
-def _holder(path: Path) -> dict[str, Any]:
-    """What a lock file says about its holder ({} when unreadable)."""
-    try:
-        info = json.loads(path.read_text())
-        return info if isinstance(info, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _describe(info: dict[str, Any]) -> str:
-    return (f"host {info.get('host', '?')}, pid {info.get('pid', '?')}, since {info.get('started', '?')}"
-            if info else "holder unknown")
-
-
-def stale_reason(path: Path) -> str | None:
-    """Why the lock at ``path`` is stale, or None while its holder may still be running."""
-    info = _holder(path)
-    try:
-        age = time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        return "it is gone"
-    pid = info.get("pid")
-    if info.get("host") == socket.gethostname() and isinstance(pid, int):
-        if pid == os.getpid():
-            return f"left by this process ({pid}), which holds no job now"
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return f"its process {pid} on this host is gone"
-        except PermissionError:
-            pass  # another user's live process
-        return None
-    if age > LOCK_STALE_S:
-        return f"not touched for {age / 60:.0f} min ({_describe(info)})"
-    return None
-
-
-def acquire_lock(folder: str | os.PathLike) -> tuple[Path, str]:
-    """Create ``folder/LOCK`` exclusively; a stale lock is taken over. Returns the lock and a note for the log."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK
-    note = ""
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            info, reason = _holder(path), stale_reason(path)
-            if reason is None:
-                raise FoldBusy(f"{folder} is being written by another job ({_describe(info)}); it is left alone. "
-                               f"If no such process runs any more, delete {path} and rerun") from None
-            if _holder(path) == info:  # still the lock judged stale
-                path.unlink(missing_ok=True)
-            note = f"took over the stale lock {path}: {reason}"
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump({"host": socket.gethostname(), "pid": os.getpid(),
-                       "started": time.strftime("%Y-%m-%dT%H:%M:%S")}, f)
-        return path, note
-    raise FoldBusy(f"could not lock {folder}: {path} keeps reappearing (another job took the fold over)")
-
-
-def release_lock(path: Path) -> None:
-    """Remove a lock this process holds (not one another job took over meanwhile)."""
-    info = _holder(path)
-    if info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
-        path.unlink(missing_ok=True)
-
-
 # ------------------------------------------------------------- one job ---
 
 
@@ -367,16 +288,25 @@ def connect(scheduler: str | os.PathLike, timeout: float | None = None) -> Any:
 def local_cluster(plan: Plan, n: int) -> Iterator[Any]:
     """A client of ``n`` single-threaded local worker processes; with GPUs, each worker sees one of them."""
     import dask
+    import distributed  # noqa: F401  (loads Dask's distributed defaults before one of them is changed)
 
     # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which switches off glibc's dynamic mmap
     # threshold: every large tensor is then mapped and unmapped again, and torch training ran 2.4x slower per
     # job here. The workers of this cluster keep glibc's defaults (see the README for workers started by hand).
-    with dask.config.set({TRIM_SETTING: None}), _cluster(plan, n) as client:
-        yield client
+    # A nanny sets the variable in the process that hosts it, so an earlier cluster of this process may have
+    # left it in os.environ, from where new workers would inherit it: it is held back while they start.
+    held = os.environ.pop(MALLOC_TRIM, None)
+    try:
+        with dask.config.set({TRIM_SETTING: None}), _cluster(plan, n) as client:
+            yield client
+    finally:
+        if held is not None:
+            os.environ[MALLOC_TRIM] = held
 
 
-#: The Dask setting that exports MALLOC_TRIM_THRESHOLD_ to every worker a nanny starts.
-TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+#: The glibc variable, and the Dask setting that exports it to every worker a nanny starts.
+MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+TRIM_SETTING = f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM}"
 
 
 @contextlib.contextmanager
