@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 import torch
+from corpora import write_corpus
 
 from tsin_nb import experiment
-from tsin_nb.config import EMOTIONS
 from tsin_nb.experiment import (
     PAPER_TABLE_FIVE,
     PAPER_TABLE_ONE_MEAN,
@@ -35,22 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """3 sessions x 2 speakers x 8 utterances (2 per class) of 0.3 s noise with short transcripts."""
-    root = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(0)
-    rows = []
-    for s in (1, 2, 3):
-        for g in "FM":
-            for k in range(8):
-                label = EMOTIONS[k % 4]
-                utt = f"Ses0{s}F_impro01_{g}{k:03d}"
-                wav = root / f"{utt}.wav"
-                sf.write(wav, (0.1 * (1 + k % 4) * rng.standard_normal(4800)).astype(np.float32), 16000)
-                rows.append({"utt_id": utt, "session": f"Ses0{s}", "speaker": f"Ses0{s}{g}", "gender": g,
-                             "dialog": "", "label": label, "text": WORDS[label], "wav_path": str(wav),
-                             "start": math.nan, "end": math.nan, "words": None})
-    df = pd.DataFrame(rows).sort_values("utt_id").reset_index(drop=True)
-    df.attrs.update(root=str(root), kind="manifest")
-    return df
+    return write_corpus(tmp_path_factory.mktemp("corpus"), WORDS.get)
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from corpora import write_corpus
 from test_train import make_store
 
-from tsin_nb.config import EMOTIONS, TSINConfig
+from tsin_nb.config import TSINConfig
 from tsin_nb.experiment import format_tables, load_outputs, run_experiment
 from tsin_nb.features import build_feature_store, config_for_store
 from tsin_nb.model import build_model
@@ -114,25 +115,15 @@ GAINS = {"ang": 0.5, "hap": 0.2, "neu": 0.06, "sad": 0.02}
 
 @pytest.fixture(scope="module")
 def loud_manifest(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """Two sessions x 2 speakers; the class is carried by loudness alone (same words, random tones)."""
-    root = tmp_path_factory.mktemp("loud")
-    rng = np.random.default_rng(1)
-    rows = []
-    for s in (1, 2, 3):
-        for g in "FM":
-            for k in range(24):
-                label = EMOTIONS[k % 4]
-                utt = f"Ses0{s}F_impro01_{g}{k:03d}"
-                t = np.arange(int(16000 * rng.uniform(0.3, 0.5))) / 16000
-                tone = np.sin(2 * np.pi * rng.uniform(150, 400) * t) + 0.3 * rng.standard_normal(len(t))
-                y = GAINS[label] * rng.uniform(0.8, 1.25) * tone / 1.5
-                sf.write(root / f"{utt}.wav", y.astype(np.float32), 16000)
-                rows.append({"utt_id": utt, "session": f"Ses0{s}", "speaker": f"Ses0{s}{g}", "gender": g,
-                             "dialog": "", "label": label, "text": "the same words", "wav_path": str(root / f"{utt}.wav"),
-                             "start": math.nan, "end": math.nan, "words": None})
-    df = pd.DataFrame(rows).sort_values("utt_id").reset_index(drop=True)
-    df.attrs.update(root=str(root), kind="manifest")
-    return df
+    """Three sessions x 2 speakers; the class is carried by loudness alone (same words, random tones)."""
+
+    def tone(rng: np.random.Generator, label: str, k: int) -> np.ndarray:
+        t = np.arange(int(16000 * rng.uniform(0.3, 0.5))) / 16000
+        y = np.sin(2 * np.pi * rng.uniform(150, 400) * t) + 0.3 * rng.standard_normal(len(t))
+        return GAINS[label] * rng.uniform(0.8, 1.25) * y / 1.5
+
+    return write_corpus(tmp_path_factory.mktemp("loud"), lambda _label: "the same words", per_speaker=24,
+                        speak=tone, seed=1)
 
 
 @pytest.mark.parametrize(("norm", "learns"), [("fold", True), ("utterance", False)])

@@ -17,14 +17,13 @@ import dask
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 import torch
+from corpora import write_corpus
 from distributed import Client, LocalCluster
 
 from tsin_nb import experiment
 from tsin_nb import jobs as jobs_mod
 from tsin_nb.cli import main
-from tsin_nb.config import EMOTIONS
 from tsin_nb.experiment import run_experiment, run_fold
 from tsin_nb.jobs import Plan, plan_jobs
 
@@ -41,17 +40,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A manifest CSV: 3 sessions x 2 speakers x 8 utterances (2 per class) of 0.3 s noise."""
     root = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(0)
-    rows = []
-    for s in (1, 2, 3):
-        for g in "FM":
-            for k in range(8):
-                label = EMOTIONS[k % 4]
-                utt = f"Ses0{s}F_impro01_{g}{k:03d}"
-                sf.write(root / f"{utt}.wav", (0.1 * (1 + k % 4) * rng.standard_normal(4800)).astype(np.float32), 16000)
-                rows.append({"utt_id": utt, "wav_path": f"{utt}.wav", "text": WORDS[label], "label": label,
-                             "speaker": f"Ses0{s}{g}", "session": f"Ses0{s}", "gender": g})
-    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    df = write_corpus(root, WORDS.get)
+    df.assign(wav_path=[Path(w).name for w in df["wav_path"]])[  # relative paths, as users write them
+        ["utt_id", "wav_path", "text", "label", "speaker", "session", "gender"]].to_csv(root / "manifest.csv", index=False)
     return root / "manifest.csv"
 
 
