@@ -92,11 +92,13 @@ def main() -> None:
         ua = table_five(res).loc[:, ("SesI", "UA")]
         row = {"step": name, "change": what, **{VARIANT_LABELS[v]: ua[VARIANT_LABELS[v]] for v in VARIANTS + BASELINES}}
         row["TSIN in-span ratio"] = _ratio(out / name, corpus, cfg, out / "cache", int(res["n_folds"].max()))
-        row["minutes"] = (time.perf_counter() - t0) / 60
+        row["minutes"] = (time.perf_counter() - t0) / 60  # near 0 when the folds were finished by an earlier run
         rows.append(row)
         print(pd.DataFrame([row]).round(2).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
-    cells = [[f"{v:.1f}" if isinstance(v, float) else str(v) for v in r] for r in table.itertuples(index=False)]
+    digits = {"TSIN in-span ratio": 2}  # UA in % and minutes to one decimal
+    cells = [[f"{v:.{digits.get(c, 1)}f}" if isinstance(v, float) else str(v) for c, v in zip(table.columns, r)]
+             for r in table.itertuples(index=False)]
     text = "\n".join("| " + " | ".join(r) + " |" for r in [list(table.columns), ["---"] * table.shape[1], *cells])
     (out / "table.md").write_text(text + "\n")
     print(text)
