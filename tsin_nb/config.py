@@ -94,6 +94,9 @@ class TSINConfig:
         if self.grad_clip < 0 or self.align_loss < 0 or self.trim_db < 0:
             raise ValueError(f"grad_clip ({self.grad_clip}), align_loss ({self.align_loss}) and trim_db "
                              f"({self.trim_db}) must be >= 0")
+        for name in ("dropout", "enc_dropout", "word_dropout", "text_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)!r}")
         if self.select not in ("last", "val"):
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
         if any(k % 2 == 0 for k in self.kernel_sizes):
