@@ -30,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tsin_nb.config import BASELINES, TSINConfig
+from tsin_nb.layers import masked_mean
 from tsin_nb.metrics import confusion, unweighted_accuracy, weighted_accuracy
 from tsin_nb.store import FeatureStore
 from tsin_nb.train import FitResult, check_inputs
@@ -40,19 +41,16 @@ C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 def speech_statistics(store: FeatureStore, rows: torch.Tensor) -> np.ndarray:
     """(U, 2 F + 1): mean and std of each speech feature over real frames, and log(real frames)."""
-    x = store.speech[rows].double()  # (U, N, F)
-    m = store.speech_mask[rows].unsqueeze(-1).double()  # (U, N, 1)
-    n = m.sum(dim=1).clamp(min=1.0)  # (U, 1)
-    mean = (x * m).sum(dim=1) / n  # (U, F)
-    var = (((x - mean[:, None, :]) ** 2) * m).sum(dim=1) / n  # (U, F)
+    x, mask = store.speech[rows].double(), store.speech_mask[rows]  # (U, N, F), (U, N)
+    mean = masked_mean(x, mask)  # (U, F)
+    var = masked_mean((x - mean[:, None, :]) ** 2, mask)  # (U, F)
+    n = mask.sum(dim=1, keepdim=True).clamp(min=1).double()  # (U, 1)
     return torch.cat([mean, var.sqrt(), n.log()], dim=1).numpy()  # (U, 2F + 1)
 
 
 def text_statistics(store: FeatureStore, rows: torch.Tensor) -> np.ndarray:
     """(U, E): the mean word vector over real words."""
-    x = store.text[rows].double()  # (U, M, E)
-    m = store.text_mask[rows].unsqueeze(-1).double()  # (U, M, 1)
-    return ((x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).numpy()  # (U, E)
+    return masked_mean(store.text[rows].double(), store.text_mask[rows]).numpy()  # (U, E)
 
 
 def baseline_features(store: FeatureStore, rows: torch.Tensor, variant: str) -> np.ndarray:
