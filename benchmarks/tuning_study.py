@@ -17,13 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 
 from tsin_nb.alignment import alignment_quality
 from tsin_nb.config import BASELINES, VARIANT_LABELS, VARIANTS, TSINConfig
 from tsin_nb.data import load_corpus
 from tsin_nb.experiment import load_outputs, run_experiment, table_five
 from tsin_nb.features import build_feature_store
+from tsin_nb.model import alignment_weights
 from tsin_nb.synth import make_synthetic_corpus
 from tsin_nb.widgets import records_from_arrays
 
@@ -31,11 +34,16 @@ from tsin_nb.widgets import records_from_arrays
 #: later one, giving the `cpu` preset as it was before the study; the last step is the `cpu` preset now.
 STEPS: list[tuple[str, str, dict[str, Any]]] = [
     ("before", "the earlier `cpu` preset (per-utterance normalisation, 12 epochs)",
-     {"speech_norm": "utterance", "si_scale": "sum", "epochs": 12, "lr_step": 8, "text_dropout": 0.0}),
+     {"speech_norm": "utterance", "si_scale": "sum", "epochs": 12, "lr_step": 8, "text_dropout": 0.0,
+      "trim_db": 0.0, "speech_pool": "mean", "align_prior": 0.0}),
     ("fold_norm", "+ speech standardised with the fold's training statistics", {"speech_norm": "fold"}),
     ("mean_scale", "+ Eq. 9 applies m * w~ (mean 1) instead of w~ (sum 1)", {"si_scale": "mean"}),
     ("epochs_24", "+ 24 epochs, learning rate / 10 after epoch 16", {"epochs": 24, "lr_step": 16}),
     ("text_dropout", "+ whole text of half the training utterances zeroed (fused variants)", {"text_dropout": 0.5}),
+    ("trim", "+ leading and trailing audio 40 dB below the peak trimmed", {"trim_db": 40.0}),
+    ("pool_std", "+ each block of 10 frames pooled to its mean and standard deviation", {"speech_pool": "mean_std"}),
+    ("prior", "+ diagonal prior of width 0.05 on Eq. 4", {"align_prior": 0.05}),
+    ("text_dropout_07", "+ text of 70 % of the training utterances zeroed", {"text_dropout": 0.7}),
 ]
 
 
@@ -47,13 +55,24 @@ def _config(steps: list[tuple[str, str, dict[str, Any]]], upto: int) -> TSINConf
     return cfg
 
 
-def _ratio(out: Path, corpus: pd.DataFrame, cfg: TSINConfig, cache: Path, n_folds: int) -> float:
-    """TSIN's mean attention mass in the true word span over the uniform share, over every test word."""
+def _ratio(out: Path, corpus: pd.DataFrame, cfg: TSINConfig, cache: Path, n_folds: int,
+           prior_only: bool = False) -> float:
+    """TSIN's mean attention mass in the true word span over the uniform share, over every test word.
+
+    ``prior_only``: the same for Eq. 4 with every score set to 0, i.e. ``cfg.align_prior``'s prior alone.
+    """
     store = build_feature_store(corpus, cfg, cache, progress=False)
     records = []
     for fold in range(n_folds):
         o = load_outputs(out, "SesI", "tsin", fold)
-        records += records_from_arrays(o["ids"], o["labels"], o["preds"], o.get("alignments"), None, None, store,
+        alignments = o.get("alignments")
+        if prior_only:
+            rows = store.index(list(o["ids"]))
+            n_pooled = store.speech.shape[1] // cfg.speech_stride
+            S_mask = store.speech_mask[rows].reshape(len(rows), n_pooled, cfg.speech_stride).any(-1)  # (U, N')
+            zero = torch.zeros(len(rows), store.text_mask.shape[1], n_pooled)  # (U, M, N')
+            alignments = alignment_weights(zero, S_mask, store.text_mask[rows], cfg.d_model, cfg.align_prior).numpy()
+        records += records_from_arrays(o["ids"], o["labels"], o["preds"], alignments, None, None, store,
                                        cfg.speech_stride)
     return float(alignment_quality(records).loc["overall", "ratio"])
 
@@ -91,13 +110,16 @@ def main() -> None:
                              seed=0, cache_dir=out / "cache", progress=False, log=None, jobs=args.jobs)
         ua = table_five(res).loc[:, ("SesI", "UA")]
         row = {"step": name, "change": what, **{VARIANT_LABELS[v]: ua[VARIANT_LABELS[v]] for v in VARIANTS + BASELINES}}
-        row["TSIN in-span ratio"] = _ratio(out / name, corpus, cfg, out / "cache", int(res["n_folds"].max()))
+        n_folds = int(res["n_folds"].max())
+        row["TSIN in-span ratio"] = _ratio(out / name, corpus, cfg, out / "cache", n_folds)
+        row["prior alone"] = _ratio(out / name, corpus, cfg, out / "cache", n_folds, True) if cfg.align_prior else None
         row["minutes"] = (time.perf_counter() - t0) / 60  # near 0 when the folds were finished by an earlier run
         rows.append(row)
         print(pd.DataFrame([row]).round(2).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
-    digits = {"TSIN in-span ratio": 2}  # UA in % and minutes to one decimal
-    cells = [[f"{v:.{digits.get(c, 1)}f}" if isinstance(v, float) else str(v) for c, v in zip(table.columns, r)]
+    digits = {"TSIN in-span ratio": 2, "prior alone": 2}  # UA in % and minutes to one decimal
+    cells = [["-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits.get(c, 1)}f}"
+              if isinstance(v, float) else str(v) for c, v in zip(table.columns, r)]
              for r in table.itertuples(index=False)]
     text = "\n".join("| " + " | ".join(r) + " |" for r in [list(table.columns), ["---"] * table.shape[1], *cells])
     (out / "table.md").write_text(text + "\n")

@@ -61,6 +61,7 @@ def test_paper_vs_run_marks_what_this_run_changes() -> None:
     assert cpu.loc["epochs", "paper"] == "80" and cpu.loc["epochs", "this run"] == str(TSINConfig.preset("cpu").epochs)
     assert cpu.loc["epochs", "differs"] == "yes" and cpu.loc["batch size", "differs"] == ""
     assert "100 ms" in cpu.loc["speech step seen by the LSTM (and by Eq. 4)", "this run"]
+    assert cpu.loc["Eq. 4 prior on word order", "differs"] == "yes"  # beyond the paper, not a silence of it
     paper = narrate.paper_vs_run(TSINConfig.preset("paper"))
     assert set(paper.index[paper["differs"] == "yes"]) == {"word vectors (width E)", "Eq. 8 normalisation"}
     literal = narrate.paper_vs_run(TSINConfig.preset("paper", si_norm="literal"))

@@ -95,7 +95,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         print(f"tsin-nb table: {folder} {what}; give the --out folder of `tsin-nb run` "
-              "(e.g. build/results/cpu_e24)", file=sys.stderr)
+              "(e.g. one of build/results/cpu_e24-*)", file=sys.stderr)
         return 2
     text = format_tables(folder)
     print(text)

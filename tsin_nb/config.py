@@ -61,11 +61,14 @@ class TSINConfig:
     si_norm: str = "softmax"  # Eq. 8: "literal" divides by the raw sum; "softmax" is the stable default
     si_shared: bool = True  # Eq. 7 writes the same V, x_s, x_t, b for both weight sets
     si_scale: str = "sum"  # Eq. 9: "sum" applies w~ as normalised (sum 1); "mean" applies m * w~ (mean 1)
-    speech_stride: int = 1  # frames mean-pooled before the speech LSTM; 1 is the paper
+    speech_stride: int = 1  # frames pooled before the speech LSTM; 1 is the paper
+    speech_pool: str = "mean"  # how a block of speech_stride frames is pooled: "mean", or "mean_std" (mean and std, 2 F wide)
     dropout: float = 0.0  # paper: not given; before the classifier (Eq. 11)
     enc_dropout: float = 0.0  # paper: not given; on the encoder outputs S and T (Eqs. 1, 2)
     word_dropout: float = 0.0  # paper: not given; share of word vectors zeroed while training (whole words)
     text_dropout: float = 0.0  # paper: not given; share of utterances whose whole text is zeroed while training (fused variants)
+    align_prior: float = 0.0  # not in the paper; > 0 adds a Gaussian log-prior of this width (share of the utterance) around the diagonal to Eq. 4
+    speech_aux: float = 0.0  # not in the paper; > 0 adds this weight times a speech-only classifier's loss on f_mean(S) (tsin, no_ta, no_si)
 
     # --- training (Section IV-B-2) ---
     epochs: int = 80
@@ -89,11 +92,13 @@ class TSINConfig:
             raise ValueError(f"si_norm must be 'softmax' or 'literal', not {self.si_norm!r}")
         if self.speech_norm not in SPEECH_NORMS:
             raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {self.speech_norm!r}")
+        if self.speech_pool not in ("mean", "mean_std"):
+            raise ValueError(f"speech_pool must be 'mean' or 'mean_std', not {self.speech_pool!r}")
         if self.si_scale not in ("sum", "mean"):
             raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
-        if self.grad_clip < 0 or self.align_loss < 0 or self.trim_db < 0:
-            raise ValueError(f"grad_clip ({self.grad_clip}), align_loss ({self.align_loss}) and trim_db "
-                             f"({self.trim_db}) must be >= 0")
+        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "speech_aux"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         for name in ("dropout", "enc_dropout", "word_dropout", "text_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)!r}")
@@ -146,12 +151,13 @@ class TSINConfig:
         elif name == "cpu":
             cfg = base.replace(  # widths and pooling sized for 2 cores; the rest chosen in docs/TUNING.md
                 n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
-                epochs=24, batch_size=64, lr=3e-3, lr_step=16, dropout=0.1, si_scale="mean", text_dropout=0.5,
+                epochs=24, batch_size=64, lr=3e-3, lr_step=16, dropout=0.1, si_scale="mean", text_dropout=0.7,
+                trim_db=40.0, speech_pool="mean_std", align_prior=0.05,
             )
         elif name == "tiny":
             cfg = base.replace(
                 n_mels=8, n_frames=40, n_words=8, text_dim=16, d_model=16, d_fusion=12,
-                speech_stride=2, epochs=2, batch_size=8, lr=1e-2, lr_step=10,
+                speech_stride=2, epochs=2, batch_size=8, lr=1e-2, lr_step=10, align_prior=0.1,
             )
         else:
             raise ValueError(f"unknown preset {name!r}; choose 'paper', 'cpu' or 'tiny'")

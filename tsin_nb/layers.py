@@ -43,10 +43,19 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.softmax(filled, dim=-1) * mask.to(scores.dtype)  # (..., L)
 
 
-def pool_frames(speech: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean-pool ``stride`` consecutive frames over real frames only; a pooled frame is real if any is."""
+def pool_frames(
+    speech: torch.Tensor, mask: torch.Tensor, stride: int, stats: str = "mean"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pool ``stride`` consecutive frames over real frames only; a pooled frame is real if any is.
+
+    ``stats="mean"`` keeps the block mean (B, N, F); ``"mean_std"`` appends the block's standard deviation
+    (B, N, 2 F), which keeps the frame-to-frame variation (e.g. of the deltas) that a mean erases.
+    """
+    if stats not in ("mean", "mean_std"):
+        raise ValueError(f"speech_pool must be 'mean' or 'mean_std', not {stats!r}")
     if stride == 1:
-        return _zero_padded(speech, mask), mask
+        x = _zero_padded(speech, mask)  # (B, N, F)
+        return (torch.cat([x, torch.zeros_like(x)], dim=-1) if stats == "mean_std" else x), mask
     B, n_in, feat = speech.shape
     if n_in % stride:
         raise ValueError(f"speech has {n_in} frames, not a multiple of speech_stride={stride}")
@@ -54,7 +63,11 @@ def pool_frames(speech: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[
     m = mask.reshape(B, n_in // stride, stride)  # (B, N, stride)
     count = m.sum(dim=-1, keepdim=True).clamp(min=1).to(x.dtype)  # (B, N, 1)
     pooled = x.sum(dim=2) / count  # (B, N, F)
-    return pooled, m.any(dim=-1)  # (B, N, F), (B, N)
+    if stats == "mean_std":
+        dev = (x - pooled[:, :, None, :]) * m[..., None].to(x.dtype)  # (B, N, stride, F)
+        std = (dev.pow(2).sum(dim=2) / count + 1e-8).sqrt()  # (B, N, F)
+        pooled = torch.cat([pooled, _zero_padded(std, m.any(dim=-1))], dim=-1)  # (B, N, 2 F)
+    return pooled, m.any(dim=-1)  # (B, N, F or 2 F), (B, N)
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -118,7 +131,7 @@ class FoldNorm(nn.Module):
 
 
 class SpeechEncoder(nn.Module):
-    """Eq. 1: S = LSTM(O), after optional mean-pooling of ``speech_stride`` frames.
+    """Eq. 1: S = LSTM(O), after optional pooling of ``speech_stride`` frames (``cfg.speech_pool``).
 
     Eq. 1 says "LSTM" only: ``cfg.bidirectional=False`` (default) is that literal reading;
     True runs two directions of d/2 units each. Packing keeps padded frames out of both directions.
@@ -126,12 +139,13 @@ class SpeechEncoder(nn.Module):
 
     def __init__(self, cfg: TSINConfig) -> None:
         super().__init__()
-        self.stride = cfg.speech_stride
-        self.lstm = MaskedLSTM(cfg.speech_dim, cfg.d_model, cfg.bidirectional, cfg.lstm_layers)
+        self.stride, self.pool = cfg.speech_stride, cfg.speech_pool
+        width = 2 * cfg.speech_dim if cfg.speech_pool == "mean_std" else cfg.speech_dim
+        self.lstm = MaskedLSTM(width, cfg.d_model, cfg.bidirectional, cfg.lstm_layers)
 
     def forward(self, speech: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N_in, F), (B, N_in) -> S (B, N, D) and its frame mask (B, N)."""
-        o, S_mask = pool_frames(speech, mask, self.stride)  # (B, N, F), (B, N)
+        o, S_mask = pool_frames(speech, mask, self.stride, self.pool)  # (B, N, F or 2 F), (B, N)
         S = self.lstm(o, S_mask)  # (B, N, D)
         return S, S_mask
 

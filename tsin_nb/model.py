@@ -50,6 +50,7 @@ __all__ = [
     "alignment_weights",
     "build_model",
     "count_parameters",
+    "diagonal_prior",
     "loss_fn",
     "masked_mean",
     "normalize_weights",
@@ -68,10 +69,32 @@ def alignment_scores(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bmd,bnd->bmn", T, S)  # (B, M, N)
 
 
-def alignment_weights(alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int) -> torch.Tensor:
-    """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0."""
+def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> torch.Tensor:
+    """Log-prior (B, M, N) that word j of m sits near frame i of n: -(p_i - q_j)^2 / (2 width^2).
+
+    p_i = (i + 1/2) / n and q_j = (j + 1/2) / m are the relative positions of frame and word among the
+    real ones, so ``width`` is a share of the utterance. Speech and text run in the same order; this
+    is the only knowledge the prior adds (no timing). Not in the paper (``cfg.align_prior``).
+    """
+    n = S_mask.sum(dim=1).clamp(min=1).to(torch.float32)[:, None, None]  # (B, 1, 1)
+    m = T_mask.sum(dim=1).clamp(min=1).to(torch.float32)[:, None, None]  # (B, 1, 1)
+    p = (torch.arange(S_mask.shape[1], device=S_mask.device)[None, None, :] + 0.5) / n  # (B, 1, N)
+    q = (torch.arange(T_mask.shape[1], device=T_mask.device)[None, :, None] + 0.5) / m  # (B, M, 1)
+    return -((p - q) ** 2) / (2.0 * width**2)  # (B, M, N)
+
+
+def alignment_weights(
+    alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0
+) -> torch.Tensor:
+    """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0.
+
+    ``prior > 0`` adds :func:`diagonal_prior` of that width to the scores before the softmax.
+    """
     lam = 1.0 / math.sqrt(d)
-    alpha_prime = _masked_softmax(lam * alpha, S_mask[:, None, :])  # (B, M, N)
+    scores = lam * alpha  # (B, M, N)
+    if prior > 0:
+        scores = scores + diagonal_prior(S_mask, T_mask, prior).to(scores.dtype)  # (B, M, N)
+    alpha_prime = _masked_softmax(scores, S_mask[:, None, :])  # (B, M, N)
     return alpha_prime * T_mask[:, :, None].to(alpha_prime.dtype)  # (B, M, N)
 
 
@@ -81,15 +104,15 @@ def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
 
 
 def temporal_alignment(
-    S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor
+    S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
 
     Padding (the paper is silent): padded frames get weight exactly 0, padded words get U = 0
-    and an all-zero alignment row.
+    and an all-zero alignment row. ``prior``: width of the optional :func:`diagonal_prior` (0: none).
     """
     alpha = alignment_scores(S, T)  # (B, M, N)
-    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1])  # (B, M, N)
+    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior)  # (B, M, N)
     U = speech_context(alpha_prime, S)  # (B, M, D)
     return U, alpha_prime
 
@@ -239,6 +262,7 @@ class TSINOutput:
     alignment: torch.Tensor | None = None  # (B, M, N)
     speech_weights: torch.Tensor | None = None  # (B, M): w~^t, applied to U
     text_weights: torch.Tensor | None = None  # (B, M): w~^s, applied to T
+    speech_logits: torch.Tensor | None = None  # (B, C): the auxiliary speech-only head, when cfg.speech_aux > 0
 
 
 class TSIN(nn.Module):
@@ -246,7 +270,8 @@ class TSIN(nn.Module):
 
     Ablations: "speech" = SpeechEncoder + MEC over frames; "text" = TextEncoder + MEC over words;
     "no_ta" replaces Eqs. 3-5 by :func:`uniform_alignment`; "no_si" skips Eqs. 6-9.
-    Only the modules a variant uses are built, so no parameter is dead.
+    Only the modules a variant uses are built, so no parameter is dead. ``cfg.speech_aux > 0`` adds a
+    linear speech-only head on f_mean(S) to the fused variants (trained by its own loss, never used to predict).
     An utterance with no real frame (word) is treated as one zero-valued frame (word).
     """
 
@@ -264,6 +289,8 @@ class TSIN(nn.Module):
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
         self.enc_dropout = nn.Dropout(cfg.enc_dropout) if cfg.enc_dropout > 0 else nn.Identity()  # on S and T
+        fused = self.fusion is not None
+        self.speech_head = nn.Linear(cfg.d_model, cfg.num_classes) if fused and cfg.speech_aux > 0 else None
 
     def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
         """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
@@ -324,13 +351,14 @@ class TSIN(nn.Module):
         if self.variant == "no_ta":
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
-            U, alignment = temporal_alignment(S, S_mask, T, text_mask)  # (B, M, D), (B, M, N)
+            U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior)  # (B, M, D), (B, M, N)
+        speech_logits = self.speech_head(masked_mean(S, S_mask)) if self.speech_head is not None else None  # (B, C)
         w_speech = w_text = None
         if self.semantic is not None:
             U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2
         fused = self.fusion(U, T, text_mask)  # (B, M, D')
         logits, emb = self.mec(fused, text_mask)  # (B, C), (B, D')
-        return TSINOutput(logits, emb, alignment, w_speech, w_text)
+        return TSINOutput(logits, emb, alignment, w_speech, w_text, speech_logits)
 
 
 def build_model(cfg: TSINConfig, variant: str = "tsin") -> TSIN:

@@ -68,7 +68,13 @@ class FitResult:
 
 
 def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """``field: a != b`` for every field where two config dicts disagree."""
+    """``field: a != b`` for every field where two config dicts disagree.
+
+    A field missing from one side takes its :class:`TSINConfig` default: results and checkpoints saved
+    before a field existed were made with that default, which every new field keeps as the old behaviour.
+    """
+    defaults = TSINConfig().to_dict()
+    a, b = {**defaults, **a}, {**defaults, **b}
     return [f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
@@ -359,6 +365,8 @@ def fit(
                 with _autocast(dev):
                     o = model(speech, speech_mask, text, text_mask)
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
+                if o.speech_logits is not None:  # beyond the paper: the speech encoder must classify alone too
+                    loss = loss + cfg.speech_aux * loss_fn(o.speech_logits.float(), y)
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
                     loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), spans[rows].to(dev))
                 optimizer.zero_grad(set_to_none=True)

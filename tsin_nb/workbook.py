@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from tsin_nb.config import TSINConfig
 from tsin_nb.synth import DEFAULT_SIZE
 from tsin_nb.utils import get_device, set_seed
 
@@ -26,8 +28,13 @@ class Workspace:
         return self.build / "cache"
 
     def results(self, preset: str, epochs: int, tag: str = "") -> Path:
-        """Results folder of one training setting, shared by the notebooks that read it."""
-        return self.build / "results" / f"{preset}_e{epochs}{('_' + tag) if tag else ''}"
+        """Results folder of one training setting, shared by the notebooks that read it.
+
+        The name ends in a digest of the preset's settings (``cpu_e24-1a2b3c4d``), so a preset changed by a
+        newer version of this package trains into a new folder and the earlier results stay where they were.
+        """
+        digest = hashlib.sha1(TSINConfig.preset(preset).to_json().encode()).hexdigest()[:8]
+        return self.build / "results" / f"{preset}_e{epochs}-{digest}{('_' + tag) if tag else ''}"
 
 
 def setup(build_dir: str = "", fig_dir: str = "", device: str = "auto", seed: int = 0) -> Workspace:

@@ -1,0 +1,117 @@
+"""The switches that let TSIN hear the voice (docs/TUNING.md): block pooling with the standard deviation,
+the diagonal prior on Eq. 4, the auxiliary speech head, and results saved before a field existed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_train import make_fold, make_store
+
+from tsin_nb.config import TSINConfig
+from tsin_nb.layers import _masked_softmax, pool_frames
+from tsin_nb.model import alignment_weights, build_model, count_parameters, diagonal_prior
+from tsin_nb.train import config_diff, fit
+from tsin_nb.utils import set_seed
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CFG = TSINConfig.preset("tiny", epochs=2, batch_size=8)
+
+
+def test_mean_std_pooling_keeps_the_block_mean_and_adds_its_std() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 12, 5, generator=g)  # (B, N_in, F)
+    mask = torch.arange(12)[None, :] < torch.tensor([12, 7, 1])[:, None]  # (B, N_in)
+    mean, m1 = pool_frames(x, mask, 4, "mean")
+    both, m2 = pool_frames(x, mask, 4, "mean_std")
+    assert both.shape == (3, 3, 10) and torch.equal(m1, m2)
+    torch.testing.assert_close(both[..., :5], mean)
+    block = x[1, 4:7]  # the second utterance's second block holds 3 real frames (4, 5, 6)
+    torch.testing.assert_close(both[1, 1, 5:], block.std(dim=0, unbiased=False), atol=1e-4, rtol=1e-4)
+    assert both[2, 0, 5:].abs().max() < 1e-3  # one real frame: no spread
+    assert both[1, 2].abs().sum() == 0 and both[2, 1:].abs().sum() == 0  # padded blocks stay zero
+    with pytest.raises(ValueError, match="speech_pool"):
+        pool_frames(x, mask, 4, "max")
+    with pytest.raises(ValueError, match="speech_pool"):
+        TSINConfig.preset("cpu", speech_pool="max")
+
+
+def test_mean_std_pooling_widens_only_the_speech_lstm_input() -> None:
+    plain = build_model(CFG, "speech")
+    wide = build_model(CFG.replace(speech_pool="mean_std"), "speech")
+    extra = count_parameters(wide) - count_parameters(plain)
+    assert extra == 4 * CFG.d_model * CFG.speech_dim  # the LSTM's input weights of the 4 gates, F more inputs
+    result = fit(wide, make_store(CFG), make_fold(make_store(CFG)), CFG.replace(speech_pool="mean_std"),
+                 progress=False, log=None)
+    assert np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_the_diagonal_prior_follows_word_order() -> None:
+    n, m = 40, 5
+    S_mask = torch.ones(1, n, dtype=torch.bool)
+    T_mask = torch.ones(1, m, dtype=torch.bool)
+    zero = torch.zeros(1, m, n)  # no evidence from Eq. 3: the prior alone decides
+    a = alignment_weights(zero, S_mask, T_mask, 16, prior=0.05)  # (1, M, N)
+    centre = [8 * j + 3.5 for j in range(m)]  # word j sits at (j + 1/2) / m of the utterance: between 2 frames
+    assert all(abs(i - c) == 0.5 for i, c in zip(a[0].argmax(dim=-1).tolist(), centre))
+    own = torch.stack([a[0, j, 8 * j:8 * j + 8].sum() for j in range(m)])  # each word's equal segment
+    assert own.min() > 0.6  # uniform attention would put 0.2 there
+    torch.testing.assert_close(a.sum(-1), torch.ones(1, m))
+    wide = alignment_weights(zero, S_mask, T_mask, 16, prior=10.0)
+    torch.testing.assert_close(wide, torch.full((1, m, n), 1 / n), atol=1e-4, rtol=0)
+    log_prior = diagonal_prior(S_mask, T_mask, 0.05)
+    assert log_prior[0, 2, 19].item() == pytest.approx(-((19.5 / 40 - 2.5 / 5) ** 2) / (2 * 0.05**2), rel=1e-5)
+
+
+def test_no_prior_is_eq4_as_printed_and_padding_stays_zero() -> None:
+    g = torch.Generator().manual_seed(1)
+    alpha = torch.randn(2, 4, 10, generator=g)
+    S_mask = torch.arange(10)[None, :] < torch.tensor([10, 6])[:, None]
+    T_mask = torch.arange(4)[None, :] < torch.tensor([4, 2])[:, None]
+    printed = _masked_softmax((1.0 / math.sqrt(8)) * alpha, S_mask[:, None, :]) * T_mask[:, :, None]
+    assert torch.equal(alignment_weights(alpha, S_mask, T_mask, 8), printed)
+    with_prior = alignment_weights(alpha, S_mask, T_mask, 8, prior=0.1)
+    assert with_prior[1, :, 6:].abs().sum() == 0 and with_prior[1, 2:].abs().sum() == 0
+    assert not torch.allclose(with_prior, printed)
+    with pytest.raises(ValueError, match="align_prior"):
+        TSINConfig.preset("cpu", align_prior=-0.1)
+
+
+def test_the_prior_changes_alignment_but_no_parameter() -> None:
+    store = make_store(CFG)
+    batch = (store.speech[:4], store.speech_mask[:4], store.text[:4], store.text_mask[:4])
+    outs = []
+    for prior in (0.0, 0.05):
+        set_seed(0)
+        model = build_model(CFG.replace(align_prior=prior), "tsin").eval()
+        outs.append((count_parameters(model), model(*batch).alignment))
+    assert outs[0][0] == outs[1][0]
+    assert not torch.allclose(outs[0][1], outs[1][1])
+
+
+def test_the_auxiliary_speech_head_is_trained_and_absent_by_default() -> None:
+    store = make_store(CFG)
+    fold = make_fold(store)
+    assert build_model(CFG, "tsin").speech_head is None
+    assert build_model(CFG.replace(speech_aux=1.0), "speech").speech_head is None  # the speech model needs none
+    cfg = CFG.replace(speech_aux=1.0)
+    set_seed(0)
+    model = build_model(cfg, "tsin")
+    before = model.speech_head.weight.detach().clone()
+    result = fit(model, store, fold, cfg, progress=False, log=None)
+    assert not torch.equal(before, model.speech_head.weight.detach())
+    set_seed(0)
+    plain = fit(build_model(CFG, "tsin"), store, fold, CFG, progress=False, log=None)
+    assert result.history[0]["train_loss"] > plain.history[0]["train_loss"]  # the head's loss is added
+    with pytest.raises(ValueError, match="speech_aux"):
+        TSINConfig.preset("cpu", speech_aux=-1.0)
+
+
+def test_results_saved_before_a_field_existed_still_match() -> None:
+    now = TSINConfig.preset("cpu", align_prior=0.0, speech_pool="mean", speech_aux=0.0).to_dict()
+    old = {k: v for k, v in now.items() if k not in ("align_prior", "speech_pool", "speech_aux")}
+    assert config_diff(old, now) == []
+    assert config_diff(old, {**now, "align_prior": 0.05}) == ["align_prior: 0.0 != 0.05"]
