@@ -115,3 +115,22 @@ def test_results_saved_before_a_field_existed_still_match() -> None:
     old = {k: v for k, v in now.items() if k not in ("align_prior", "speech_pool", "speech_aux")}
     assert config_diff(old, now) == []
     assert config_diff(old, {**now, "align_prior": 0.05}) == ["align_prior: 0.0 != 0.05"]
+
+
+def test_batches_cut_to_their_longest_row_predict_what_the_full_padding_gives() -> None:
+    from tsin_nb.train import _features, predict
+
+    cfg = CFG.replace(speech_pool="mean_std")
+    store = make_store(cfg)
+    store.speech_mask[:, cfg.n_frames // 2:] = False  # every row ends before the middle: half the frames are cut
+    store.text_mask[:, 3:] = False
+    set_seed(0)
+    model = build_model(cfg, "tsin").eval()
+    rows = torch.arange(len(store))
+    out = predict(model, _features(store, torch.device("cpu")), rows, torch.device("cpu"), 8)
+    with torch.no_grad():
+        full = model(store.speech, store.speech_mask, store.text, store.text_mask)
+    np.testing.assert_allclose(out["logits"], full.logits.numpy(), atol=1e-5)
+    assert out["alignment"].shape == tuple(full.alignment.shape)  # padded back to the store's widths
+    np.testing.assert_allclose(out["alignment"], full.alignment.numpy(), atol=1e-6)
+    np.testing.assert_allclose(out["text_weights"], full.text_weights.numpy(), atol=1e-6)

@@ -126,7 +126,14 @@ class FoldNorm(nn.Module):
         self.std.copy_(std)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, L, F), (B, L) -> standardised (B, L, F), padded steps exactly 0."""
+        """(B, L, F), (B, L) -> standardised (B, L, F), padded steps exactly 0.
+
+        Also takes blocks pooled to mean and std, (B, L, 2 F): the means are standardised and the stds divided
+        by the std. Both equal pooling the standardised frames, at a tenth of the work for blocks of 10.
+        """
+        if x.shape[-1] == 2 * self.mean.shape[0]:
+            mean, spread = x.chunk(2, dim=-1)  # (B, L, F) x2
+            return _zero_padded(torch.cat([(mean - self.mean) / self.std, spread / self.std], dim=-1), mask)
         return _zero_padded((x - self.mean) / self.std, mask)  # (B, L, F)
 
 
@@ -143,9 +150,17 @@ class SpeechEncoder(nn.Module):
         width = 2 * cfg.speech_dim if cfg.speech_pool == "mean_std" else cfg.speech_dim
         self.lstm = MaskedLSTM(width, cfg.d_model, cfg.bidirectional, cfg.lstm_layers)
 
-    def forward(self, speech: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, N_in, F), (B, N_in) -> S (B, N, D) and its frame mask (B, N)."""
+    def forward(
+        self, speech: torch.Tensor, mask: torch.Tensor, norm: nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N_in, F), (B, N_in) -> S (B, N, D) and its frame mask (B, N).
+
+        ``norm`` (a :class:`FoldNorm`) standardises the pooled blocks, which equals pooling standardised
+        frames (a mean and a std commute with a per-feature affine map) on ``stride`` times fewer steps.
+        """
         o, S_mask = pool_frames(speech, mask, self.stride, self.pool)  # (B, N, F or 2 F), (B, N)
+        if norm is not None:
+            o = norm(o, S_mask)  # (B, N, F or 2 F)
         S = self.lstm(o, S_mask)  # (B, N, D)
         return S, S_mask
 

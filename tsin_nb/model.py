@@ -322,9 +322,7 @@ class TSIN(nn.Module):
             speech_mask = speech_mask.bool()
             speech = _zero_padded(speech, speech_mask)  # (B, N_in, F)
             speech_mask = _at_least_one(speech_mask)  # (B, N_in)
-            if self.speech_norm is not None:
-                speech = self.speech_norm(speech, speech_mask)  # (B, N_in, F)
-            S, S_mask = self.speech_encoder(speech, speech_mask)  # (B, N, D), (B, N)
+            S, S_mask = self.speech_encoder(speech, speech_mask, self.speech_norm)  # (B, N, D), (B, N)
             S = self.enc_dropout(S)  # (B, N, D)
         if self.uses_text:
             sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))

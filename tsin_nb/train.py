@@ -230,10 +230,29 @@ def _features(store: FeatureStore, device: torch.device) -> tuple[torch.Tensor, 
     return tensors
 
 
-def _batch(data: tuple[torch.Tensor, ...], rows: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """The rows of every feature tensor, on ``device``."""
+def _batch(data: tuple[torch.Tensor, ...], rows: torch.Tensor, device: torch.device,
+           stride: int = 1) -> tuple[torch.Tensor, ...]:
+    """The rows of every feature tensor, on ``device``, without the padding no row of the batch needs.
+
+    Frames are cut after the longest real prefix (rounded up to a multiple of ``stride``), words after the
+    longest real word list. Every model output at a real step is unchanged by padding (it is masked
+    throughout), so this only saves the work on padding; :func:`predict` pads the outputs back.
+    """
     rows = rows.to(data[0].device)
-    return tuple(t[rows].to(device, non_blocking=True) for t in data)
+    speech, speech_mask, text, text_mask, labels = (t[rows] for t in data)
+    n = max(int(speech_mask.sum(dim=1).max()), 1) if len(rows) else speech.shape[1]
+    n = min(-(-n // stride) * stride, speech.shape[1])
+    m = max(int(text_mask.sum(dim=1).max()), 1) if len(rows) else text.shape[1]
+    cut = (speech[:, :n], speech_mask[:, :n], text[:, :m], text_mask[:, :m], labels)
+    return tuple(t.to(device, non_blocking=True) for t in cut)
+
+
+def _pad_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Zero-pad the trailing axes of ``x`` (B, ...) up to ``shape`` (without B)."""
+    pad: list[int] = []
+    for have, want in reversed(list(zip(x.shape[1:], shape))):
+        pad += [0, want - have]
+    return torch.nn.functional.pad(x, pad) if any(pad) else x
 
 
 def _train_batches(idx: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -259,8 +278,11 @@ def predict(
     model.eval()
     keys = ("logits", "embedding", "alignment", "speech_weights", "text_weights") if full else ("logits",)
     out: dict[str, list[torch.Tensor] | None] = {k: [] for k in keys}
+    stride = int(getattr(getattr(model, "cfg", None), "speech_stride", 1))
+    n_words, n_pooled = data[2].shape[1], data[0].shape[1] // stride
+    full_shape = {"alignment": (n_words, n_pooled), "speech_weights": (n_words,), "text_weights": (n_words,)}
     for start in range(0, len(idx), batch_size):
-        speech, speech_mask, text, text_mask, _ = _batch(data, idx[start:start + batch_size], device)
+        speech, speech_mask, text, text_mask, _ = _batch(data, idx[start:start + batch_size], device, stride)
         with _autocast(device):
             o = model(speech, speech_mask, text, text_mask)
         for k in keys:
@@ -268,7 +290,8 @@ def predict(
             if v is None:
                 out[k] = None
             elif out[k] is not None:
-                out[k].append(v.float().cpu())
+                v = v.float().cpu()
+                out[k].append(_pad_to(v, full_shape[k]) if k in full_shape else v)  # back to the store's widths
     return {k: (None if v is None else torch.cat(v).numpy()) for k, v in out.items()}
 
 
@@ -361,14 +384,15 @@ def fit(
             lr = optimizer.param_groups[0]["lr"]
             total, count = torch.zeros((), device=dev), 0
             for rows in _train_batches(idx["train"], cfg.batch_size, generator):
-                speech, speech_mask, text, text_mask, y = _batch(data, rows, dev)
+                speech, speech_mask, text, text_mask, y = _batch(data, rows, dev, cfg.speech_stride)
                 with _autocast(dev):
                     o = model(speech, speech_mask, text, text_mask)
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
                 if o.speech_logits is not None:  # beyond the paper: the speech encoder must classify alone too
                     loss = loss + cfg.speech_aux * loss_fn(o.speech_logits.float(), y)
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
-                    loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), spans[rows].to(dev))
+                    target = spans[rows][:, :text.shape[1], :speech.shape[1] // cfg.speech_stride]  # the batch's cut
+                    loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), target.to(dev))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
