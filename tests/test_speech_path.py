@@ -134,3 +134,22 @@ def test_batches_cut_to_their_longest_row_predict_what_the_full_padding_gives() 
     assert out["alignment"].shape == tuple(full.alignment.shape)  # padded back to the store's widths
     np.testing.assert_allclose(out["alignment"], full.alignment.numpy(), atol=1e-6)
     np.testing.assert_allclose(out["text_weights"], full.text_weights.numpy(), atol=1e-6)
+
+
+def test_speech_pooled_once_predicts_what_pooling_every_batch_gives() -> None:
+    from tsin_nb.train import _features, _pool_once, predict
+
+    cfg = CFG.replace(speech_pool="mean_std")
+    store = make_store(cfg)
+    store.speech_mask[5] = False  # a row with no real frame at all
+    set_seed(0)
+    model = build_model(cfg, "tsin").eval()
+    raw = _features(store, torch.device("cpu"))
+    pooled, was_pooled = _pool_once(model, raw)
+    assert was_pooled and pooled[0].shape == (len(store), cfg.n_frames // cfg.speech_stride, 2 * cfg.speech_dim)
+    rows = torch.arange(len(store))
+    a = predict(model, raw, rows, torch.device("cpu"), 8)
+    b = predict(model, pooled, rows, torch.device("cpu"), 8, pooled=True)
+    for key in ("logits", "alignment", "speech_weights"):
+        np.testing.assert_allclose(a[key], b[key], atol=1e-5)
+    assert _pool_once(build_model(cfg, "text"), raw)[1] is False  # nothing to pool without a speech encoder

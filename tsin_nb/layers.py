@@ -151,14 +151,16 @@ class SpeechEncoder(nn.Module):
         self.lstm = MaskedLSTM(width, cfg.d_model, cfg.bidirectional, cfg.lstm_layers)
 
     def forward(
-        self, speech: torch.Tensor, mask: torch.Tensor, norm: nn.Module | None = None
+        self, speech: torch.Tensor, mask: torch.Tensor, norm: nn.Module | None = None, pooled: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N_in, F), (B, N_in) -> S (B, N, D) and its frame mask (B, N).
+
+        ``pooled=True``: ``speech`` (B, N, F or 2 F) is already :func:`pool_frames`'s output (see ``TSIN.pool_speech``).
 
         ``norm`` (a :class:`FoldNorm`) standardises the pooled blocks, which equals pooling standardised
         frames (a mean and a std commute with a per-feature affine map) on ``stride`` times fewer steps.
         """
-        o, S_mask = pool_frames(speech, mask, self.stride, self.pool)  # (B, N, F or 2 F), (B, N)
+        o, S_mask = pool_frames(speech, mask, self.stride, self.pool) if not pooled else (speech, mask)
         if norm is not None:
             o = norm(o, S_mask)  # (B, N, F or 2 F)
         S = self.lstm(o, S_mask)  # (B, N, D)

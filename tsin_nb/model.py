@@ -305,24 +305,43 @@ class TSIN(nn.Module):
             raise ValueError(f"{what}_mask must be a prefix (True then False) in every row")
         return x.shape[0]
 
+    def pool_speech(self, speech: torch.Tensor, speech_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The speech encoder's frame pooling alone: (B, N_in, F), (B, N_in) -> (B, N, F or 2 F), (B, N).
+
+        Pooling depends on the features only, not on any parameter, so :func:`tsin_nb.train.fit` pools the
+        whole store once and passes ``speech_pooled=True`` instead of pooling every batch of every epoch.
+        """
+        cfg = self.cfg
+        self._check(speech, speech_mask, cfg.speech_dim, "speech")
+        if speech.shape[1] % cfg.speech_stride:
+            raise ValueError(f"speech has {speech.shape[1]} frames, not a multiple of speech_stride={cfg.speech_stride}")
+        mask = speech_mask.bool()
+        speech = _zero_padded(speech, mask)  # (B, N_in, F)
+        return pool_frames(speech, _at_least_one(mask), cfg.speech_stride, cfg.speech_pool)  # as forward pools
+
     def forward(
         self,
         speech: torch.Tensor | None,
         speech_mask: torch.Tensor | None,
         text: torch.Tensor | None,
         text_mask: torch.Tensor | None,
+        speech_pooled: bool = False,
     ) -> TSINOutput:
-        """speech (B, N_in, F), speech_mask (B, N_in), text (B, M, E), text_mask (B, M) -> TSINOutput."""
+        """speech (B, N_in, F), speech_mask (B, N_in), text (B, M, E), text_mask (B, M) -> TSINOutput.
+
+        ``speech_pooled=True``: speech and speech_mask are :meth:`pool_speech`'s output, (B, N, F or 2 F), (B, N).
+        """
         cfg = self.cfg
         sizes = []
         if self.uses_speech:
-            sizes.append(self._check(speech, speech_mask, cfg.speech_dim, "speech"))
-            if speech.shape[1] % cfg.speech_stride:
+            width = cfg.speech_dim * (2 if speech_pooled and cfg.speech_pool == "mean_std" else 1)
+            sizes.append(self._check(speech, speech_mask, width, "speech"))
+            if not speech_pooled and speech.shape[1] % cfg.speech_stride:
                 raise ValueError(f"speech has {speech.shape[1]} frames, not a multiple of speech_stride={cfg.speech_stride}")
             speech_mask = speech_mask.bool()
             speech = _zero_padded(speech, speech_mask)  # (B, N_in, F)
             speech_mask = _at_least_one(speech_mask)  # (B, N_in)
-            S, S_mask = self.speech_encoder(speech, speech_mask, self.speech_norm)  # (B, N, D), (B, N)
+            S, S_mask = self.speech_encoder(speech, speech_mask, self.speech_norm, speech_pooled)  # (B, N, D), (B, N)
             S = self.enc_dropout(S)  # (B, N, D)
         if self.uses_text:
             sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))

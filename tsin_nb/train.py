@@ -230,6 +230,19 @@ def _features(store: FeatureStore, device: torch.device) -> tuple[torch.Tensor, 
     return tensors
 
 
+@torch.no_grad()
+def _pool_once(model: nn.Module, data: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...], bool]:
+    """``data`` with the speech pooled by the model's ``pool_speech`` (once per fit, not per batch), and True.
+
+    Models without a speech encoder, or without ``pool_speech``, get ``data`` unchanged and False.
+    """
+    pool = getattr(model, "pool_speech", None)
+    if pool is None or not getattr(model, "uses_speech", False):
+        return data, False
+    parts = [pool(data[0][i:i + 256], data[1][i:i + 256]) for i in range(0, len(data[0]), 256)]
+    return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), *data[2:]), True
+
+
 def _batch(data: tuple[torch.Tensor, ...], rows: torch.Tensor, device: torch.device,
            stride: int = 1) -> tuple[torch.Tensor, ...]:
     """The rows of every feature tensor, on ``device``, without the padding no row of the batch needs.
@@ -272,19 +285,23 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
 @torch.no_grad()
 def predict(
     model: nn.Module, data: tuple[torch.Tensor, ...], idx: torch.Tensor, device: torch.device,
-    batch_size: int, full: bool = True,
+    batch_size: int, full: bool = True, pooled: bool = False,
 ) -> dict[str, np.ndarray | None]:
-    """Logits (and, when ``full``, embeddings, alignments and weights) for the store rows ``idx``."""
+    """Logits (and, when ``full``, embeddings, alignments and weights) for the store rows ``idx``.
+
+    ``pooled``: ``data`` holds speech already pooled by :func:`_pool_once`.
+    """
     model.eval()
     keys = ("logits", "embedding", "alignment", "speech_weights", "text_weights") if full else ("logits",)
     out: dict[str, list[torch.Tensor] | None] = {k: [] for k in keys}
-    stride = int(getattr(getattr(model, "cfg", None), "speech_stride", 1))
+    stride = 1 if pooled else int(getattr(getattr(model, "cfg", None), "speech_stride", 1))
     n_words, n_pooled = data[2].shape[1], data[0].shape[1] // stride
+    kw = {"speech_pooled": True} if pooled else {}
     full_shape = {"alignment": (n_words, n_pooled), "speech_weights": (n_words,), "text_weights": (n_words,)}
     for start in range(0, len(idx), batch_size):
         speech, speech_mask, text, text_mask, _ = _batch(data, idx[start:start + batch_size], device, stride)
         with _autocast(device):
-            o = model(speech, speech_mask, text, text_mask)
+            o = model(speech, speech_mask, text, text_mask, **kw)
         for k in keys:
             v = getattr(o, k)
             if v is None:
@@ -296,11 +313,11 @@ def predict(
 
 
 def _val_scores(model: nn.Module, data: tuple[torch.Tensor, ...], idx: torch.Tensor, labels: np.ndarray,
-                device: torch.device, batch_size: int) -> dict[str, float]:
+                device: torch.device, batch_size: int, pooled: bool = False) -> dict[str, float]:
     """Loss, WA and UA on the validation rows (NaN when there are none)."""
     if len(idx) == 0:
         return {"val_loss": math.nan, "val_wa": math.nan, "val_ua": math.nan}
-    logits = predict(model, data, idx, device, batch_size, full=False)["logits"]
+    logits = predict(model, data, idx, device, batch_size, full=False, pooled=pooled)["logits"]
     y_hat = logits.argmax(axis=1)
     loss = loss_fn(torch.from_numpy(logits), torch.from_numpy(labels)).item()
     return {"val_loss": loss, "val_wa": weighted_accuracy(labels, y_hat), "val_ua": unweighted_accuracy(labels, y_hat)}
@@ -338,7 +355,9 @@ def fit(
     log = log or (lambda _msg: None)
     dev = get_device(device)
     model.to(dev)
-    data = _features(store, dev)
+    data, pooled = _pool_once(model, _features(store, dev))  # frame pooling has no parameter: done once
+    stride = 1 if pooled else cfg.speech_stride
+    kw = {"speech_pooled": True} if pooled else {}
     val_labels = store.labels[idx["val"]].numpy()
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -384,14 +403,14 @@ def fit(
             lr = optimizer.param_groups[0]["lr"]
             total, count = torch.zeros((), device=dev), 0
             for rows in _train_batches(idx["train"], cfg.batch_size, generator):
-                speech, speech_mask, text, text_mask, y = _batch(data, rows, dev, cfg.speech_stride)
+                speech, speech_mask, text, text_mask, y = _batch(data, rows, dev, stride)
                 with _autocast(dev):
-                    o = model(speech, speech_mask, text, text_mask)
+                    o = model(speech, speech_mask, text, text_mask, **kw)
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
                 if o.speech_logits is not None:  # beyond the paper: the speech encoder must classify alone too
                     loss = loss + cfg.speech_aux * loss_fn(o.speech_logits.float(), y)
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
-                    target = spans[rows][:, :text.shape[1], :speech.shape[1] // cfg.speech_stride]  # the batch's cut
+                    target = spans[rows][:, :text.shape[1], :speech.shape[1] // stride]  # the batch's cut
                     loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), target.to(dev))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -402,7 +421,7 @@ def fit(
                 count += len(rows)
             scheduler.step()
             h = {"epoch": epoch, "train_loss": total.item() / count, "lr": lr}
-            h.update(_val_scores(model, data, idx["val"], val_labels, dev, cfg.batch_size))
+            h.update(_val_scores(model, data, idx["val"], val_labels, dev, cfg.batch_size, pooled))
             h["time_s"] = time.perf_counter() - t0
             history.append(h)
             if cfg.select == "val" and (best is None or h["val_ua"] > best["ua"]):
@@ -428,7 +447,7 @@ def fit(
         selected = int(best["epoch"])
 
     t0 = time.perf_counter()
-    out = predict(model, data, idx["test"], dev, cfg.batch_size, full=True)  # the one look at the test fold
+    out = predict(model, data, idx["test"], dev, cfg.batch_size, full=True, pooled=pooled)  # the one look at the test fold
     labels = store.labels[idx["test"]].numpy()
     preds = out["logits"].argmax(axis=1)
     probs = torch.softmax(torch.from_numpy(out["logits"]), dim=1).numpy()
