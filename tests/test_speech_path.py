@@ -153,3 +153,20 @@ def test_speech_pooled_once_predicts_what_pooling_every_batch_gives() -> None:
     for key in ("logits", "alignment", "speech_weights"):
         np.testing.assert_allclose(a[key], b[key], atol=1e-5)
     assert _pool_once(build_model(cfg, "text"), raw)[1] is False  # nothing to pool without a speech encoder
+
+
+def test_a_changed_preset_trains_into_a_new_results_folder(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from tsin_nb import workbook
+
+    ws = workbook.Workspace(tmp_path, tmp_path / "figures", torch.device("cpu"))
+    now = ws.results("cpu", 24)
+    assert now.parent == tmp_path / "results" and now.name.startswith("cpu_e24-")
+    assert ws.results("cpu", 24, tag="onehot").name == now.name + "_onehot"
+    original = TSINConfig.preset.__func__
+
+    def older(cls, name, **changes):  # the `cpu` preset as an earlier version of the package defined it
+        cfg = original(cls, name, **changes)
+        return cfg.replace(text_dropout=0.5) if name == "cpu" else cfg
+
+    monkeypatch.setattr(TSINConfig, "preset", classmethod(older))
+    assert ws.results("cpu", 24) != now  # earlier results are neither reused nor in the way
