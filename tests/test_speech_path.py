@@ -153,6 +153,8 @@ def test_speech_pooled_once_predicts_what_pooling_every_batch_gives() -> None:
     for key in ("logits", "alignment", "speech_weights"):
         np.testing.assert_allclose(a[key], b[key], atol=1e-5)
     assert _pool_once(build_model(cfg, "text"), raw)[1] is False  # nothing to pool without a speech encoder
+    every_frame = CFG.replace(speech_stride=1)
+    assert _pool_once(build_model(every_frame, "tsin"), raw)[1] is False  # identity pooling: no copy
 
 
 def test_a_changed_preset_trains_into_a_new_results_folder(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -236,9 +236,11 @@ def _pool_once(model: nn.Module, data: tuple[torch.Tensor, ...]) -> tuple[tuple[
 
     Models without a speech encoder, or without ``pool_speech``, get ``data`` unchanged and False.
     """
-    pool = getattr(model, "pool_speech", None)
+    pool, cfg = getattr(model, "pool_speech", None), getattr(model, "cfg", None)
     if pool is None or not getattr(model, "uses_speech", False):
         return data, False
+    if cfg is not None and cfg.speech_stride == 1 and cfg.speech_pool == "mean":  # pooling is the identity:
+        return data, False  # no second copy of every frame (the paper preset on a large corpus)
     parts = [pool(data[0][i:i + 256], data[1][i:i + 256]) for i in range(0, len(data[0]), 256)]
     return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), *data[2:]), True
 
@@ -407,7 +409,7 @@ def fit(
                 with _autocast(dev):
                     o = model(speech, speech_mask, text, text_mask, **kw)
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
-                if o.speech_logits is not None:  # beyond the paper: the speech encoder must classify alone too
+                if getattr(o, "speech_logits", None) is not None:  # beyond the paper: speech must classify alone too
                     loss = loss + cfg.speech_aux * loss_fn(o.speech_logits.float(), y)
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
                     target = spans[rows][:, :text.shape[1], :speech.shape[1] // stride]  # the batch's cut
