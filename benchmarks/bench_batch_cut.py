@@ -1,6 +1,6 @@
 """Training step with every batch padded to the store's full width, against the batch cut to its longest real row.
 
-``tsin_nb.train`` cuts each batch after its longest real prefix of frames and words (``train._batch``); the
+``tsin_nb.train`` cuts each batch after its longest real prefix of frames and words (``batches.cut_batch``); the
 outputs at real steps do not depend on padding. This prints the time of one training step (forward, backward,
 Adam) both ways on the same batches of the embedded corpus, and their ratio, per variant.
 
@@ -19,13 +19,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tsin_nb.batches import cut_batch  # noqa: E402
 from tsin_nb.config import TSINConfig  # noqa: E402
 from tsin_nb.data import load_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store  # noqa: E402
 from tsin_nb.layers import loss_fn  # noqa: E402
 from tsin_nb.model import build_model  # noqa: E402
 from tsin_nb.synth import make_synthetic_corpus  # noqa: E402
-from tsin_nb.train import _batch  # noqa: E402
 
 
 def step_ms(cfg: TSINConfig, variant: str, batches: list[tuple[torch.Tensor, ...]], warmup: int) -> float:
@@ -62,7 +62,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     rows = [torch.randperm(len(store), generator=g)[: cfg.batch_size] for _ in range(args.steps + args.warmup)]
     full = [tuple(t[r] for t in data) for r in rows]
-    cut = [_batch(data, r, torch.device("cpu"), cfg.speech_stride) for r in rows]
+    cut = [cut_batch(data, r, torch.device("cpu"), cfg.speech_stride) for r in rows]
     kept = sum(b[0].shape[1] for b in cut) / sum(b[0].shape[1] for b in full)
     print(f"{args.preset} preset, batch {cfg.batch_size}, 1 thread; cut batches keep {100 * kept:.0f} % of the "
           f"frame columns on average")

@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from tsin_nb.alignment import alignment_quality
 from tsin_nb.config import BASELINES, VARIANT_LABELS, VARIANTS, TSINConfig
 from tsin_nb.data import load_corpus
 from tsin_nb.experiment import load_outputs, run_experiment, table_five
 from tsin_nb.features import build_feature_store
-from tsin_nb.model import alignment_weights
+from tsin_nb.model import prior_alignment
 from tsin_nb.synth import make_synthetic_corpus
 from tsin_nb.widgets import records_from_arrays
 
@@ -68,10 +67,8 @@ def _ratio(out: Path, corpus: pd.DataFrame, cfg: TSINConfig, cache: Path, n_fold
         alignments = o.get("alignments")
         if prior_only:
             rows = store.index(list(o["ids"]))
-            n_pooled = store.speech.shape[1] // cfg.speech_stride
-            S_mask = store.speech_mask[rows].reshape(len(rows), n_pooled, cfg.speech_stride).any(-1)  # (U, N')
-            zero = torch.zeros(len(rows), store.text_mask.shape[1], n_pooled)  # (U, M, N')
-            alignments = alignment_weights(zero, S_mask, store.text_mask[rows], cfg.d_model, cfg.align_prior).numpy()
+            alignments = prior_alignment(store.speech_mask[rows], store.text_mask[rows], cfg.speech_stride,
+                                         cfg.align_prior).numpy()
         records += records_from_arrays(o["ids"], o["labels"], o["preds"], alignments, None, None, store,
                                        cfg.speech_stride)
     return float(alignment_quality(records).loc["overall", "ratio"])

@@ -21,7 +21,7 @@ import torch
 from corpora import write_corpus
 from distributed import Client, LocalCluster
 
-from tsin_nb import experiment
+from tsin_nb import experiment, locks
 from tsin_nb import jobs as jobs_mod
 from tsin_nb.cli import main
 from tsin_nb.experiment import run_experiment, run_fold
@@ -225,25 +225,25 @@ def test_a_live_lock_makes_the_job_busy_and_a_dead_one_is_taken_over(tmp_path: P
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         folder.mkdir()
-        lock = folder / jobs_mod.LOCK
+        lock = folder / locks.LOCK
         lock.write_text(json.dumps({"host": socket.gethostname(), "pid": child.pid, "started": "then"}))
-        with pytest.raises(jobs_mod.FoldBusy, match=f"pid {child.pid}"):
-            jobs_mod.acquire_lock(folder)
+        with pytest.raises(locks.FoldBusy, match=f"pid {child.pid}"):
+            locks.acquire_lock(folder)
     finally:
         child.kill()
         child.wait()
-    path, note = jobs_mod.acquire_lock(folder)  # the holder is gone now
+    path, note = locks.acquire_lock(folder)  # the holder is gone now
     assert f"process {child.pid} on this host is gone" in note
     assert json.loads(path.read_text())["pid"] == os.getpid()
-    jobs_mod.release_lock(path)
+    locks.release_lock(path)
     assert not path.exists()
 
     lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": "then"}))
-    with pytest.raises(jobs_mod.FoldBusy, match="host elsewhere"):
-        jobs_mod.acquire_lock(folder)  # another host, touched just now
-    old = time.time() - jobs_mod.LOCK_STALE_S - 60
+    with pytest.raises(locks.FoldBusy, match="host elsewhere"):
+        locks.acquire_lock(folder)  # another host, touched just now
+    old = time.time() - locks.LOCK_STALE_S - 60
     os.utime(lock, (old, old))
-    _, note = jobs_mod.acquire_lock(folder)
+    _, note = locks.acquire_lock(folder)
     assert "not touched for 61 min" in note
 
 

@@ -12,7 +12,7 @@ from test_train import make_fold, make_store
 
 from tsin_nb.config import TSINConfig
 from tsin_nb.layers import _masked_softmax, pool_frames
-from tsin_nb.model import alignment_weights, build_model, count_parameters, diagonal_prior
+from tsin_nb.model import alignment_weights, build_model, count_parameters, diagonal_prior, prior_alignment
 from tsin_nb.train import config_diff, fit
 from tsin_nb.utils import set_seed
 
@@ -60,6 +60,9 @@ def test_the_diagonal_prior_follows_word_order() -> None:
     own = torch.stack([a[0, j, 8 * j:8 * j + 8].sum() for j in range(m)])  # each word's equal segment
     assert own.min() > 0.6  # uniform attention would put 0.2 there
     torch.testing.assert_close(a.sum(-1), torch.ones(1, m))
+    torch.testing.assert_close(prior_alignment(S_mask, T_mask, 1, 0.05), a)  # the helper notebook 09 uses
+    pooled = prior_alignment(S_mask.repeat_interleave(2, dim=1), T_mask, 2, 0.05)  # 80 frames in blocks of 2
+    torch.testing.assert_close(pooled, a)
     wide = alignment_weights(zero, S_mask, T_mask, 16, prior=10.0)
     torch.testing.assert_close(wide, torch.full((1, m, n), 1 / n), atol=1e-4, rtol=0)
     log_prior = diagonal_prior(S_mask, T_mask, 0.05)
@@ -118,7 +121,8 @@ def test_results_saved_before_a_field_existed_still_match() -> None:
 
 
 def test_batches_cut_to_their_longest_row_predict_what_the_full_padding_gives() -> None:
-    from tsin_nb.train import _features, predict
+    from tsin_nb.batches import feature_tensors
+    from tsin_nb.train import predict
 
     cfg = CFG.replace(speech_pool="mean_std")
     store = make_store(cfg)
@@ -127,7 +131,7 @@ def test_batches_cut_to_their_longest_row_predict_what_the_full_padding_gives() 
     set_seed(0)
     model = build_model(cfg, "tsin").eval()
     rows = torch.arange(len(store))
-    out = predict(model, _features(store, torch.device("cpu")), rows, torch.device("cpu"), 8)
+    out = predict(model, feature_tensors(store, torch.device("cpu")), rows, torch.device("cpu"), 8)
     with torch.no_grad():
         full = model(store.speech, store.speech_mask, store.text, store.text_mask)
     np.testing.assert_allclose(out["logits"], full.logits.numpy(), atol=1e-5)
@@ -137,24 +141,25 @@ def test_batches_cut_to_their_longest_row_predict_what_the_full_padding_gives() 
 
 
 def test_speech_pooled_once_predicts_what_pooling_every_batch_gives() -> None:
-    from tsin_nb.train import _features, _pool_once, predict
+    from tsin_nb.batches import feature_tensors, pool_once
+    from tsin_nb.train import predict
 
     cfg = CFG.replace(speech_pool="mean_std")
     store = make_store(cfg)
     store.speech_mask[5] = False  # a row with no real frame at all
     set_seed(0)
     model = build_model(cfg, "tsin").eval()
-    raw = _features(store, torch.device("cpu"))
-    pooled, was_pooled = _pool_once(model, raw)
+    raw = feature_tensors(store, torch.device("cpu"))
+    pooled, was_pooled = pool_once(model, raw)
     assert was_pooled and pooled[0].shape == (len(store), cfg.n_frames // cfg.speech_stride, 2 * cfg.speech_dim)
     rows = torch.arange(len(store))
     a = predict(model, raw, rows, torch.device("cpu"), 8)
     b = predict(model, pooled, rows, torch.device("cpu"), 8, pooled=True)
     for key in ("logits", "alignment", "speech_weights"):
         np.testing.assert_allclose(a[key], b[key], atol=1e-5)
-    assert _pool_once(build_model(cfg, "text"), raw)[1] is False  # nothing to pool without a speech encoder
+    assert pool_once(build_model(cfg, "text"), raw)[1] is False  # nothing to pool without a speech encoder
     every_frame = CFG.replace(speech_stride=1)
-    assert _pool_once(build_model(every_frame, "tsin"), raw)[1] is False  # identity pooling: no copy
+    assert pool_once(build_model(every_frame, "tsin"), raw)[1] is False  # identity pooling: no copy
 
 
 def test_a_changed_preset_trains_into_a_new_results_folder(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -110,6 +110,11 @@ class TSINConfig:
             raise ValueError(f"speech_stride={self.speech_stride} must divide n_frames={self.n_frames}")
 
     @property
+    def pooled_speech_dim(self) -> int:
+        """Width of a pooled speech block, what Eq. 1's LSTM reads (``2 * speech_dim`` for ``"mean_std"``)."""
+        return 2 * self.speech_dim if self.speech_pool == "mean_std" else self.speech_dim
+
+    @property
     def attn_dim(self) -> int:
         """Width used inside Eq. 7 (``d_attn`` or ``d_model``)."""
         return self.d_attn or self.d_model

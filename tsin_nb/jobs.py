@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tsin_nb.config import TSINConfig
-from tsin_nb.locks import LOCK, LOCK_STALE_S, FoldBusy, acquire_lock, release_lock, stale_reason  # noqa: F401
+from tsin_nb.locks import acquire_lock, release_lock
 from tsin_nb.progress import show_progress
 from tsin_nb.splits import Fold
 from tsin_nb.store import FeatureStore

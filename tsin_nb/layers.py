@@ -147,8 +147,7 @@ class SpeechEncoder(nn.Module):
     def __init__(self, cfg: TSINConfig) -> None:
         super().__init__()
         self.stride, self.pool = cfg.speech_stride, cfg.speech_pool
-        width = 2 * cfg.speech_dim if cfg.speech_pool == "mean_std" else cfg.speech_dim
-        self.lstm = MaskedLSTM(width, cfg.d_model, cfg.bidirectional, cfg.lstm_layers)
+        self.lstm = MaskedLSTM(cfg.pooled_speech_dim, cfg.d_model, cfg.bidirectional, cfg.lstm_layers)
 
     def forward(
         self, speech: torch.Tensor, mask: torch.Tensor, norm: nn.Module | None = None, pooled: bool = False

@@ -18,7 +18,6 @@ class FoldBusy(RuntimeError):
     """Another live worker holds the fold's lock."""
 
 
-
 def _holder(path: Path) -> dict[str, Any]:
     """What a lock file says about its holder ({} when unreadable)."""
     try:

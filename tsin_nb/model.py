@@ -55,6 +55,7 @@ __all__ = [
     "masked_mean",
     "normalize_weights",
     "pool_frames",
+    "prior_alignment",
     "speech_context",
     "temporal_alignment",
     "uniform_alignment",
@@ -81,6 +82,17 @@ def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> 
     p = (torch.arange(S_mask.shape[1], device=S_mask.device)[None, None, :] + 0.5) / n  # (B, 1, N)
     q = (torch.arange(T_mask.shape[1], device=T_mask.device)[None, :, None] + 0.5) / m  # (B, M, 1)
     return -((p - q) ** 2) / (2.0 * width**2)  # (B, M, N)
+
+
+def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: int, width: float) -> torch.Tensor:
+    """Eq. 4 with every score alpha set to 0, i.e. :func:`diagonal_prior` alone: (U, N_in), (U, M) -> (U, M, N_in / stride).
+
+    A pooled frame is real when any of its ``stride`` frames is, as in :func:`pool_frames`. What the prior
+    finds by itself, to compare with a trained alignment (notebook 09, ``benchmarks/tuning_study.py``).
+    """
+    S_mask = speech_mask.bool().reshape(len(speech_mask), -1, stride).any(dim=-1)  # (U, N)
+    zero = torch.zeros(len(speech_mask), text_mask.shape[1], S_mask.shape[1])  # (U, M, N)
+    return alignment_weights(zero, S_mask, text_mask.bool(), 1, width)  # d does not matter: alpha is 0
 
 
 def alignment_weights(
@@ -313,11 +325,9 @@ class TSIN(nn.Module):
         """
         cfg = self.cfg
         self._check(speech, speech_mask, cfg.speech_dim, "speech")
-        if speech.shape[1] % cfg.speech_stride:
-            raise ValueError(f"speech has {speech.shape[1]} frames, not a multiple of speech_stride={cfg.speech_stride}")
-        mask = speech_mask.bool()
-        speech = _zero_padded(speech, mask)  # (B, N_in, F)
-        return pool_frames(speech, _at_least_one(mask), cfg.speech_stride, cfg.speech_pool)  # as forward pools
+        mask = speech_mask.bool()  # (B, N_in)
+        speech = _zero_padded(speech, mask)  # (B, N_in, F): a row with no real frame becomes one zero frame
+        return pool_frames(speech, _at_least_one(mask), cfg.speech_stride, cfg.speech_pool)  # checks the stride
 
     def forward(
         self,
@@ -334,14 +344,14 @@ class TSIN(nn.Module):
         cfg = self.cfg
         sizes = []
         if self.uses_speech:
-            width = cfg.speech_dim * (2 if speech_pooled and cfg.speech_pool == "mean_std" else 1)
-            sizes.append(self._check(speech, speech_mask, width, "speech"))
-            if not speech_pooled and speech.shape[1] % cfg.speech_stride:
-                raise ValueError(f"speech has {speech.shape[1]} frames, not a multiple of speech_stride={cfg.speech_stride}")
-            speech_mask = speech_mask.bool()
-            speech = _zero_padded(speech, speech_mask)  # (B, N_in, F)
-            speech_mask = _at_least_one(speech_mask)  # (B, N_in)
-            S, S_mask = self.speech_encoder(speech, speech_mask, self.speech_norm, speech_pooled)  # (B, N, D), (B, N)
+            if speech_pooled:
+                sizes.append(self._check(speech, speech_mask, cfg.pooled_speech_dim, "speech"))
+                speech_mask = _at_least_one(speech_mask.bool())  # (B, N)
+                speech = _zero_padded(speech, speech_mask)  # (B, N, F or 2 F)
+            else:
+                speech, speech_mask = self.pool_speech(speech, speech_mask)  # (B, N, F or 2 F), (B, N)
+                sizes.append(speech.shape[0])
+            S, S_mask = self.speech_encoder(speech, speech_mask, self.speech_norm, pooled=True)  # (B, N, D), (B, N)
             S = self.enc_dropout(S)  # (B, N, D)
         if self.uses_text:
             sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))

@@ -7,13 +7,12 @@ disjoint from the train and validation ids, and are evaluated once, after traini
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from tsin_nb.batches import autocast, cut_batch, feature_tensors, pad_to, pool_once, train_batches
 from tsin_nb.config import EMOTIONS, TSINConfig
 from tsin_nb.metrics import confusion, unweighted_accuracy, weighted_accuracy
 from tsin_nb.model import loss_fn
@@ -32,7 +32,6 @@ from tsin_nb.store import FeatureStore
 from tsin_nb.utils import atomic_torch_save, get_device, set_seed
 
 CHECKPOINT = "checkpoint.pt"
-_PRELOAD_LIMIT = 8 * 2**30  # bytes of features copied to the GPU once instead of per batch
 #: Config fields that only steer training; the model's own config may differ from ``fit``'s in these.
 TRAINING_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "lr_step", "lr_gamma", "val_fraction", "select", "seed",
                    "grad_clip", "align_loss")
@@ -219,71 +218,6 @@ def _check_checkpoint(ck: dict[str, Any], path: Path, cfg: TSINConfig, variant: 
         )
 
 
-# ---------------------------------------------------------- batches ---
-
-
-def _features(store: FeatureStore, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """speech, speech_mask, text, text_mask, labels; copied to the GPU once when they fit."""
-    tensors = (store.speech, store.speech_mask, store.text, store.text_mask, store.labels)
-    if device.type == "cuda" and sum(t.numel() * t.element_size() for t in tensors) <= _PRELOAD_LIMIT:
-        return tuple(t.to(device) for t in tensors)
-    return tensors
-
-
-@torch.no_grad()
-def _pool_once(model: nn.Module, data: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...], bool]:
-    """``data`` with the speech pooled by the model's ``pool_speech`` (once per fit, not per batch), and True.
-
-    Models without a speech encoder, or without ``pool_speech``, get ``data`` unchanged and False.
-    """
-    pool, cfg = getattr(model, "pool_speech", None), getattr(model, "cfg", None)
-    if pool is None or not getattr(model, "uses_speech", False):
-        return data, False
-    if cfg is not None and cfg.speech_stride == 1 and cfg.speech_pool == "mean":  # pooling is the identity:
-        return data, False  # no second copy of every frame (the paper preset on a large corpus)
-    parts = [pool(data[0][i:i + 256], data[1][i:i + 256]) for i in range(0, len(data[0]), 256)]
-    return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), *data[2:]), True
-
-
-def _batch(data: tuple[torch.Tensor, ...], rows: torch.Tensor, device: torch.device,
-           stride: int = 1) -> tuple[torch.Tensor, ...]:
-    """The rows of every feature tensor, on ``device``, without the padding no row of the batch needs.
-
-    Frames are cut after the longest real prefix (rounded up to a multiple of ``stride``), words after the
-    longest real word list. Every model output at a real step is unchanged by padding (it is masked
-    throughout), so this only saves the work on padding; :func:`predict` pads the outputs back.
-    """
-    rows = rows.to(data[0].device)
-    speech, speech_mask, text, text_mask, labels = (t[rows] for t in data)
-    n = max(int(speech_mask.sum(dim=1).max()), 1) if len(rows) else speech.shape[1]
-    n = min(-(-n // stride) * stride, speech.shape[1])
-    m = max(int(text_mask.sum(dim=1).max()), 1) if len(rows) else text.shape[1]
-    cut = (speech[:, :n], speech_mask[:, :n], text[:, :m], text_mask[:, :m], labels)
-    return tuple(t.to(device, non_blocking=True) for t in cut)
-
-
-def _pad_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Zero-pad the trailing axes of ``x`` (B, ...) up to ``shape`` (without B)."""
-    pad: list[int] = []
-    for have, want in reversed(list(zip(x.shape[1:], shape))):
-        pad += [0, want - have]
-    return torch.nn.functional.pad(x, pad) if any(pad) else x
-
-
-def _train_batches(idx: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Store rows of one shuffled epoch, ``batch_size`` at a time (the last batch may be smaller)."""
-    perm = torch.randperm(len(idx), generator=generator)  # (U_train,)
-    for start in range(0, len(idx), batch_size):
-        yield idx[perm[start:start + batch_size]]
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing (plain fp32) elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
 def predict(
     model: nn.Module, data: tuple[torch.Tensor, ...], idx: torch.Tensor, device: torch.device,
@@ -291,7 +225,7 @@ def predict(
 ) -> dict[str, np.ndarray | None]:
     """Logits (and, when ``full``, embeddings, alignments and weights) for the store rows ``idx``.
 
-    ``pooled``: ``data`` holds speech already pooled by :func:`_pool_once`.
+    ``pooled``: ``data`` holds speech already pooled by :func:`pool_once`.
     """
     model.eval()
     keys = ("logits", "embedding", "alignment", "speech_weights", "text_weights") if full else ("logits",)
@@ -301,8 +235,8 @@ def predict(
     kw = {"speech_pooled": True} if pooled else {}
     full_shape = {"alignment": (n_words, n_pooled), "speech_weights": (n_words,), "text_weights": (n_words,)}
     for start in range(0, len(idx), batch_size):
-        speech, speech_mask, text, text_mask, _ = _batch(data, idx[start:start + batch_size], device, stride)
-        with _autocast(device):
+        speech, speech_mask, text, text_mask, _ = cut_batch(data, idx[start:start + batch_size], device, stride)
+        with autocast(device):
             o = model(speech, speech_mask, text, text_mask, **kw)
         for k in keys:
             v = getattr(o, k)
@@ -310,7 +244,7 @@ def predict(
                 out[k] = None
             elif out[k] is not None:
                 v = v.float().cpu()
-                out[k].append(_pad_to(v, full_shape[k]) if k in full_shape else v)  # back to the store's widths
+                out[k].append(pad_to(v, full_shape[k]) if k in full_shape else v)  # back to the store's widths
     return {k: (None if v is None else torch.cat(v).numpy()) for k, v in out.items()}
 
 
@@ -357,7 +291,7 @@ def fit(
     log = log or (lambda _msg: None)
     dev = get_device(device)
     model.to(dev)
-    data, pooled = _pool_once(model, _features(store, dev))  # frame pooling has no parameter: done once
+    data, pooled = pool_once(model, feature_tensors(store, dev))  # frame pooling has no parameter: done once
     stride = 1 if pooled else cfg.speech_stride
     kw = {"speech_pooled": True} if pooled else {}
     val_labels = store.labels[idx["val"]].numpy()
@@ -404,9 +338,9 @@ def fit(
             model.train()
             lr = optimizer.param_groups[0]["lr"]
             total, count = torch.zeros((), device=dev), 0
-            for rows in _train_batches(idx["train"], cfg.batch_size, generator):
-                speech, speech_mask, text, text_mask, y = _batch(data, rows, dev, stride)
-                with _autocast(dev):
+            for rows in train_batches(idx["train"], cfg.batch_size, generator):
+                speech, speech_mask, text, text_mask, y = cut_batch(data, rows, dev, stride)
+                with autocast(dev):
                     o = model(speech, speech_mask, text, text_mask, **kw)
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
                 if getattr(o, "speech_logits", None) is not None:  # beyond the paper: speech must classify alone too
