@@ -19,13 +19,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsin_nb.batches import cut_batch  # noqa: E402
-from tsin_nb.config import TSINConfig  # noqa: E402
-from tsin_nb.data import load_corpus  # noqa: E402
+from tsin_nb.core import TSINConfig  # noqa: E402
+from tsin_nb.data import (
+    load_corpus,  # noqa: E402
+    make_synthetic_corpus,  # noqa: E402
+)
 from tsin_nb.features import build_feature_store  # noqa: E402
-from tsin_nb.layers import loss_fn  # noqa: E402
-from tsin_nb.model import build_model  # noqa: E402
-from tsin_nb.synth import make_synthetic_corpus  # noqa: E402
+from tsin_nb.model import (
+    build_model,  # noqa: E402
+    loss_fn,  # noqa: E402
+)
+from tsin_nb.train import cut_batch  # noqa: E402
 
 
 def step_ms(cfg: TSINConfig, variant: str, batches: list[tuple[torch.Tensor, ...]], warmup: int) -> float:

@@ -18,8 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from tsin_nb.audio import load_audio  # noqa: E402
-from tsin_nb.config import TSINConfig  # noqa: E402
+from tsin_nb.core import TSINConfig  # noqa: E402
+from tsin_nb.data import load_audio  # noqa: E402
 from tsin_nb.features import TextEmbedder, build_feature_store, logmel_features, split_words  # noqa: E402
 
 

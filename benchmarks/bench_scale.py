@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_train import device_name, random_batch  # noqa: E402
 
-from tsin_nb.config import TSINConfig  # noqa: E402
+from tsin_nb.core import TSINConfig  # noqa: E402
 
 #: IEMOCAP's four-class size and the folds of Tables I and V: every utterance is tested once per protocol,
 #: so the training parts of one protocol sum to (folds - 1) x 5531: 4 (SesI) + 9 (SpkI) + 9 (SpkD).
@@ -87,10 +87,9 @@ def _calls(args: argparse.Namespace) -> list[dict]:
 
 def bench_cpu(args: argparse.Namespace) -> None:
     """run_experiment with each --jobs value on the same workload, side by side."""
-    from tsin_nb.experiment import run_experiment
+    from tsin_nb.data import make_synthetic_corpus
     from tsin_nb.features import build_feature_store
-    from tsin_nb.jobs import cpu_cores
-    from tsin_nb.synth import make_synthetic_corpus
+    from tsin_nb.runs import cpu_cores, run_experiment
 
     build = Path(args.build).resolve()
     corpus = make_synthetic_corpus(build / "data" / f"synthetic_n{args.corpus_size}_s0", n_utterances=args.corpus_size)

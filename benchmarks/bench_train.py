@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsin_nb.config import VARIANTS, TSINConfig  # noqa: E402
+from tsin_nb.core import VARIANTS, TSINConfig  # noqa: E402
 from tsin_nb.model import build_model, count_parameters  # noqa: E402
 
 

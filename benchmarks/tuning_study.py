@@ -20,14 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tsin_nb.alignment import alignment_quality
-from tsin_nb.config import BASELINES, VARIANT_LABELS, VARIANTS, TSINConfig
-from tsin_nb.data import load_corpus
-from tsin_nb.experiment import load_outputs, run_experiment, table_five
+from tsin_nb.core import BASELINES, VARIANT_LABELS, VARIANTS, TSINConfig
+from tsin_nb.data import load_corpus, make_synthetic_corpus
 from tsin_nb.features import build_feature_store
 from tsin_nb.model import prior_alignment
-from tsin_nb.synth import make_synthetic_corpus
-from tsin_nb.widgets import records_from_arrays
+from tsin_nb.runs import load_outputs, run_experiment, table_five
+from tsin_nb.show import alignment_quality, records_from_arrays
 
 #: (step name, what changes, config changes relative to the previous step). The first step undoes every
 #: later one, giving the `cpu` preset as it was before the study; the last step is the `cpu` preset now.

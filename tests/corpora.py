@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from tsin_nb.config import EMOTIONS
+from tsin_nb.core import EMOTIONS
 
 #: A wav for (rng, label, k): float samples at 16 kHz.
 Speaker = Callable[[np.random.Generator, str, int], np.ndarray]

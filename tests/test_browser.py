@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tsin_nb import reproduce as rp
+from tsin_nb.runs import NOTEBOOKS, REPO
 
 pytestmark = pytest.mark.slow
 
-REPO = rp.REPO
+REPO = REPO
 SHOTS = REPO / "build" / "browser"
 LAB_OVERRIDES = REPO / "jupyter-config" / "lab" / "settings" / "overrides.d" / "tsin-nb.json"
 CHROMIUM = os.environ.get("TSIN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -124,8 +124,8 @@ def _prepare_notebooks(root: Path) -> Path:
     import papermill as pm
 
     nbs = root / "notebooks"
-    shutil.copytree(rp.NOTEBOOKS, nbs, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    params = yaml.safe_load((rp.NOTEBOOKS / "smoke.yaml").read_text())
+    shutil.copytree(NOTEBOOKS, nbs, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    params = yaml.safe_load((NOTEBOOKS / "smoke.yaml").read_text())
     params.update(build_dir=str(root / "build"), fig_dir=str(root / "figures"), device="cpu")
     known = pm.inspect_notebook(str(nbs / VIEWER_NB))
     pm.execute_notebook(str(nbs / VIEWER_NB), str(nbs / VIEWER_NB), prepare_only=True, progress_bar=False,

@@ -10,9 +10,8 @@ import copy
 import pytest
 import torch
 
-from tsin_nb.config import VARIANTS, TSINConfig
+from tsin_nb.core import VARIANTS, TSINConfig, set_seed
 from tsin_nb.model import build_model, loss_fn
-from tsin_nb.utils import set_seed
 
 pytestmark = pytest.mark.cuda
 

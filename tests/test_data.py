@@ -12,16 +12,19 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from tsin_nb import data, iemocap
-from tsin_nb.config import EMOTIONS
+from tsin_nb.core import EMOTIONS
 from tsin_nb.data import (
+    EXCLUDED_CODES,
+    MANIFEST_COLUMNS,
     CorpusError,
     check_known_counts,
     corpus_report,
+    iemocap,
     inspect,
     load_corpus,
     load_iemocap,
     load_manifest,
+    make_synthetic_corpus,
     parse_utt_id,
     read_wdseg,
 )
@@ -118,7 +121,7 @@ def wav_of(root: Path, uid: str) -> Path:
 
 def test_parses_well_formed_tree(tmp_path):
     m = load(build(tmp_path))
-    assert list(m.columns) == list(data.MANIFEST_COLUMNS)
+    assert list(m.columns) == list(MANIFEST_COLUMNS)
     kept = sorted(u for u, c, _ in UTTS if c != "fru")
     assert m["utt_id"].tolist() == kept
     assert list(m.index) == list(range(len(kept)))
@@ -305,10 +308,10 @@ def test_unknown_label(tmp_path):
 
 
 def test_excluded_codes(tmp_path):
-    utts = [(f"Ses01F_impro01_F00{i}", c, "Hi.") for i, c in enumerate(data.EXCLUDED_CODES)] + [UTTS[1]]
+    utts = [(f"Ses01F_impro01_F00{i}", c, "Hi.") for i, c in enumerate(EXCLUDED_CODES)] + [UTTS[1]]
     m = load(build(tmp_path, utts))
     assert len(m) == 1
-    for i, c in enumerate(data.EXCLUDED_CODES):
+    for i, c in enumerate(EXCLUDED_CODES):
         assert skip_of(m, f"Ses01F_impro01_F00{i}")["reason"] == (
             f"label '{c}' not in label map (excluded from the 4-class set)")
 
@@ -432,7 +435,7 @@ def test_load_manifest(tmp_path, sep, ext):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m = load_manifest(p, progress=False)
-    assert list(m.columns) == list(data.MANIFEST_COLUMNS)
+    assert list(m.columns) == list(MANIFEST_COLUMNS)
     assert m["utt_id"].tolist() == ["u1", "u2", "u3", "u4", "u8"]
     assert m["label"].tolist() == ["ang", "hap", "sad", "neu", "hap"]
     assert m["session"].tolist() == ["s1", "s1", "s2", "", "s2"]  # a blank cell stays blank (SesI refuses it)
@@ -484,7 +487,7 @@ def test_load_corpus_dispatch(tmp_path):
         load_corpus(other)
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nothing.csv")
-    assert callable(data.make_synthetic_corpus)
+    assert callable(make_synthetic_corpus)
 
 
 # --- report ---------------------------------------------------------------------------------

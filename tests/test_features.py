@@ -18,10 +18,29 @@ import pytest
 import soundfile as sf
 import torch
 
-from tsin_nb import features as F
-from tsin_nb.audio import AudioError, load_audio
-from tsin_nb.config import TSINConfig
-from tsin_nb.store import FeatureStore
+from tsin_nb.core import TSINConfig
+from tsin_nb.data import AudioError, load_audio
+from tsin_nb.features import (
+    EMPTY_WORD,
+    FeatureStore,
+    TextEmbedder,
+    add_deltas,
+    build_feature_store,
+    config_for_store,
+    delta_width,
+    features_main,
+    frame_lengths,
+    logmel_features,
+    logmel_steps,
+    minilm_path,
+    num_frames,
+    pad_or_truncate,
+    split_tokens,
+    split_words,
+    time_to_frame,
+    word_spans,
+)
+from tsin_nb.features import build as F
 
 SR = 16000
 CFG = TSINConfig.preset("tiny")  # n_mels 8, n_frames 40, n_words 8
@@ -38,7 +57,7 @@ def tone(freq: float, seconds: float, sr: int = SR) -> np.ndarray:
 
 
 def test_frame_lengths_match_paper():
-    assert F.frame_lengths(CPU) == (400, 160)
+    assert frame_lengths(CPU) == (400, 160)
 
 
 @pytest.mark.parametrize("band", [5, 15, 30])
@@ -46,12 +65,12 @@ def test_pure_tone_energy_lands_in_expected_mel_band(band):
     centers = librosa.mel_frequencies(n_mels=CPU.n_mels + 2, fmin=0.0, fmax=SR / 2)[1:-1]  # filter centres
     freq = float(centers[band]) + 7.0  # near, not exactly on, a centre
     expected = int(np.argmin(np.abs(centers - freq)))
-    logmel = F.logmel_steps(tone(freq, 0.5), CPU, norm="none")["logmel"]  # (n_mels, T)
+    logmel = logmel_steps(tone(freq, 0.5), CPU, norm="none")["logmel"]  # (n_mels, T)
     assert int(logmel.mean(axis=1).argmax()) == expected
 
 
 def test_power_spectrum_is_rfft_of_hamming_windowed_frames():
-    steps = F.logmel_steps(tone(440, 0.2), CPU)
+    steps = logmel_steps(tone(440, 0.2), CPU)
     manual = np.abs(np.fft.rfft(steps["frames"] * steps["window"], axis=1)).T ** 2  # (K, T)
     np.testing.assert_allclose(steps["power"], manual, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(steps["window"], np.hamming(401)[:-1], atol=1e-6)  # periodic Hamming
@@ -61,39 +80,39 @@ def test_mel_spectrum_matches_librosa_melspectrogram():
     y = np.random.default_rng(1).standard_normal(8000).astype(np.float32)
     expected = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=400, hop_length=160, win_length=400,
                                               window="hamming", center=False, n_mels=CPU.n_mels)
-    got = F.logmel_steps(y, CPU, norm="none")["mel"]
+    got = logmel_steps(y, CPU, norm="none")["mel"]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-8)
 
 
 def test_deltas_of_linear_ramp_are_constant_in_interior():
     ramp = np.tile(0.5 * np.arange(30.0), (4, 1))  # (n_mels, T) rising 0.5 per frame
-    d1, d2 = F.add_deltas(ramp)
+    d1, d2 = add_deltas(ramp)
     np.testing.assert_allclose(d1[:, 4:-4], 0.5, atol=1e-9)
     np.testing.assert_allclose(d2[:, 4:-4], 0.0, atol=1e-9)
 
 
 @pytest.mark.parametrize("frames,width", [(1, 0), (2, 0), (3, 3), (6, 5), (9, 9), (50, 9)])
 def test_delta_width_fits_short_clips(frames, width):
-    assert F.delta_width(frames) == width
-    d1, d2 = F.add_deltas(np.random.default_rng(0).standard_normal((3, frames)))
+    assert delta_width(frames) == width
+    d1, d2 = add_deltas(np.random.default_rng(0).standard_normal((3, frames)))
     assert d1.shape == d2.shape == (3, frames) and np.isfinite(d1).all() and np.isfinite(d2).all()
 
 
 def test_features_shape_and_normalization():
-    x = F.logmel_features(np.random.default_rng(0).standard_normal(SR).astype(np.float32), CPU)
-    assert x.shape == (F.num_frames(SR, CPU), 3 * CPU.n_mels) == (98, 120)
+    x = logmel_features(np.random.default_rng(0).standard_normal(SR).astype(np.float32), CPU)
+    assert x.shape == (num_frames(SR, CPU), 3 * CPU.n_mels) == (98, 120)
     assert x.dtype == np.float32
     np.testing.assert_allclose(x.mean(0), 0, atol=1e-4)
     np.testing.assert_allclose(x.std(0), 1, atol=1e-3)
-    raw = F.logmel_features(np.random.default_rng(0).standard_normal(SR).astype(np.float32), CPU, norm="none")
+    raw = logmel_features(np.random.default_rng(0).standard_normal(SR).astype(np.float32), CPU, norm="none")
     assert abs(raw[:, :40].mean()) > 1  # dB values, not standardized
     with pytest.raises(ValueError, match="speech_norm"):
-        F.logmel_features(np.zeros(SR), CPU, norm="global")
+        logmel_features(np.zeros(SR), CPU, norm="global")
 
 
 @pytest.mark.parametrize("norm", ["utterance", "none"])
 def test_silent_audio_gives_finite_features(norm):
-    x = F.logmel_features(np.zeros(SR), CPU, norm=norm)
+    x = logmel_features(np.zeros(SR), CPU, norm=norm)
     assert np.isfinite(x).all()
     assert x[:, :40].min() >= -100.0 - 1e-3  # the -100 dB floor, never -inf
 
@@ -102,7 +121,7 @@ def test_nan_samples_raise_value_error_and_audio_error_names_file(tmp_path):
     y = tone(300, 0.1)
     y[10] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        F.logmel_features(y, CPU)
+        logmel_features(y, CPU)
     path = tmp_path / "broken.wav"
     sf.write(path, y, SR, subtype="FLOAT")
     with pytest.raises(AudioError, match="broken.wav"):
@@ -119,9 +138,9 @@ def test_nan_samples_raise_value_error_and_audio_error_names_file(tmp_path):
     ],
 )
 def test_pad_or_truncate_shapes_and_masks(n_samples, real):
-    feats = F.logmel_features(tone(500, n_samples / SR), CFG)
-    assert len(feats) == F.num_frames(n_samples, CFG)
-    padded, mask = F.pad_or_truncate(feats, CFG.n_frames)
+    feats = logmel_features(tone(500, n_samples / SR), CFG)
+    assert len(feats) == num_frames(n_samples, CFG)
+    padded, mask = pad_or_truncate(feats, CFG.n_frames)
     assert padded.shape == (CFG.n_frames, 3 * CFG.n_mels) and mask.shape == (CFG.n_frames,)
     assert mask.sum() == real and mask[:real].all()  # a prefix
     assert not padded[~mask].any()
@@ -132,49 +151,49 @@ def test_pad_or_truncate_shapes_and_masks(n_samples, real):
 
 
 def test_split_words_strips_edge_punctuation_and_keeps_case():
-    assert F.split_words('Hello, WORLD -- "don\'t" ... ok!?') == ["Hello", "WORLD", "don't", "ok"]
-    assert F.split_words(" ... !! ") == [] and F.split_words(None) == []
+    assert split_words('Hello, WORLD -- "don\'t" ... ok!?') == ["Hello", "WORLD", "don't", "ok"]
+    assert split_words(" ... !! ") == [] and split_words(None) == []
 
 
 def test_word_spans_from_timings():
     words = ["Oh", "hello", "there"]
     timings = [("<s>", 0.0, 0.1), ("OH", 0.1, 0.3), ("<sil>", 0.3, 0.35), ("HELLO(2)", 0.35, 0.6),
                ("THERE", 0.6, 0.9), ("</s>", 0.9, 1.0)]
-    spans = F.word_spans(timings, words, CPU)
-    assert spans == [(F.time_to_frame(0.1, CPU), F.time_to_frame(0.3, CPU)),
-                     (F.time_to_frame(0.35, CPU), F.time_to_frame(0.6, CPU)),
-                     (F.time_to_frame(0.6, CPU), F.time_to_frame(0.9, CPU))]
+    spans = word_spans(timings, words, CPU)
+    assert spans == [(time_to_frame(0.1, CPU), time_to_frame(0.3, CPU)),
+                     (time_to_frame(0.35, CPU), time_to_frame(0.6, CPU)),
+                     (time_to_frame(0.6, CPU), time_to_frame(0.9, CPU))]
     assert spans == [(9, 29), (34, 59), (59, 89)]  # frame i is centred at (160 i + 200) / 16000 s
-    assert F.word_spans(timings[:3], words, CPU) is None  # counts differ
-    assert F.word_spans(None, words, CPU) is None
-    clipped = F.word_spans(timings, words, CFG)  # n_frames = 40
+    assert word_spans(timings[:3], words, CPU) is None  # counts differ
+    assert word_spans(None, words, CPU) is None
+    clipped = word_spans(timings, words, CFG)  # n_frames = 40
     assert clipped == [(9, 29), (34, 40), (40, 40)]  # past the kept frames: clipped, then empty
 
 
 def test_annotation_tags_span_the_gap_when_the_alignment_lacks_them():
-    tokens = F.split_tokens("Well [LAUGHTER] okay.")
+    tokens = split_tokens("Well [LAUGHTER] okay.")
     assert tokens == [("Well", False), ("LAUGHTER", True), ("okay", False)]
     words, flags = [w for w, _ in tokens], [a for _, a in tokens]
-    tf = lambda t: F.time_to_frame(t, CPU)  # noqa: E731
+    tf = lambda t: time_to_frame(t, CPU)  # noqa: E731
     no_fillers = [("<s>", 0, .1), ("well", .1, .3), ("okay", .5, .8)]  # fillers dropped by the parser
-    assert F.word_spans(no_fillers, words, CPU, flags) == [(tf(.1), tf(.3)), (tf(.3), tf(.5)), (tf(.5), tf(.8))]
+    assert word_spans(no_fillers, words, CPU, flags) == [(tf(.1), tf(.3)), (tf(.3), tf(.5)), (tf(.5), tf(.8))]
     with_fillers = [("WELL", .1, .3), ("++LAUGHTER++", .32, .48), ("OKAY", .5, .8)]
-    assert F.word_spans(with_fillers, words, CPU, flags)[1] == (tf(.32), tf(.48))
-    assert F.word_spans(no_fillers, words, CPU) is None  # without flags the counts simply differ
+    assert word_spans(with_fillers, words, CPU, flags)[1] == (tf(.32), tf(.48))
+    assert word_spans(no_fillers, words, CPU) is None  # without flags the counts simply differ
 
 
 # --- text embeddings ------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def minilm() -> F.TextEmbedder:
-    return F.TextEmbedder("minilm")
+def minilm() -> TextEmbedder:
+    return TextEmbedder("minilm")
 
 
 def test_subword_pooling_equals_mean_of_subtoken_vectors(minilm):
     from transformers import AutoModel, AutoTokenizer
 
-    path = F.minilm_path()
+    path = minilm_path()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True).eval()
     words = ["That", "was", "unbelievably", "good"]
@@ -216,20 +235,20 @@ def test_minilm_loads_with_hf_hub_offline():
 
 
 def test_onehot_uses_training_vocabulary_only():
-    emb = F.TextEmbedder("onehot").fit(["I am happy", "happy happy day!"])
+    emb = TextEmbedder("onehot").fit(["I am happy", "happy happy day!"])
     assert emb.dim == 4 + 1  # {am, day, happy, i} + OOV slot
     vecs = emb.embed_words([["Happy", "sad"]])[0]  # (2, 5)
     assert vecs.sum(1).tolist() == [1.0, 1.0]
     assert vecs[0, 0] == 0 and vecs[1, 0] == 1  # "sad" is unseen -> OOV slot 0
-    capped = F.TextEmbedder("onehot:2").fit(["I am happy", "happy happy day!"])
+    capped = TextEmbedder("onehot:2").fit(["I am happy", "happy happy day!"])
     assert capped.dim == 3 and "happy" in capped.vocab
     with pytest.raises(RuntimeError, match="fit"):
-        _ = F.TextEmbedder("onehot").dim
+        _ = TextEmbedder("onehot").dim
 
 
 def test_random_vectors_are_stable_per_word():
-    a = F.TextEmbedder("random:16").embed_words([["cat", "dog", "Cat"]])[0]
-    b = F.TextEmbedder("random:16").embed_words([["cat"]])[0]
+    a = TextEmbedder("random:16").embed_words([["cat", "dog", "Cat"]])[0]
+    b = TextEmbedder("random:16").embed_words([["cat"]])[0]
     assert a.shape == (3, 16)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[0], a[2])  # case-insensitive
@@ -241,13 +260,13 @@ def test_static_vectors_from_text_file(tmp_path, header):
     lines = ["hello 1 2 3", "world 4 5 6", "Paris 7 8 9"]
     path = tmp_path / "vectors.vec"
     path.write_text(("3 3\n" if header else "") + "\n".join(lines) + "\n")
-    emb = F.TextEmbedder(f"static:{path}")
+    emb = TextEmbedder(f"static:{path}")
     assert emb.dim == 3
     vecs = emb.embed_words([["Hello", "unknown", "Paris"], ["world"]])
     np.testing.assert_array_equal(vecs[0], [[1, 2, 3], [0, 0, 0], [7, 8, 9]])  # lowercase fallback, OOV zeros
     np.testing.assert_array_equal(vecs[1], [[4, 5, 6]])
     with pytest.raises(FileNotFoundError, match="missing.txt"):
-        _ = F.TextEmbedder(f"static:{tmp_path / 'missing.txt'}").dim
+        _ = TextEmbedder(f"static:{tmp_path / 'missing.txt'}").dim
 
 
 # --- feature store and cache ----------------------------------------------------------------------------
@@ -293,13 +312,13 @@ def counted(monkeypatch):
 
 def test_store_contents(tmp_path):
     man = write_corpus(tmp_path / "corpus")
-    store = F.build_feature_store(man, CFG, tmp_path / "cache", text_model="random:16", progress=False)
+    store = build_feature_store(man, CFG, tmp_path / "cache", text_model="random:16", progress=False)
     assert store.ids == ["u0", "u1", "u2", "u3"]
     assert store.speech.shape == (4, 40, 24) and store.speech.dtype == torch.float32
     assert store.text.shape == (4, 8, 16) and store.labels.tolist() == [0, 1, 2, 3]
     assert store.speech_mask.sum(1).tolist() == [28, 1, 40, 18]  # 0.3 s, < 1 window, truncated, 0.2 s
     assert store.text_mask.sum(1).tolist() == [3, 1, 8, 1]
-    assert store.words[1] == [F.EMPTY_WORD] and not store.text[1].any()  # placeholder: zero vector, mask True
+    assert store.words[1] == [EMPTY_WORD] and not store.text[1].any()  # placeholder: zero vector, mask True
     assert store.words[2] == [f"w{i}" for i in range(8)]
     assert store.word_frames[0] == [(4, 9), (9, 19), (19, 29)]
     assert store.word_frames[1] is None and store.word_frames[3] is None  # no timings / counts differ
@@ -309,17 +328,17 @@ def test_store_contents(tmp_path):
                 "text_model", "center"):
         assert key in store.settings
     assert torch.isfinite(store.speech).all()
-    F.config_for_store(CFG, store)  # already consistent
+    config_for_store(CFG, store)  # already consistent
     store.check(CFG)
 
 
 def test_store_with_minilm_sets_text_dim(tmp_path, minilm):
     man = write_corpus(tmp_path / "corpus")
-    store = F.build_feature_store(man, CFG, tmp_path / "cache", text_model=minilm, progress=False)
+    store = build_feature_store(man, CFG, tmp_path / "cache", text_model=minilm, progress=False)
     assert store.text.shape == (4, 8, 384) and store.settings["text_dim"] == 384
     with pytest.raises(ValueError, match="text_dim"):
         store.check(CFG)
-    cfg = F.config_for_store(CFG, store)
+    cfg = config_for_store(CFG, store)
     assert cfg.text_dim == 384
     store.check(cfg)
 
@@ -327,46 +346,46 @@ def test_store_with_minilm_sets_text_dim(tmp_path, minilm):
 def test_cache_hit_and_misses(tmp_path, counted):
     man = write_corpus(tmp_path / "corpus")
     cache = tmp_path / "cache"
-    first = F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+    first = build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
     assert counted == {"speech": 1, "text": 1}
-    second = F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+    second = build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
     assert counted == {"speech": 1, "text": 1}  # loaded, not recomputed
     assert torch.equal(first.speech, second.speech) and torch.equal(first.text, second.text)
-    F.build_feature_store(man, CFG, cache, text_model="random:32", progress=False)
+    build_feature_store(man, CFG, cache, text_model="random:32", progress=False)
     assert counted == {"speech": 1, "text": 2}  # text model changed: speech reused
-    F.build_feature_store(man, CFG.replace(n_mels=10), cache, text_model="random:16", progress=False)
+    build_feature_store(man, CFG.replace(n_mels=10), cache, text_model="random:16", progress=False)
     assert counted == {"speech": 2, "text": 2}
-    F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False, speech_norm="utterance")
+    build_feature_store(man, CFG, cache, text_model="random:16", progress=False, speech_norm="utterance")
     assert counted == {"speech": 3, "text": 2}
     man2 = man.copy()
     man2.loc[0, "text"] = "Oh, goodbye there!"
-    F.build_feature_store(man2, CFG, cache, text_model="random:16", progress=False)
+    build_feature_store(man2, CFG, cache, text_model="random:16", progress=False)
     assert counted == {"speech": 3, "text": 3}
     sf.write(man.loc[3, "wav_path"], tone(300, 0.25), SR)  # a wav rewritten with new content
-    changed = F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+    changed = build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
     assert counted == {"speech": 4, "text": 3}
-    assert changed.speech_mask[3].sum() == F.num_frames(4000, CFG)
+    assert changed.speech_mask[3].sum() == num_frames(4000, CFG)
 
 
 def test_corrupted_cache_entry_is_detected_and_rebuilt(tmp_path, counted):
     man = write_corpus(tmp_path / "corpus")
     cache = tmp_path / "cache"
-    first = F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+    first = build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
     (entry,) = cache.glob("speech-*.pt")
     data = entry.read_bytes()
     entry.write_bytes(data[: len(data) // 2])  # truncated
     with pytest.warns(UserWarning, match=entry.name):
-        again = F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+        again = build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
     assert counted == {"speech": 2, "text": 1}
     assert torch.equal(first.speech, again.speech)
-    F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+    build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
     assert counted == {"speech": 2, "text": 1}  # the rebuilt entry is good
     (text_entry,) = cache.glob("text-*.pt")
     raw = bytearray(text_entry.read_bytes())
     raw[-100] ^= 0xFF  # same size, one flipped byte
     text_entry.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match="checksum"):
-        F.build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+        build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
     assert counted == {"speech": 2, "text": 2}
 
 
@@ -374,11 +393,11 @@ def test_onehot_store_needs_train_ids_and_keys_on_vocabulary(tmp_path, counted):
     man = write_corpus(tmp_path / "corpus")
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match="train_ids"):
-        F.build_feature_store(man, CFG, cache, text_model="onehot", progress=False)
-    store = F.build_feature_store(man, CFG, cache, text_model="onehot", progress=False, train_ids=["u0", "u3"])
+        build_feature_store(man, CFG, cache, text_model="onehot", progress=False)
+    store = build_feature_store(man, CFG, cache, text_model="onehot", progress=False, train_ids=["u0", "u3"])
     assert store.text.shape[2] == 4 + 1  # {oh, hello, there, fine} + OOV
     assert store.text[2, :8, 0].tolist() == [1.0] * 8  # u2's words are unseen in training: OOV slot
-    F.build_feature_store(man, CFG, cache, text_model="onehot", progress=False, train_ids=["u0", "u2"])
+    build_feature_store(man, CFG, cache, text_model="onehot", progress=False, train_ids=["u0", "u2"])
     assert counted["text"] == 2  # another vocabulary, another entry
 
 
@@ -386,12 +405,12 @@ def test_store_rejects_unknown_labels(tmp_path):
     man = write_corpus(tmp_path / "corpus")
     man.loc[0, "label"] = "fru"
     with pytest.raises(ValueError, match="fru"):
-        F.build_feature_store(man, CFG, tmp_path / "cache", text_model="random:16", progress=False)
+        build_feature_store(man, CFG, tmp_path / "cache", text_model="random:16", progress=False)
 
 
 def test_store_save_load_and_subset(tmp_path):
     man = write_corpus(tmp_path / "corpus")
-    store = F.build_feature_store(man, CFG, tmp_path / "cache", text_model="random:16", progress=False)
+    store = build_feature_store(man, CFG, tmp_path / "cache", text_model="random:16", progress=False)
     store.save(tmp_path / "store.pt")
     back = FeatureStore.load(tmp_path / "store.pt")
     assert back.ids == store.ids and back.words == store.words and back.word_frames == store.word_frames
@@ -406,7 +425,7 @@ def test_features_main_on_a_manifest_corpus(tmp_path, capsys):
     csv = tmp_path / "corpus" / "manifest.csv"
     man.assign(text=man["text"].replace("... --", "hmm"))[["utt_id", "wav_path", "text", "label", "speaker"]].to_csv(
         csv, index=False)
-    store = F.features_main(csv, tmp_path / "cache", preset="tiny", text_model="random:16")
+    store = features_main(csv, tmp_path / "cache", preset="tiny", text_model="random:16")
     assert len(store) == 4 and store.text.shape == (4, 8, 16)
     out = capsys.readouterr().out
     assert "utterances: 4" in out and "random:16" in out

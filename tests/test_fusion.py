@@ -13,14 +13,11 @@ import torch
 from corpora import write_corpus
 from test_train import make_store
 
-from tsin_nb.config import TSINConfig
-from tsin_nb.experiment import format_tables, load_outputs, run_experiment
-from tsin_nb.features import build_feature_store, config_for_store
+from tsin_nb.core import TSINConfig, set_seed
+from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
 from tsin_nb.model import build_model
-from tsin_nb.splits import Fold, make_folds
-from tsin_nb.store import FeatureStore
+from tsin_nb.runs import Fold, format_tables, load_outputs, make_folds, run_experiment
 from tsin_nb.train import alignment_loss, fit, fold_speech_stats, span_targets
-from tsin_nb.utils import set_seed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -21,11 +21,24 @@ import torch
 from corpora import write_corpus
 from distributed import Client, LocalCluster
 
-from tsin_nb import experiment, locks
-from tsin_nb import jobs as jobs_mod
 from tsin_nb.cli import main
-from tsin_nb.experiment import run_experiment, run_fold
-from tsin_nb.jobs import Plan, plan_jobs
+from tsin_nb.runs import (
+    CONNECT_TIMEOUT_S,
+    LOCK,
+    LOCK_STALE_S,
+    TRIM_SETTING,
+    FoldBusy,
+    Plan,
+    acquire_lock,
+    connect,
+    experiment,
+    local_cluster,
+    plan_jobs,
+    release_lock,
+    run_experiment,
+    run_fold,
+)
+from tsin_nb.runs import jobs as jobs_mod
 
 WORDS = {"ang": "no stop that now", "hap": "great fun today yes", "sad": "sorry so alone", "neu": "the table is here"}
 RUN = dict(protocols="SesI", variants=("tsin", "speech", "lin_fusion"), preset="tiny", epochs=2, folds=2,
@@ -177,7 +190,7 @@ def test_a_scheduler_that_does_not_answer_fails_within_seconds(corpus: Path, tmp
     t0 = time.monotonic()
     with pytest.raises(ConnectionError, match=f"no Dask scheduler answered at tcp://127.0.0.1:{port}"):
         run_experiment(corpus, tmp_path / "out", **RUN, scheduler=f"tcp://127.0.0.1:{port}")
-    assert time.monotonic() - t0 < 4 * jobs_mod.CONNECT_TIMEOUT_S
+    assert time.monotonic() - t0 < 4 * CONNECT_TIMEOUT_S
     assert not (tmp_path / "out").exists()
     code = main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--jobs", "-2"])
     assert code == 2 and not (tmp_path / "out").exists()
@@ -201,7 +214,7 @@ def test_jobs_and_threads_are_clamped_to_the_cores(monkeypatch: pytest.MonkeyPat
 
 def test_local_gpu_workers_each_see_one_gpu() -> None:
     # the spread itself needs no GPU: each worker process gets its own CUDA_VISIBLE_DEVICES and a GPU resource
-    with jobs_mod.local_cluster(Plan(workers=4, threads=1, gpus=("0", "1")), 4) as client:
+    with local_cluster(Plan(workers=4, threads=1, gpus=("0", "1")), 4) as client:
         seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
         resources = {w["name"]: w["resources"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
     assert sorted(seen.values()) == ["0", "0", "1", "1"]
@@ -210,9 +223,9 @@ def test_local_gpu_workers_each_see_one_gpu() -> None:
 
 def test_local_workers_keep_the_malloc_defaults() -> None:
     # Dask's default MALLOC_TRIM_THRESHOLD_ switches off glibc's dynamic mmap threshold: torch ran 2.4x slower
-    assert dask.config.get(jobs_mod.TRIM_SETTING) is not None  # Dask sets it unless told otherwise
+    assert dask.config.get(TRIM_SETTING) is not None  # Dask sets it unless told otherwise
     for plan in (Plan(workers=2, threads=1), Plan(workers=2, threads=1, gpus=("0",))):
-        with jobs_mod.local_cluster(plan, 2) as client:
+        with local_cluster(plan, 2) as client:
             seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
         assert list(seen.values()) == [None, None]
 
@@ -225,30 +238,30 @@ def test_a_live_lock_makes_the_job_busy_and_a_dead_one_is_taken_over(tmp_path: P
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         folder.mkdir()
-        lock = folder / locks.LOCK
+        lock = folder / LOCK
         lock.write_text(json.dumps({"host": socket.gethostname(), "pid": child.pid, "started": "then"}))
-        with pytest.raises(locks.FoldBusy, match=f"pid {child.pid}"):
-            locks.acquire_lock(folder)
+        with pytest.raises(FoldBusy, match=f"pid {child.pid}"):
+            acquire_lock(folder)
     finally:
         child.kill()
         child.wait()
-    path, note = locks.acquire_lock(folder)  # the holder is gone now
+    path, note = acquire_lock(folder)  # the holder is gone now
     assert f"process {child.pid} on this host is gone" in note
     assert json.loads(path.read_text())["pid"] == os.getpid()
-    locks.release_lock(path)
+    release_lock(path)
     assert not path.exists()
 
     lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": "then"}))
-    with pytest.raises(locks.FoldBusy, match="host elsewhere"):
-        locks.acquire_lock(folder)  # another host, touched just now
-    old = time.time() - locks.LOCK_STALE_S - 60
+    with pytest.raises(FoldBusy, match="host elsewhere"):
+        acquire_lock(folder)  # another host, touched just now
+    old = time.time() - LOCK_STALE_S - 60
     os.utime(lock, (old, old))
-    _, note = locks.acquire_lock(folder)
+    _, note = acquire_lock(folder)
     assert "not touched for 61 min" in note
 
 
 def test_a_client_reaches_the_cluster_from_a_scheduler_file(cluster: LocalCluster, tmp_path: Path) -> None:
     path = tmp_path / "scheduler.json"
     path.write_text(json.dumps({"address": cluster.scheduler_address}))
-    with jobs_mod.connect(path) as client:
+    with connect(path) as client:
         assert isinstance(client, Client) and client.scheduler_info(n_workers=-1)["workers"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tsin_nb.metrics import confusion, per_class_recall, summarize, unweighted_accuracy, weighted_accuracy
+from tsin_nb.train import confusion, per_class_recall, summarize, unweighted_accuracy, weighted_accuracy
 
 # 6 ang, 2 hap, 1 sad, 1 neu; every ang is right, both hap are called ang, sad right, neu called sad.
 Y = [0, 0, 0, 0, 0, 0, 1, 1, 2, 3]

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tsin_nb.config import VARIANTS, TSINConfig
+from tsin_nb.core import VARIANTS, TSINConfig, set_seed
 from tsin_nb.model import (
     MEC,
     FusionLSTM,
@@ -24,7 +24,6 @@ from tsin_nb.model import (
     temporal_alignment,
     uniform_alignment,
 )
-from tsin_nb.utils import set_seed
 
 TINY = TSINConfig.preset("tiny")
 

@@ -13,14 +13,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tsin_nb import reproduce as rp
+from tsin_nb.runs import EXPECTED_FIGURES, REPO, reproduce
+from tsin_nb.runs import reproduction as rp
 
 NOTEBOOKS = sorted(rp.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 PAPER_PART = re.compile(r"(Section [IVX]+|Eqs?\. ?\d+|Table [IVX]+|Figs?\. ?\d+)")
 
 
 def test_every_expected_notebook_exists() -> None:
-    assert [p.stem for p in NOTEBOOKS] == list(rp.EXPECTED_FIGURES)
+    assert [p.stem for p in NOTEBOOKS] == list(EXPECTED_FIGURES)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -47,7 +48,7 @@ def test_reproduce_names_the_failing_notebook_and_cell(tmp_path: Path, monkeypat
     (tmp_path / "nbs").mkdir()
     nbformat.write(nb, tmp_path / "nbs" / "00_broken.ipynb")
     monkeypatch.setattr(rp, "NOTEBOOKS", tmp_path / "nbs")
-    code = rp.reproduce(build_dir=tmp_path / "build", fig_dir=tmp_path / "figures")
+    code = reproduce(build_dir=tmp_path / "build", fig_dir=tmp_path / "figures")
     err = capsys.readouterr().err
     assert code == 1
     assert "00_broken.ipynb" in err and "cell 2" in err and "boom" in err
@@ -63,8 +64,8 @@ def test_reproduce_prints_one_line_per_notebook_and_nothing_else(tmp_path: Path,
     for name in ("00_tiny", "01_other"):
         nbformat.write(nb, tmp_path / "nbs" / f"{name}.ipynb")
     monkeypatch.setattr(rp, "NOTEBOOKS", tmp_path / "nbs")
-    monkeypatch.setenv("PYTHONPATH", str(rp.REPO))
-    code = rp.reproduce(only="tiny", build_dir=tmp_path / "build", fig_dir=tmp_path / "figures", extra={"n": 4})
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    code = reproduce(only="tiny", build_dir=tmp_path / "build", fig_dir=tmp_path / "figures", extra={"n": 4})
     out, err = capfd.readouterr()
     assert code == 0
     assert err == "", f"kernel or library noise on stderr: {err!r}"  # e.g. "Kernel is running over TCP ..."
@@ -99,7 +100,7 @@ def test_reproduce_shuts_a_finished_kernel_down_without_interrupting_it(tmp_path
     nbformat.write(nb, tmp_path / "nbs" / "00_child.ipynb")
     monkeypatch.setattr(rp, "NOTEBOOKS", tmp_path / "nbs")
     try:
-        assert rp.reproduce(build_dir=tmp_path / "build", fig_dir=tmp_path / "figures") == 0
+        assert reproduce(build_dir=tmp_path / "build", fig_dir=tmp_path / "figures") == 0
         time.sleep(1.0)
         assert not marker.exists(), "the kernel's process group got SIGINT at shutdown"
     finally:
@@ -142,9 +143,9 @@ def _outputs_of(nb: nbformat.NotebookNode) -> list[dict]:
 @pytest.mark.slow
 def test_every_notebook_runs_with_smoke_values_and_writes_its_figures(tmp_path: Path) -> None:
     figures = tmp_path / "figures"
-    code = rp.reproduce(params_file=rp.NOTEBOOKS / "smoke.yaml", build_dir=tmp_path / "build", fig_dir=figures)
+    code = reproduce(params_file=rp.NOTEBOOKS / "smoke.yaml", build_dir=tmp_path / "build", fig_dir=figures)
     assert code == 0
-    missing = [f"{name}.{ext}" for names in rp.EXPECTED_FIGURES.values() for name in names
+    missing = [f"{name}.{ext}" for names in EXPECTED_FIGURES.values() for name in names
                for ext in ("png", "pdf") if not (figures / f"{name}.{ext}").is_file()]
     assert not missing, f"figures not written: {missing}"
     executed = tmp_path / "build" / "notebooks"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tsin_nb.progress import ENV, show_progress
+from tsin_nb.core import ENV, show_progress
 
 
 class _Terminal(io.StringIO):

@@ -17,11 +17,9 @@ import soundfile as sf
 import torch
 
 from tsin_nb import cli
-from tsin_nb import reproduce as rp
-from tsin_nb.config import EMOTIONS
+from tsin_nb.core import EMOTIONS
 from tsin_nb.data import inspect, load_corpus
-from tsin_nb.experiment import load_results
-from tsin_nb.splits import make_folds
+from tsin_nb.runs import NOTEBOOKS, REPO, load_results, make_folds
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -113,7 +111,7 @@ def test_an_unfinished_fold_of_other_content_is_refused(tmp_path, capsys) -> Non
 
 
 def test_the_content_digest_follows_the_feature_settings(tmp_path) -> None:
-    from tsin_nb.safety import content_changes, content_record
+    from tsin_nb.runs import content_changes, content_record
 
     stamps = {"u1": ["ang", "aa", "1:2"], "u2": ["hap", "bb", "3:4"]}
     a = content_record(stamps, ["u2", "u1"], {"n_mels": 40, "stats": {"x": 1}, "text_model_path": "/a"})
@@ -154,7 +152,7 @@ def test_hostile_session_and_speaker_values_stay_inside_out(tmp_path, capsys) ->
 
 
 def test_safe_fold_dirname() -> None:
-    from tsin_nb.safety import check_fold_dirnames, safe_fold_dirname
+    from tsin_nb.core import check_fold_dirnames, safe_fold_dirname
 
     for plain in ("Session1", "Ses01M", "Group10", "spk_1.a-b"):
         assert safe_fold_dirname(plain) == plain
@@ -281,7 +279,7 @@ def test_reproduce_refuses_unknown_or_mistyped_parameters(tmp_path, no_notebook_
 
 
 def test_reproduce_accepts_the_smoke_parameters(tmp_path, no_notebook_runs) -> None:
-    assert cli.main(["reproduce", "--params", str(rp.NOTEBOOKS / "smoke.yaml"), "--build", str(tmp_path / "b"),
+    assert cli.main(["reproduce", "--params", str(NOTEBOOKS / "smoke.yaml"), "--build", str(tmp_path / "b"),
                      "--only", "04_"]) == 0
     assert no_notebook_runs[0]["epochs"] == 2 and no_notebook_runs[0]["preset"] == "tiny"
 
@@ -292,9 +290,9 @@ def test_reproduce_writes_figures_where_the_user_says(tmp_path, no_notebook_runs
     assert no_notebook_runs[-1]["fig_dir"] == str(build.resolve() / "figures")
     assert cli.main(["reproduce", "--build", str(build), "--only", "00_", "--figures", str(tmp_path / "f")]) == 0
     assert no_notebook_runs[-1]["fig_dir"] == str((tmp_path / "f").resolve())
-    from tsin_nb.safety import default_figures_dir
+    from tsin_nb.runs import default_figures_dir
 
-    assert default_figures_dir(rp.REPO / "build", rp.REPO) == rp.REPO / "figures"  # only the default run
+    assert default_figures_dir(REPO / "build", REPO) == REPO / "figures"  # only the default run
 
 
 # ------------------------------------------------------------------ 9. bad files named ---
@@ -374,7 +372,7 @@ def test_table_on_a_missing_folder_or_a_file_fails(tmp_path, capsys) -> None:
 
 
 def test_content_record_round_trips(tmp_path) -> None:
-    from tsin_nb.safety import CONTENT_FILE, content_record, read_content, write_content
+    from tsin_nb.runs import CONTENT_FILE, content_record, read_content, write_content
 
     rec = content_record({"u1": ["ang", "aa", "1:2"]}, ["u1"], {"n_mels": 40})
     write_content(tmp_path, rec)

@@ -10,11 +10,17 @@ import pytest
 import torch
 from test_train import make_fold, make_store
 
-from tsin_nb.config import TSINConfig
-from tsin_nb.layers import _masked_softmax, pool_frames
-from tsin_nb.model import alignment_weights, build_model, count_parameters, diagonal_prior, prior_alignment
+from tsin_nb.core import TSINConfig, set_seed
+from tsin_nb.model import (
+    alignment_weights,
+    build_model,
+    count_parameters,
+    diagonal_prior,
+    masked_softmax,
+    pool_frames,
+    prior_alignment,
+)
 from tsin_nb.train import config_diff, fit
-from tsin_nb.utils import set_seed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -74,7 +80,7 @@ def test_no_prior_is_eq4_as_printed_and_padding_stays_zero() -> None:
     alpha = torch.randn(2, 4, 10, generator=g)
     S_mask = torch.arange(10)[None, :] < torch.tensor([10, 6])[:, None]
     T_mask = torch.arange(4)[None, :] < torch.tensor([4, 2])[:, None]
-    printed = _masked_softmax((1.0 / math.sqrt(8)) * alpha, S_mask[:, None, :]) * T_mask[:, :, None]
+    printed = masked_softmax((1.0 / math.sqrt(8)) * alpha, S_mask[:, None, :]) * T_mask[:, :, None]
     assert torch.equal(alignment_weights(alpha, S_mask, T_mask, 8), printed)
     with_prior = alignment_weights(alpha, S_mask, T_mask, 8, prior=0.1)
     assert with_prior[1, :, 6:].abs().sum() == 0 and with_prior[1, 2:].abs().sum() == 0
@@ -121,8 +127,7 @@ def test_results_saved_before_a_field_existed_still_match() -> None:
 
 
 def test_batches_cut_to_their_longest_row_predict_what_the_full_padding_gives() -> None:
-    from tsin_nb.batches import feature_tensors
-    from tsin_nb.train import predict
+    from tsin_nb.train import feature_tensors, predict
 
     cfg = CFG.replace(speech_pool="mean_std")
     store = make_store(cfg)
@@ -141,8 +146,7 @@ def test_batches_cut_to_their_longest_row_predict_what_the_full_padding_gives() 
 
 
 def test_speech_pooled_once_predicts_what_pooling_every_batch_gives() -> None:
-    from tsin_nb.batches import feature_tensors, pool_once
-    from tsin_nb.train import predict
+    from tsin_nb.train import feature_tensors, pool_once, predict
 
     cfg = CFG.replace(speech_pool="mean_std")
     store = make_store(cfg)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsin_nb.config import EMOTIONS
-from tsin_nb.splits import Fold, check_fold, fold_summary, make_folds
+from tsin_nb.core import EMOTIONS
+from tsin_nb.runs import Fold, check_fold, fold_summary, make_folds
 
 
 def fake_manifest(n_per_speaker: int = 40, seed: int = 0) -> pd.DataFrame:

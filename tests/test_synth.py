@@ -11,9 +11,16 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from tsin_nb import espeak
-from tsin_nb.config import EMOTIONS
-from tsin_nb.synth import SMOKE_SIZE, make_synthetic_corpus
+from tsin_nb.core import EMOTIONS
+from tsin_nb.data import (
+    EVENT_WORD,
+    SMOKE_SIZE,
+    EspeakError,
+    espeak,
+    make_synthetic_corpus,
+    synthesize,
+    synthesize_events,
+)
 
 TINY = 40  # the smallest size: enough for determinism checks
 
@@ -197,7 +204,7 @@ def test_voices_differ_by_speaker(meta: pd.DataFrame) -> None:
 
 
 def test_held_out_sessions_meet_new_emotion_words() -> None:
-    from tsin_nb.synth import plan_corpus
+    from tsin_nb.data import plan_corpus
 
     plan = plan_corpus(1200, seed=0)
     words: dict[str, set[str]] = {}
@@ -211,9 +218,9 @@ def test_held_out_sessions_meet_new_emotion_words() -> None:
 
 def test_espeak_events_point_at_words() -> None:
     text = "We had a long day at the office and nobody came."
-    y, sr, events = espeak.synthesize_events(text, "en-us+f2")
+    y, sr, events = synthesize_events(text, "en-us+f2")
     assert sr == 22050 and y.dtype == np.float32 and len(y) > sr
-    words = [e for e in events if e.type == espeak.EVENT_WORD]
+    words = [e for e in events if e.type == EVENT_WORD]
     starts = [m.start() for m in re.finditer(r"[A-Za-z]+", text)]
     assert [e.text_position for e in words] == starts
     assert [e.length for e in words] == [len(w) for w in plain_words(text)]
@@ -229,11 +236,11 @@ def test_espeak_missing_library_is_clear(monkeypatch: pytest.MonkeyPatch) -> Non
     saved = espeak._STATE
     monkeypatch.setattr(espeak, "_STATE", None)
     monkeypatch.setattr(espeakng_loader, "get_library_path", lambda: "/nonexistent/libespeak-ng.so")
-    with pytest.raises(espeak.EspeakError, match="cannot load libespeak-ng"):
-        espeak.synthesize("hello")
+    with pytest.raises(EspeakError, match="cannot load libespeak-ng"):
+        synthesize("hello")
     monkeypatch.setattr(espeak, "_STATE", saved)
-    with pytest.raises(espeak.EspeakError, match="unknown espeak voice"):
-        espeak.synthesize("hello", voice="no-such-voice")
+    with pytest.raises(EspeakError, match="unknown espeak voice"):
+        synthesize("hello", voice="no-such-voice")
 
 
 def test_salient_word_is_emphasized(corpus: Path, meta: pd.DataFrame) -> None:
@@ -247,7 +254,7 @@ def test_salient_word_is_emphasized(corpus: Path, meta: pd.DataFrame) -> None:
         rows = [x for x in parse_wdseg(wdseg)[0] if x[3] not in ("<s>", "</s>", "<sil>")]
         emphasized = (rows[r.salient_index + 1][0] - rows[r.salient_index][0]) / 100  # seconds
         ssml = f"<speak>{r.text}</speak>"
-        _, sr, events = espeak.synthesize(ssml, r.voice, r.rate, r.pitch, r.range, r.volume, ssml=True)
+        _, sr, events = synthesize(ssml, r.voice, r.rate, r.pitch, r.range, r.volume, ssml=True)
         start = {pos - len("<speak>"): sample for pos, _, sample in events}
         spans = [m.start() for m in re.finditer(r"[A-Za-z']+", r.text)]
         a, b = spans[r.salient_index], spans[r.salient_index + 1]

@@ -9,10 +9,26 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from tsin_nb import TSINConfig, narrate
-from tsin_nb.diagnostics import cue_accuracy, plot_cue_accuracy, silhouette
-from tsin_nb.diagram import add_colorbars, architecture_shapes, plot_architecture
-from tsin_nb.experiment import SPKD_NOTE, table_one
+from tsin_nb.core import TSINConfig
+from tsin_nb.runs import SPKD_NOTE, table_one
+from tsin_nb.show import (
+    TOPICS,
+    JobLog,
+    add_colorbars,
+    alignment_text,
+    architecture_shapes,
+    cue_accuracy,
+    cue_text,
+    curve_text,
+    did_not_train,
+    paper_vs_run,
+    plot_architecture,
+    plot_cue_accuracy,
+    salient_text,
+    silhouette,
+    table_five_text,
+    table_one_text,
+)
 
 
 def _results(ua: dict[str, list[float]], protocol: str = "SesI") -> pd.DataFrame:
@@ -23,56 +39,56 @@ def _results(ua: dict[str, list[float]], protocol: str = "SesI") -> pd.DataFrame
 
 
 def test_table_five_text_says_below_or_above_from_the_numbers() -> None:
-    low = narrate.table_five_text(_results({"text": [0.70, 0.72, 0.71], "tsin": [0.60, 0.62, 0.61]}))
+    low = table_five_text(_results({"text": [0.70, 0.72, 0.71], "tsin": [0.60, 0.62, 0.61]}))
     assert "TSIN is below Text" in low and "TSIN ahead in 0 of 3 folds" in low
     assert "not above Text" in low
-    high = narrate.table_five_text(_results({"text": [0.60, 0.62, 0.61], "tsin": [0.70, 0.72, 0.71]}))
+    high = table_five_text(_results({"text": [0.60, 0.62, 0.61], "tsin": [0.70, 0.72, 0.71]}))
     assert "TSIN is above Text" in high and "TSIN ahead in 3 of 3 folds" in high
     assert "above every ablation, as in the paper" in high
-    level = narrate.table_five_text(_results({"text": [0.700, 0.701], "tsin": [0.701, 0.700]}))
+    level = table_five_text(_results({"text": [0.700, 0.701], "tsin": [0.701, 0.700]}))
     assert "TSIN is level with Text" in level
 
 
 def test_table_five_text_names_the_linear_baseline() -> None:
-    text = narrate.table_five_text(_results({"tsin": [0.8, 0.8], "lin_text": [0.75, 0.77], "lin_speech": [0.4, 0.4]}))
+    text = table_five_text(_results({"tsin": [0.8, 0.8], "lin_text": [0.75, 0.77], "lin_speech": [0.4, 0.4]}))
     assert "best linear row, Linear text, reaches 76.0 %" in text and "+4.0 points" in text
 
 
 def test_did_not_train_needs_chance_and_a_flat_loss() -> None:
     flat = [{"epoch": e, "train_loss": 1.37} for e in range(1, 13)]
     falling = [{"epoch": e, "train_loss": 1.37 / e} for e in range(1, 13)]
-    assert narrate.did_not_train(flat, 0.25)
-    assert not narrate.did_not_train(falling, 0.25)
-    assert not narrate.did_not_train(flat, 0.60)
+    assert did_not_train(flat, 0.25)
+    assert not did_not_train(falling, 0.25)
+    assert not did_not_train(flat, 0.60)
 
 
 def test_curve_text_finds_the_validation_minimum() -> None:
     val = [0.9, 0.7, 0.5, 0.55, 0.6, 0.7]
     h = pd.DataFrame({"epoch": range(1, 7), "train_loss": np.linspace(1.3, 0.2, 6), "val_loss": val,
                       "val_ua": [0.4, 0.5, 0.6, 0.65, 0.62, 0.61]})
-    text = narrate.curve_text(h)
+    text = curve_text(h)
     assert "lowest at epoch 3 (0.500)" in text and "peaked at epoch 4" in text and "epoch 4 instead" in text
     h["val_loss"] = sorted(val, reverse=True)
-    assert "still at its lowest" in narrate.curve_text(h)
+    assert "still at its lowest" in curve_text(h)
 
 
 def test_paper_vs_run_marks_what_this_run_changes() -> None:
-    cpu = narrate.paper_vs_run(TSINConfig.preset("cpu"), corpus="synthetic")
+    cpu = paper_vs_run(TSINConfig.preset("cpu"), corpus="synthetic")
     assert cpu.loc["epochs", "paper"] == "80" and cpu.loc["epochs", "this run"] == str(TSINConfig.preset("cpu").epochs)
     assert cpu.loc["epochs", "differs"] == "yes" and cpu.loc["batch size", "differs"] == ""
     assert "100 ms" in cpu.loc["speech step seen by the LSTM (and by Eq. 4)", "this run"]
     assert cpu.loc["Eq. 4 prior on word order", "differs"] == "yes"  # beyond the paper, not a silence of it
-    paper = narrate.paper_vs_run(TSINConfig.preset("paper"))
+    paper = paper_vs_run(TSINConfig.preset("paper"))
     assert set(paper.index[paper["differs"] == "yes"]) == {"word vectors (width E)", "Eq. 8 normalisation"}
-    literal = narrate.paper_vs_run(TSINConfig.preset("paper", si_norm="literal"))
+    literal = paper_vs_run(TSINConfig.preset("paper", si_norm="literal"))
     assert literal.loc["Eq. 8 normalisation", "differs"] == ""
-    assert list(narrate.paper_vs_run(TSINConfig(), only=["speech"]).index) == list(narrate.TOPICS["speech"])
+    assert list(paper_vs_run(TSINConfig(), only=["speech"]).index) == list(TOPICS["speech"])
     with pytest.raises(ValueError, match="unknown settings"):
-        narrate.paper_vs_run(TSINConfig(), only=["no such row"])
+        paper_vs_run(TSINConfig(), only=["no such row"])
 
 
 def test_job_log_summarises_one_line() -> None:
-    log = narrate.JobLog()
+    log = JobLog()
     for msg in ("Dropped 3 of 10 utterances (3 label).", "SesI tsin Session1: done before, skipped",
                 "Session2 tsin epoch 1/2  train loss 1.3", "Session2 tsin: test WA 50.00 UA 50.00 (epoch 2)"):
         log(msg)
@@ -92,7 +108,7 @@ def test_cue_accuracy_on_a_toy_table() -> None:
     assert t.loc["speech", "words"] == 50 and t.loc["speech", "voice"] == 100 and t.loc["speech", "all"] == 75
     assert t.loc["text", "words"] == 100 and t.loc["text", "voice"] == 0 and t.loc["text", "both"] == 0
     assert t.attrs["n"].loc["text", "words"] == 2
-    assert "Speech: best on *voice*" in narrate.cue_text(t)
+    assert "Speech: best on *voice*" in cue_text(t)
     assert isinstance(plot_cue_accuracy(t), Figure)
     with pytest.raises(ValueError, match="synthetic_meta.csv"):
         cue_accuracy(preds.assign(utt_id="zz"), cues)
@@ -139,15 +155,15 @@ def test_table_one_pairs_folds_only_where_they_correspond() -> None:
     assert math.isnan(t.loc[("SpkD", "Group1"), "paper UA"]) and ("SpkD", "Group10") not in t.index
     assert t.loc[("SpkD", "Mean (2/10 folds)"), "paper UA"] == 79.77
     assert table_one(res).attrs["footnote"] == SPKD_NOTE and "Group5" in SPKD_NOTE
-    text = narrate.table_one_text(table_one(res))
+    text = table_one_text(table_one(res))
     assert "SpkD: mean UA 62.5 % over 2 folds" in text and "SesI: mean UA 75.0 %" in text
 
 
 def test_alignment_and_salient_texts_follow_the_ratio() -> None:
     overall = pd.DataFrame({"mass_in_span": [0.05, 0.3], "uniform_share": [0.086, 0.1], "ratio": [0.58, 3.0]},
                            index=["tsin", "tsin + alignment loss"])
-    text = narrate.alignment_text(overall)
+    text = alignment_text(overall)
     assert "ratio 0.58: it looks away from the words, below chance" in text
     assert "ratio 3.00: it finds the words better than chance" in text
-    assert "below chance" in narrate.salient_text([False] * 9 + [True], [0.14] * 10)
-    assert "above chance" in narrate.salient_text([True] * 5 + [False] * 5, [0.14] * 10)
+    assert "below chance" in salient_text([False] * 9 + [True], [0.14] * 10)
+    assert "above chance" in salient_text([True] * 5 + [False] * 5, [0.14] * 10)

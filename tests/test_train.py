@@ -9,12 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from tsin_nb.config import TSINConfig
+from tsin_nb.core import TSINConfig, get_device
+from tsin_nb.features import FeatureStore
 from tsin_nb.model import build_model
-from tsin_nb.splits import Fold
-from tsin_nb.store import FeatureStore
+from tsin_nb.runs import Fold
 from tsin_nb.train import CHECKPOINT, FitResult, fit, load_checkpoint
-from tsin_nb.utils import get_device
 
 CFG = TSINConfig.preset("tiny", epochs=3, batch_size=8, dropout=0.1)
 N_UTT = 48

@@ -11,10 +11,26 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from tsin_nb import viz
-from tsin_nb.alignment import alignment_quality, attention_in_span, upsample_alignment
-from tsin_nb.config import EMOTIONS
-from tsin_nb.viz import plot_alignment_quality
+from tsin_nb.core import EMOTIONS
+from tsin_nb.show import (
+    alignment_quality,
+    attention_in_span,
+    embed_2d,
+    emotion_color,
+    emotion_marker,
+    plot_alignment,
+    plot_alignment_quality,
+    plot_confusion,
+    plot_confusions,
+    plot_dataset_stats,
+    plot_embeddings,
+    plot_speech_steps,
+    plot_table_bars,
+    plot_training_curves,
+    save_figure,
+    upsample_alignment,
+    variant_label,
+)
 
 
 def _panels(fig: Figure) -> list:
@@ -23,7 +39,7 @@ def _panels(fig: Figure) -> list:
 
 
 def _saves(fig: Figure, tmp_path, name: str) -> None:
-    paths = viz.save_figure(fig, name, fig_dir=tmp_path / "figs")
+    paths = save_figure(fig, name, fig_dir=tmp_path / "figs")
     assert [p.name for p in paths] == [f"{name}.png", f"{name}.pdf"]
     png, pdf = paths
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
@@ -33,7 +49,7 @@ def _saves(fig: Figure, tmp_path, name: str) -> None:
 def test_save_figure_shrinks_a_large_png(tmp_path) -> None:
     fig = Figure(figsize=(4, 3))
     fig.add_subplot().imshow(np.random.default_rng(0).random((200, 200)), interpolation="nearest")
-    png, _ = viz.save_figure(fig, "noise", fig_dir=tmp_path, dpi=200, max_png_bytes=60_000)
+    png, _ = save_figure(fig, "noise", fig_dir=tmp_path, dpi=200, max_png_bytes=60_000)
     assert 0 < png.stat().st_size <= 60_000
 
 
@@ -50,11 +66,11 @@ def test_dataset_stats(tmp_path) -> None:
         "words": [None] * n,
     })
     manifest["end"] = manifest["start"] + rng.uniform(1, 5, n)
-    fig = viz.plot_dataset_stats(manifest)
+    fig = plot_dataset_stats(manifest)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     stacked = sum(p.get_height() for p in fig.axes[0].patches)
     assert stacked == n
-    fig2 = viz.plot_dataset_stats(manifest.assign(start=np.nan), durations=rng.uniform(1, 5, n))
+    fig2 = plot_dataset_stats(manifest.assign(start=np.nan), durations=rng.uniform(1, 5, n))
     assert len(fig2.axes) == 3
     _saves(fig, tmp_path, "dataset")
 
@@ -74,7 +90,7 @@ def test_speech_steps(tmp_path) -> None:
         "delta": rng.standard_normal((40, n_frames)),
         "delta-delta": rng.standard_normal((40, n_frames)),
     }
-    fig = viz.plot_speech_steps(steps, sr, hop, win_length=win, n_fft=n_fft)
+    fig = plot_speech_steps(steps, sr, hop, win_length=win, n_fft=n_fft)
     panels = _panels(fig)
     assert len(panels) == len(steps)
     assert [ax.get_title() for ax in panels] == list(steps)
@@ -91,16 +107,16 @@ def test_speech_steps(tmp_path) -> None:
 def test_training_curves(tmp_path) -> None:
     history = [{"epoch": e, "train_loss": 1 / e, "val_wa": 0.5 + e / 100, "val_ua": 0.45 + e / 100}
                for e in range(1, 6)]
-    fig = viz.plot_training_curves(history)
+    fig = plot_training_curves(history)
     assert len(fig.axes) == 2
     ua_line = [ln for ln in fig.axes[1].get_lines() if ln.get_label() == "val UA"][0]
     assert ua_line.get_ydata()[-1] == pytest.approx(50.0)  # fractions shown as %
-    _saves(viz.plot_training_curves(pd.DataFrame(history)), tmp_path, "curves")
+    _saves(plot_training_curves(pd.DataFrame(history)), tmp_path, "curves")
 
 
 def test_confusion_orientation() -> None:
     cm = np.array([[10, 0, 30, 0], [0, 5, 0, 0], [0, 0, 7, 0], [1, 0, 0, 9]])
-    fig = viz.plot_confusion(cm, title="toy")
+    fig = plot_confusion(cm, title="toy")
     ax = fig.axes[0]
     data = np.asarray(ax.collections[0].get_array()).reshape(4, 4)
     assert data[0, 2] == pytest.approx(75.0)  # row "ang" (true), column "sad" (predicted)
@@ -110,14 +126,14 @@ def test_confusion_orientation() -> None:
     assert ax.get_ylabel() == "true" and ax.get_xlabel() == "predicted"
     texts = {(round(t.get_position()[0], 1), round(t.get_position()[1], 1)): t.get_text() for t in ax.texts}
     assert texts[(2.5, 0.5)] == "75.0%\n(30)"
-    counts = viz.plot_confusion(cm, normalize=False).axes[0]
+    counts = plot_confusion(cm, normalize=False).axes[0]
     assert np.asarray(counts.collections[0].get_array()).reshape(4, 4)[0, 2] == 30
 
 
 def test_confusions_side_by_side(tmp_path) -> None:
     rng = np.random.default_rng(1)
     cms = {p: rng.integers(0, 20, (4, 4)) for p in ("SesI", "SpkI", "SpkD")}
-    fig = viz.plot_confusions(cms)
+    fig = plot_confusions(cms)
     assert len(fig.axes) == 3
     assert [ax.get_title().split()[0] for ax in fig.axes] == list(cms)
     _saves(fig, tmp_path, "fig3")
@@ -133,22 +149,22 @@ def _clusters(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("method", ["tsne", "umap"])
 def test_embed_2d_is_deterministic(method: str) -> None:
     X, _ = _clusters()
-    a = viz.embed_2d(X, method=method, seed=0)
-    b = viz.embed_2d(X, method=method, seed=0)
+    a = embed_2d(X, method=method, seed=0)
+    b = embed_2d(X, method=method, seed=0)
     assert a.shape == (60, 2)
     np.testing.assert_allclose(a, b)
 
 
 def test_embed_2d_small_n_and_bad_method() -> None:
     X, _ = _clusters(n=8)
-    assert viz.embed_2d(X, "tsne").shape == (8, 2)  # perplexity clipped below n
+    assert embed_2d(X, "tsne").shape == (8, 2)  # perplexity clipped below n
     with pytest.raises(ValueError, match="tsne"):
-        viz.embed_2d(X, "pca")
+        embed_2d(X, "pca")
 
 
 def test_plot_embeddings(tmp_path) -> None:
     X, y = _clusters()
-    fig = viz.plot_embeddings({"speech": (X, y), "text": (X, y), "tsin": (X, y)}, method="tsne", seed=0)
+    fig = plot_embeddings({"speech": (X, y), "text": (X, y), "tsin": (X, y)}, method="tsne", seed=0)
     assert len(fig.axes) == 3
     assert [ax.get_title() for ax in fig.axes] == ["Speech", "Text", "TSIN"]
     scatters = fig.axes[0].collections
@@ -157,7 +173,7 @@ def test_plot_embeddings(tmp_path) -> None:
     assert len(shapes) == 4  # distinct marker shapes
     colors = [tuple(s.get_facecolor()[0]) for s in scatters]
     assert len(set(colors)) == 4
-    same = viz.plot_embeddings({"a": (np.random.default_rng(0).random((60, 2)), [EMOTIONS[i % 4] for i in range(60)])},
+    same = plot_embeddings({"a": (np.random.default_rng(0).random((60, 2)), [EMOTIONS[i % 4] for i in range(60)])},
                                method="none")
     assert [s.get_label() for s in same.axes[0].collections] == list(EMOTIONS)
     _saves(fig, tmp_path, "fig5")
@@ -171,7 +187,7 @@ def _table_v(scale: float = 1.0) -> pd.DataFrame:
 
 def test_table_bars(tmp_path) -> None:
     ours = _table_v(0.009)  # fractions -> shown as %
-    fig = viz.plot_table_bars(ours, paper=_table_v())
+    fig = plot_table_bars(ours, paper=_table_v())
     assert len(fig.axes) == 3
     assert [ax.get_title() for ax in fig.axes] == ["SesI", "SpkI", "SpkD"]
     ax = fig.axes[0]
@@ -182,14 +198,14 @@ def test_table_bars(tmp_path) -> None:
     np.testing.assert_allclose(hollow.get_offsets()[:, 1], [60.88, 74.92])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Speech", "TSIN"]
     flat = pd.DataFrame({"SesI WA": [70.0, 72.0], "SesI UA": [71.0, 73.0]}, index=["glove", "bert"])
-    assert len(viz.plot_table_bars(flat).axes) == 1
+    assert len(plot_table_bars(flat).axes) == 1
     long = pd.DataFrame({"variant": ["tsin", "tsin"], "protocol": ["SpkD", "SpkD"], "metric": ["WA", "UA"],
                          "value": [70.0, 71.0]})
-    assert len(viz.plot_table_bars(long).axes) == 1
+    assert len(plot_table_bars(long).axes) == 1
     folds = {"SesI": ["Session1", "Session2"], "SpkI": ["Ses01M", "Ses01F", "Ses02M"]}  # Table I: folds differ
     table1 = pd.DataFrame([{"fold": f, "protocol": p, "metric": m, "value": 0.7}
                            for p, fs in folds.items() for f in fs for m in ("WA", "UA")])
-    t1 = viz.plot_table_bars(table1, index="fold")
+    t1 = plot_table_bars(table1, index="fold")
     assert [[t.get_text() for t in ax.get_xticklabels()] for ax in t1.axes] == list(folds.values())
     assert t1.axes[1].patches[0].get_height() == pytest.approx(70.0)
     _saves(fig, tmp_path, "table5")
@@ -209,7 +225,7 @@ def _utterance(n_frames: int = 40, words: tuple[str, ...] = ("so", "very", "angr
 
 def test_plot_alignment_panels_and_selection(tmp_path) -> None:
     u = _utterance()
-    fig = viz.plot_alignment(**u, label="ang", pred=1)
+    fig = plot_alignment(**u, label="ang", pred=1)
     assert len(fig.axes) == 3  # spectrogram, alignment, weights
     assert "true: ang" in fig.get_suptitle() and "predicted: hap" in fig.get_suptitle()
     spec_ax, al_ax, w_ax = fig.axes
@@ -218,7 +234,7 @@ def test_plot_alignment_panels_and_selection(tmp_path) -> None:
     assert len(w_ax.patches) == 8  # 4 words x 2 sides
     assert [t.get_text() for t in al_ax.get_yticklabels()] == u["words"]
 
-    sel = viz.plot_alignment(**u, label="ang", pred="ang", selected_word=2)
+    sel = plot_alignment(**u, label="ang", pred="ang", selected_word=2)
     assert len(sel.axes) == 4  # plus the attention line
     span = [p for p in sel.axes[0].patches if p.get_gid() == "selected-span"][0]
     xs = span.get_patch_transform().transform(span.get_path().vertices)[:, 0]
@@ -234,13 +250,13 @@ def test_plot_alignment_only_real_parts_and_no_alignment() -> None:
     u = _utterance()
     padded = dict(u, spectrogram=np.pad(u["spectrogram"], ((0, 0), (0, 20))),
                   alignment=np.pad(u["alignment"], ((0, 3), (0, 10))), words=u["words"], n_real_frames=40)
-    fig = viz.plot_alignment(**padded)
+    fig = plot_alignment(**padded)
     assert fig.axes[0].images[0].get_array().shape == (8, 40)
     assert fig.axes[1].images[0].get_array().shape == (4, 40)
-    bare = viz.plot_alignment(u["spectrogram"], None, u["words"], word_frames=u["word_frames"], selected_word=1)
+    bare = plot_alignment(u["spectrogram"], None, u["words"], word_frames=u["word_frames"], selected_word=1)
     assert len(bare.axes) == 1
     with pytest.raises(ValueError, match="selected_word"):
-        viz.plot_alignment(**u, selected_word=9)
+        plot_alignment(**u, selected_word=9)
 
 
 def test_upsample_alignment_keeps_mass() -> None:
@@ -276,7 +292,7 @@ def test_attention_in_span_skips_words_without_spans() -> None:
 
 
 def test_alignment_quality_and_plot(tmp_path) -> None:
-    from tsin_nb.widgets import AlignmentRecord
+    from tsin_nb.show import AlignmentRecord
 
     u = _utterance()
     good = AlignmentRecord("u1", u["spectrogram"], u["words"], u["word_frames"], u["alignment"], None, None,
@@ -300,9 +316,9 @@ def test_alignment_quality_and_plot(tmp_path) -> None:
 
 
 def test_colors_fixed_per_emotion() -> None:
-    assert len({viz.emotion_color(e) for e in EMOTIONS}) == 4
-    assert len({viz.emotion_marker(e) for e in EMOTIONS}) == 4
-    assert viz.emotion_color("fru") == viz.emotion_color("fru")
+    assert len({emotion_color(e) for e in EMOTIONS}) == 4
+    assert len({emotion_marker(e) for e in EMOTIONS}) == 4
+    assert emotion_color("fru") == emotion_color("fru")
 
 
 def test_figures_are_not_left_open_in_pyplot() -> None:
@@ -310,9 +326,9 @@ def test_figures_are_not_left_open_in_pyplot() -> None:
 
     before = set(plt.get_fignums())
     u = _utterance()
-    viz.plot_alignment(**u, selected_word=0)
-    viz.plot_confusions({"a": np.eye(4)})
-    viz.plot_table_bars(_table_v())
+    plot_alignment(**u, selected_word=0)
+    plot_confusions({"a": np.eye(4)})
+    plot_table_bars(_table_v())
     assert set(plt.get_fignums()) == before
 
 
@@ -333,9 +349,9 @@ def test_table_one_figure_reads_at_page_width(tmp_path) -> None:
              "SpkD": [f"Group{i}" for i in range(1, 11)]}
     rows = [{"protocol": p, "test set": f, "metric": m, "value": 70.0}
             for p, fs in folds.items() for f in [*fs, "Mean"] for m in ("WA", "UA")]  # as notebook 05 melts table_one
-    fig = viz.plot_table_bars(pd.DataFrame(rows), index="test set",
+    fig = plot_table_bars(pd.DataFrame(rows), index="test set",
                               title="Table I: TSIN per test set (bars: this run; hollow diamonds: the paper, on IEMOCAP)")
-    png, _ = viz.save_figure(fig, "table1", fig_dir=tmp_path)
+    png, _ = save_figure(fig, "table1", fig_dir=tmp_path)
     from PIL import Image
 
     width, height = Image.open(png).size
@@ -357,7 +373,7 @@ def test_table_one_figure_reads_at_page_width(tmp_path) -> None:
 def test_one_protocol_bar_figure_keeps_its_title_and_legend_inside(rows: list[str]) -> None:
     df = pd.DataFrame([{"row": r, "protocol": "SesI", "metric": m, "value": 60.0} for r in rows for m in ("WA", "UA")])
     title = "Table V: mean over folds (bars: this run; hollow diamonds: the paper, on IEMOCAP)"
-    fig = viz.plot_table_bars(df, index="row", title=title)
+    fig = plot_table_bars(df, index="row", title=title)
     assert " ".join(fig.get_suptitle().split()) == title  # wrapped, not cut
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [viz.variant_label(r) for r in rows]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [variant_label(r) for r in rows]
     assert _inside_figure(fig)

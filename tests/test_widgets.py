@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from tsin_nb.store import FeatureStore
-from tsin_nb.widgets import AlignmentRecord, AlignmentViewer, records_from_arrays
+from tsin_nb.features import FeatureStore
+from tsin_nb.show import AlignmentRecord, AlignmentViewer, records_from_arrays
 
 N_MELS, N, M, STRIDE = 4, 12, 5, 2
 

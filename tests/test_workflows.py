@@ -13,9 +13,9 @@ import pytest
 import torch
 import yaml
 
-from tsin_nb import reproduce as rp
+from tsin_nb.runs import NOTEBOOKS, REPO, notebook_paths
 
-REPO = rp.REPO
+REPO = REPO
 WORKFLOWS = REPO / ".github" / "workflows"
 CHECK_DEVICES = REPO / ".github" / "scripts" / "check_devices.py"
 
@@ -77,9 +77,9 @@ def _parameters(path: Path) -> set[str]:
 
 
 def test_gpu_parameters_use_the_paper_widths_and_known_names() -> None:
-    params = yaml.safe_load((rp.NOTEBOOKS / "gpu.yaml").read_text())
+    params = yaml.safe_load((NOTEBOOKS / "gpu.yaml").read_text())
     assert params["preset"] == "paper" and params["device"] == "cuda" and params["epochs"] <= 20
-    known = set().union(*(_parameters(p) for p in rp.notebook_paths()))
+    known = set().union(*(_parameters(p) for p in notebook_paths()))
     assert set(params) <= known, f"not a parameter of any notebook: {sorted(set(params) - known)}"
 
 

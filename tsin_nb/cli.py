@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tsin_nb.config import BASELINES, PROTOCOLS, VARIANTS
+from tsin_nb.core import BASELINES, PROTOCOLS, VARIANTS
 
 
 def _split_list(value: str, valid: Sequence[str], what: str) -> tuple[str, ...]:
@@ -20,7 +20,7 @@ def _split_list(value: str, valid: Sequence[str], what: str) -> tuple[str, ...]:
 
 def _text_model(args: argparse.Namespace) -> None:
     """Exit naming ``--text-model`` when it is neither a usable folder nor a known name."""
-    from tsin_nb.safety import check_text_model
+    from tsin_nb.features import check_text_model
 
     try:
         check_text_model(args.text_model)
@@ -29,7 +29,7 @@ def _text_model(args: argparse.Namespace) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from tsin_nb.synth import DEFAULT_SIZE, make_synthetic_corpus
+    from tsin_nb.data import DEFAULT_SIZE, make_synthetic_corpus
 
     root = make_synthetic_corpus(args.root, n_utterances=args.size or DEFAULT_SIZE, seed=args.seed)
     print(f"synthetic corpus ready at {root}")
@@ -53,8 +53,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tsin_nb.experiment import format_tables, run_experiment
-    from tsin_nb.jobs import JobsFailed
+    from tsin_nb.runs import JobsFailed, format_tables, run_experiment
 
     _text_model(args)
     try:
@@ -89,7 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tsin_nb.experiment import format_tables
+    from tsin_nb.runs import format_tables
 
     folder = Path(args.dir)
     if not folder.is_dir():
@@ -103,7 +102,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from tsin_nb.reproduce import reproduce
+    from tsin_nb.runs import reproduce
 
     return reproduce(params_file=args.params, only=args.only, build_dir=args.build, corpus=args.corpus,
                      fig_dir=args.figures)

@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from tsin_nb.config import TSINConfig
-from tsin_nb.synth import DEFAULT_SIZE
-from tsin_nb.utils import get_device, set_seed
+from tsin_nb.core import TSINConfig, get_device, set_seed
+from tsin_nb.data import DEFAULT_SIZE
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ def corpus_path(ws: Workspace, corpus: str = "", corpus_size: int = DEFAULT_SIZE
         if not path.exists():
             raise FileNotFoundError(f"corpus {path} does not exist; pass an IEMOCAP root, a manifest CSV, or ''")
         return path
-    from tsin_nb.synth import make_synthetic_corpus
+    from tsin_nb.data import make_synthetic_corpus
 
     return make_synthetic_corpus(ws.build / "data" / f"synthetic_n{corpus_size}_s{seed}", n_utterances=corpus_size, seed=seed)
 

@@ -1,0 +1,211 @@
+"""The feature store of a manifest: speech and word-level text features, padded, masked and cached (Section III-B).
+
+This module orchestrates the stages, each in its own module (their docstrings give the choices where the
+paper is silent, DESIGN.md point 10, each a setting recorded in ``store.settings``):
+``speech`` (framing, log-Mel, deltas, normalisation, silence trimming), ``text`` (words and their frame
+spans), ``embedders`` (word vectors, one class per kind) and ``cache`` (the keyed, checksummed entries).
+Every public name of those modules is importable from here too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from tsin_nb.core import EMOTIONS, TSINConfig, show_progress
+from tsin_nb.data import DROPPED_FILE, load_audio, report_drops
+from tsin_nb.features.cache import FEATURES_VERSION, cached_entry, hash_key, wav_stamp
+from tsin_nb.features.embedders import (
+    TextEmbedder,
+    make_embedder,
+)
+from tsin_nb.features.speech import (
+    DELTA_WIDTH,
+    LOG_FLOOR,
+    SPEECH_NORMS,
+    frame_lengths,
+    logmel_features,
+    pad_or_truncate,
+    trim_silence,
+)
+from tsin_nb.features.store import FeatureStore
+from tsin_nb.features.text import (
+    EMPTY_WORD,
+    split_tokens,
+    word_spans,
+)
+
+
+def speech_settings(cfg: TSINConfig, speech_norm: str) -> dict[str, Any]:
+    """Every setting that changes the speech numbers."""
+    win, hop = frame_lengths(cfg)
+    return {
+        "sample_rate": cfg.sample_rate, "win_ms": cfg.win_ms, "hop_ms": cfg.hop_ms, "win_length": win,
+        "hop_length": hop, "n_fft": win, "window": "hamming", "center": False, "n_mels": cfg.n_mels,
+        "log": f"power_to_db(amin={LOG_FLOOR})", "delta_width": DELTA_WIDTH, "speech_norm": speech_norm,
+        "n_frames": cfg.n_frames, "speech_dim": 3 * cfg.n_mels, "features_version": FEATURES_VERSION,
+        **({"trim_db": cfg.trim_db} if cfg.trim_db > 0 else {}),
+    }
+
+
+def _compute_speech(wav_paths: Sequence[str], cfg: TSINConfig, speech_norm: str,
+                    progress: bool) -> dict[str, torch.Tensor]:
+    """Speech tensors for every wav: padded features, masks and raw frame counts."""
+    n_utt, n, f = len(wav_paths), cfg.n_frames, 3 * cfg.n_mels
+    speech = torch.zeros(n_utt, n, f)  # (U, N, F)
+    mask = torch.zeros(n_utt, n, dtype=torch.bool)  # (U, N)
+    raw = torch.zeros(n_utt, dtype=torch.long)  # (U,) frames before truncation
+    offset = torch.zeros(n_utt, dtype=torch.long)  # (U,) samples trimmed at the start
+    for i, wav in enumerate(tqdm(wav_paths, desc="speech features", disable=not show_progress(progress))):
+        y, offset[i] = trim_silence(load_audio(wav, sr=cfg.sample_rate), cfg)
+        feats = logmel_features(y, cfg, norm=speech_norm)  # (T, F)
+        padded, m = pad_or_truncate(feats, n)
+        speech[i], mask[i], raw[i] = torch.from_numpy(padded), torch.from_numpy(m), len(feats)
+    return {"speech": speech, "mask": mask, "raw_len": raw, "offset": offset}
+
+
+def _compute_text(word_lists: Sequence[Sequence[str]], embedder: TextEmbedder, n_words: int,
+                  progress: bool) -> dict[str, torch.Tensor]:
+    """Text tensors for every (already truncated) word list; an empty list becomes one zero word."""
+    vectors = embedder.embed_words(word_lists, progress=progress)
+    text = torch.zeros(len(word_lists), n_words, embedder.dim)  # (U, M, E)
+    mask = torch.zeros(len(word_lists), n_words, dtype=torch.bool)  # (U, M)
+    for i, vec in enumerate(vectors):
+        if len(vec) == 0:
+            mask[i, 0] = True  # placeholder word: zero vector, mask True
+            continue
+        padded, m = pad_or_truncate(vec, n_words)
+        text[i], mask[i] = torch.from_numpy(padded), torch.from_numpy(m)
+    return {"text": text, "mask": mask}
+
+
+def _check_manifest(manifest: pd.DataFrame) -> None:
+    missing = [c for c in ("utt_id", "label", "text", "wav_path") if c not in manifest.columns]
+    if missing:
+        raise ValueError(f"manifest lacks columns {missing}; build it with tsin_nb.data.load_corpus")
+    bad = manifest.loc[~manifest["label"].isin(EMOTIONS), ["utt_id", "label"]]
+    if len(bad):
+        raise ValueError(f"{len(bad)} utterances have labels outside {EMOTIONS}, e.g. {bad.head(3).values.tolist()}")
+
+
+def build_feature_store(
+    manifest: pd.DataFrame,
+    cfg: TSINConfig,
+    cache_dir: str | os.PathLike,
+    text_model: str | TextEmbedder | None = None,
+    progress: bool = True,
+    train_ids: Sequence[str] | None = None,
+    *,
+    speech_norm: str | None = None,
+) -> FeatureStore:
+    """Speech and text features of every manifest row, loaded from ``cache_dir`` or computed and cached.
+
+    ``train_ids`` (the fold's training utterances) is required for ``onehot`` and unused otherwise.
+    ``speech_norm=None`` follows ``cfg.speech_norm``; ``"fold"`` stores raw features (the model standardises).
+    """
+    _check_manifest(manifest)
+    speech_norm = speech_norm or cfg.speech_norm
+    if speech_norm == "fold":
+        speech_norm = "none"
+    if speech_norm not in SPEECH_NORMS:
+        raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {speech_norm!r}")
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    ids = manifest["utt_id"].astype(str).tolist()
+    texts = manifest["text"].fillna("").astype(str).tolist()
+    wavs = manifest["wav_path"].astype(str).tolist()
+
+    embedder = make_embedder(text_model, cfg)
+    if embedder.needs_fit:
+        if train_ids is None:
+            raise ValueError("onehot embeddings need train_ids (the fold's training utterances) to fit the "
+                             "vocabulary without seeing test words")
+        by_id = dict(zip(ids, texts))
+        unknown = [u for u in train_ids if u not in by_id]
+        if unknown:
+            raise KeyError(f"{len(unknown)} train_ids are not in the manifest, e.g. {unknown[:3]}")
+        embedder.fit(by_id[u] for u in train_ids)
+
+    s_settings = speech_settings(cfg, speech_norm)
+    s_key = {"settings": s_settings, "wavs": [[u, *wav_stamp(w)] for u, w in zip(ids, wavs)]}
+    speech = cached_entry(cache, "speech", s_key, lambda: _compute_speech(wavs, cfg, speech_norm, progress),
+                     {"settings": s_settings, "n_utterances": len(ids)})
+    tokens = [split_tokens(t) for t in texts]
+    all_words = [[w for w, _ in tk] for tk in tokens]
+    kept = [ws[: cfg.n_words] for ws in all_words]
+    t_settings = {"text_model": embedder.spec, "text_kind": embedder.kind, "text_dim": embedder.dim,
+                  "n_words": cfg.n_words, "empty_word": EMPTY_WORD, "features_version": FEATURES_VERSION}
+    t_key = {"settings": t_settings, "identity": embedder.identity, "texts": list(zip(ids, texts))}
+    text = cached_entry(cache, "text", t_key, lambda: _compute_text(kept, embedder, cfg.n_words, progress),
+                   {"settings": t_settings, "identity": embedder.identity, "n_utterances": len(ids)})
+
+    timings = manifest["words"].tolist() if "words" in manifest.columns else [None] * len(ids)
+    if cfg.trim_db > 0:  # word times relative to the trimmed clip
+        shifts = (speech["offset"].double() / cfg.sample_rate).tolist()
+        timings = [tm if not isinstance(tm, (list, tuple)) else [(w, max(0.0, a - sh), max(0.0, b - sh)) for w, a, b in tm]
+                   for tm, sh in zip(timings, shifts)]
+    word_frames = [word_spans(tm, [w for w, _ in tk], cfg, [a for _, a in tk]) for tm, tk in zip(timings, tokens)]
+    word_frames = [None if sp is None else sp[: cfg.n_words] for sp in word_frames]
+    stats = {
+        "speech_truncated": int((speech["raw_len"] > cfg.n_frames).sum()),
+        "speech_frames_max": int(speech["raw_len"].max()) if len(ids) else 0,
+        "text_truncated": sum(len(ws) > cfg.n_words for ws in all_words),
+        "empty_transcripts": sum(not ws for ws in all_words),
+        "word_frames_known": sum(sp is not None for sp in word_frames),
+    }
+    ident = embedder.identity
+    settings = {**s_settings, **t_settings, "text_model_path": ident.get("path"),
+                "text_identity": hash_key(ident)[:16], "stats": stats}
+    return FeatureStore(
+        ids=ids,
+        speech=speech["speech"],
+        speech_mask=speech["mask"],
+        text=text["text"],
+        text_mask=text["mask"],
+        labels=torch.tensor([EMOTIONS.index(lab) for lab in manifest["label"]], dtype=torch.long),
+        words=[ws if ws else [EMPTY_WORD] for ws in kept],
+        word_frames=word_frames,
+        settings=settings,
+    )
+
+
+def config_for_store(cfg: TSINConfig, store: FeatureStore) -> TSINConfig:
+    """``cfg`` with n_frames, n_words, n_mels / speech_dim and text_dim taken from ``store``."""
+    n_frames, speech_dim = store.speech.shape[1:]
+    return cfg.replace(n_frames=int(n_frames), n_words=int(store.text.shape[1]), n_mels=int(speech_dim) // 3,
+                       text_dim=int(store.text.shape[2]))
+
+
+def summarize(store: FeatureStore) -> str:
+    """A few lines describing a feature store (sizes, truncation, model)."""
+    s = store.settings
+    st = s.get("stats", {})
+    return "\n".join([
+        f"utterances: {len(store)}   speech {tuple(store.speech.shape)}   text {tuple(store.text.shape)}",
+        f"text model: {s.get('text_model')} ({s.get('text_kind')}, text_dim={s.get('text_dim')})",
+        f"speech: {s.get('n_mels')} Mel bands x 3, {s.get('win_ms')} ms Hamming / {s.get('hop_ms')} ms hop, "
+        f"normalization={s.get('speech_norm')}",
+        f"truncated: {st.get('speech_truncated')} clips > {s.get('n_frames')} frames, "
+        f"{st.get('text_truncated')} transcripts > {s.get('n_words')} words; "
+        f"empty transcripts: {st.get('empty_transcripts')}; word timings: {st.get('word_frames_known')}",
+    ])
+
+
+def features_main(corpus_path: str | os.PathLike, cache_dir: str | os.PathLike, preset: str = "cpu",
+                  text_model: str | None = None) -> FeatureStore:
+    """``tsin-nb features ROOT --cache DIR``: load the corpus, build (or load) its store, print a summary."""
+    from tsin_nb.data import load_corpus
+
+    cfg = TSINConfig.preset(preset)
+    manifest = load_corpus(corpus_path)
+    print(report_drops(manifest, Path(cache_dir) / DROPPED_FILE))
+    store = build_feature_store(manifest, cfg, cache_dir, text_model=text_model)
+    print(summarize(store))
+    print(f"cache: {Path(cache_dir).resolve()}")
+    return store

@@ -1,0 +1,51 @@
+"""Stage 3, the network: masked layers, the speech and text encoders (Eqs. 1-2), temporal alignment
+(Eqs. 3-5), semantic interaction (Eqs. 6-9), fusion and MEC (Eqs. 10-12), TSIN and its ablations.
+
+Imports ``tsin_nb.core`` only (a model sees tensors, never files).
+"""
+
+from tsin_nb.model.layers import (
+    MultiKernelBlock,
+    SpeechEncoder,
+    TextEncoder,
+    count_parameters,
+    loss_fn,
+    masked_mean,
+    masked_softmax,
+    pool_frames,
+)
+from tsin_nb.model.tsin import (
+    MEC,
+    FusionLSTM,
+    SemanticInteraction,
+    TSINOutput,
+    alignment_weights,
+    build_model,
+    diagonal_prior,
+    normalize_weights,
+    prior_alignment,
+    temporal_alignment,
+    uniform_alignment,
+)
+
+__all__ = [
+    "FusionLSTM",
+    "MEC",
+    "MultiKernelBlock",
+    "SemanticInteraction",
+    "SpeechEncoder",
+    "TSINOutput",
+    "TextEncoder",
+    "alignment_weights",
+    "build_model",
+    "count_parameters",
+    "diagonal_prior",
+    "loss_fn",
+    "masked_mean",
+    "masked_softmax",
+    "normalize_weights",
+    "pool_frames",
+    "prior_alignment",
+    "temporal_alignment",
+    "uniform_alignment",
+]

@@ -1,0 +1,366 @@
+"""TSIN (Section III, Eqs. 1-12) and the ablations of Table V, built from small named modules.
+
+Dimension letters used in every shape comment:
+    B  batch                      N  speech frames (after ``speech_stride`` pooling)
+    M  words                      F  speech feature width (``speech_dim``, 3 * n_mels)
+    E  word-embedding width       D  model width d (``d_model``)
+    D' fusion width d'            A  attention width inside Eq. 7 (``attn_dim``)
+    C  classes                    K  kernel branches of a multi-kernel block
+    L  any sequence length (frames or words), H any feature width
+
+Masks are boolean, True on real frames or words, and always a prefix of the sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tsin_nb.core import VARIANTS, TSINConfig
+from tsin_nb.model.layers import (
+    FoldNorm,
+    MaskedLSTM,
+    MultiKernelBlock,
+    SpeechEncoder,
+    TextEncoder,
+    at_least_one,
+    masked_mean,
+    masked_softmax,
+    pool_frames,
+    zero_padded,
+)
+
+# ------------------------------------------------ temporal alignment (TA) ---
+
+
+def alignment_scores(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: alpha_ij = t_j^T s_i, laid out word-major: (B, N, D), (B, M, D) -> (B, M, N)."""
+    return torch.einsum("bmd,bnd->bmn", T, S)  # (B, M, N)
+
+
+def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> torch.Tensor:
+    """Log-prior (B, M, N) that word j of m sits near frame i of n: -(p_i - q_j)^2 / (2 width^2).
+
+    p_i = (i + 1/2) / n and q_j = (j + 1/2) / m are the relative positions of frame and word among the
+    real ones, so ``width`` is a share of the utterance. Speech and text run in the same order; this
+    is the only knowledge the prior adds (no timing). Not in the paper (``cfg.align_prior``).
+    """
+    n = S_mask.sum(dim=1).clamp(min=1).to(torch.float32)[:, None, None]  # (B, 1, 1)
+    m = T_mask.sum(dim=1).clamp(min=1).to(torch.float32)[:, None, None]  # (B, 1, 1)
+    p = (torch.arange(S_mask.shape[1], device=S_mask.device)[None, None, :] + 0.5) / n  # (B, 1, N)
+    q = (torch.arange(T_mask.shape[1], device=T_mask.device)[None, :, None] + 0.5) / m  # (B, M, 1)
+    return -((p - q) ** 2) / (2.0 * width**2)  # (B, M, N)
+
+
+def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: int, width: float) -> torch.Tensor:
+    """Eq. 4 with every score alpha set to 0, i.e. :func:`diagonal_prior` alone: (U, N_in), (U, M) -> (U, M, N_in / stride).
+
+    A pooled frame is real when any of its ``stride`` frames is, as in :func:`pool_frames`. What the prior
+    finds by itself, to compare with a trained alignment (notebook 09, ``benchmarks/tuning_study.py``).
+    """
+    S_mask = speech_mask.bool().reshape(len(speech_mask), -1, stride).any(dim=-1)  # (U, N)
+    zero = torch.zeros(len(speech_mask), text_mask.shape[1], S_mask.shape[1])  # (U, M, N)
+    return alignment_weights(zero, S_mask, text_mask.bool(), 1, width)  # d does not matter: alpha is 0
+
+
+def alignment_weights(
+    alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0
+) -> torch.Tensor:
+    """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0.
+
+    ``prior > 0`` adds :func:`diagonal_prior` of that width to the scores before the softmax.
+    """
+    lam = 1.0 / math.sqrt(d)
+    scores = lam * alpha  # (B, M, N)
+    if prior > 0:
+        scores = scores + diagonal_prior(S_mask, T_mask, prior).to(scores.dtype)  # (B, M, N)
+    alpha_prime = masked_softmax(scores, S_mask[:, None, :])  # (B, M, N)
+    return alpha_prime * T_mask[:, :, None].to(alpha_prime.dtype)  # (B, M, N)
+
+
+def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: u_j = sum_i alpha'_ij s_i: (B, M, N), (B, N, D) -> U (B, M, D)."""
+    return torch.bmm(alpha_prime, S)  # (B, M, D)
+
+
+def temporal_alignment(
+    S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
+
+    Padding (the paper is silent): padded frames get weight exactly 0, padded words get U = 0
+    and an all-zero alignment row. ``prior``: width of the optional :func:`diagonal_prior` (0: none).
+    """
+    alpha = alignment_scores(S, T)  # (B, M, N)
+    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior)  # (B, M, N)
+    U = speech_context(alpha_prime, S)  # (B, M, D)
+    return U, alpha_prime
+
+
+def uniform_alignment(
+    S: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The "w/o TA" alignment: each word mean-pools its own equal, contiguous segment of real frames.
+
+    With n real frames and m real words, word j takes frames [floor(j n/m), floor((j+1) n/m)).
+    When m > n a segment would be empty, so it is widened to the single frame floor(j n/m):
+    every word still gets one frame and neighbouring words share frames. Returns U (B, M, D)
+    and the fixed alignment matrix (B, M, N) whose real rows sum to 1.
+    """
+    N, M = S.shape[1], T_mask.shape[1]
+    n = S_mask.sum(dim=1).clamp(min=1)[:, None]  # (B, 1)
+    m = T_mask.sum(dim=1).clamp(min=1)[:, None]  # (B, 1)
+    j = torch.arange(M, device=S.device)[None, :]  # (1, M)
+    start = (j * n) // m  # (B, M)
+    end = torch.maximum(((j + 1) * n) // m, start + 1)  # (B, M)
+    i = torch.arange(N, device=S.device)[None, None, :]  # (1, 1, N)
+    inside = (i >= start[:, :, None]) & (i < end[:, :, None]) & T_mask[:, :, None]  # (B, M, N)
+    A = inside.to(S.dtype)  # (B, M, N)
+    A = A / A.sum(dim=-1, keepdim=True).clamp(min=1.0)  # (B, M, N)
+    return torch.bmm(A, S), A  # (B, M, D), (B, M, N)
+
+
+# ----------------------------------------------- semantic interaction (SI) ---
+
+
+def normalize_weights(w: torch.Tensor, mask: torch.Tensor, mode: str = "softmax") -> torch.Tensor:
+    """Eq. 8 over real words: ``"literal"`` w_i / sum_j w_j, or ``"softmax"``; padded words get 0.
+
+    The literal form divides by a sum of signed tanh scores, which can be near 0 or negative;
+    it is kept as printed. Only an exactly-zero sum is replaced by 1, so that 0/0 cannot occur.
+    """
+    if mode == "softmax":
+        return masked_softmax(w, mask)  # (B, M)
+    if mode == "literal":
+        w = w * mask.to(w.dtype)  # (B, M)
+        total = w.sum(dim=-1, keepdim=True)  # (B, 1)
+        total = torch.where(total == 0, torch.ones_like(total), total)  # (B, 1)
+        return w / total  # (B, M)
+    raise ValueError(f"si_norm must be 'softmax' or 'literal', not {mode!r}")
+
+
+class _ScoreParams(nn.Module):
+    """One set of Eq. 7's trainable parameters: x_s, x_t (D -> A), b (A) and V (A -> 1)."""
+
+    def __init__(self, d: int, a: int) -> None:
+        super().__init__()
+        self.x_s = nn.Linear(d, a, bias=False)
+        self.x_t = nn.Linear(d, a, bias=False)
+        self.b = nn.Parameter(torch.zeros(a))
+        self.V = nn.Linear(a, 1, bias=False)
+
+
+class SemanticInteraction(nn.Module):
+    """Eqs. 6-9: text-aware and speech-aware word weights that recalibrate U and T.
+
+    Eq. 7 sharing: ``cfg.si_shared=True`` uses one V, x_s, x_t, b for both lines (the equation
+    writes the same symbols); False gives each line its own set.
+    Eq. 8: ``cfg.si_norm`` picks ``"softmax"`` (stable default) or ``"literal"`` (divide by the sum).
+    Eq. 9 scale: normalised weights sum to 1, so ``u_i * w~_i`` shrinks every word by about 1/m.
+    ``cfg.si_scale="sum"`` applies them as printed; ``"mean"`` applies ``m * w~_i`` (mean 1 over the m
+    real words), which keeps the relative weighting and the input scale of the fusion LSTM.
+    Eq. 9 follows the prose, not the superscripts: the text-aware weights w^t (from u_i and h_t)
+    recalibrate the speech side, u~_i = u_i * w~^t_i; the speech-aware weights w^s (from t_i and
+    h_s) recalibrate the text side, t~_i = t_i * w~^s_i.
+    """
+
+    def __init__(self, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.norm = cfg.si_norm
+        self.scale = cfg.si_scale
+        self.p_t = _ScoreParams(cfg.d_model, cfg.attn_dim)
+        self.p_s = self.p_t if cfg.si_shared else _ScoreParams(cfg.d_model, cfg.attn_dim)
+
+    @staticmethod
+    def hidden_states(U: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 6: h_t, h_s = f_mean(T), f_mean(U) over real words: (B, D) each."""
+        return masked_mean(T, mask), masked_mean(U, mask)  # (B, D), (B, D)
+
+    def initial_weights(
+        self, U: torch.Tensor, T: torch.Tensor, h_t: torch.Tensor, h_s: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 7: w^t_i = V^T tanh(x_s u_i + x_t h_t + b), w^s_i = V^T tanh(x_t t_i + x_s h_s + b)."""
+        p, q = self.p_t, self.p_s
+        w_t = p.V(torch.tanh(p.x_s(U) + p.x_t(h_t)[:, None, :] + p.b)).squeeze(-1)  # (B, M)
+        w_s = q.V(torch.tanh(q.x_t(T) + q.x_s(h_s)[:, None, :] + q.b)).squeeze(-1)  # (B, M)
+        return w_t, w_s
+
+    def forward(
+        self, U: torch.Tensor, T: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, M, D) x2, (B, M) -> U~, T~ (B, M, D), speech_weights w~^t and text_weights w~^s (B, M)."""
+        h_t, h_s = self.hidden_states(U, T, mask)  # (B, D), (B, D)
+        w_t, w_s = self.initial_weights(U, T, h_t, h_s)  # (B, M), (B, M)
+        w_t_tilde = normalize_weights(w_t, mask, self.norm)  # (B, M)
+        w_s_tilde = normalize_weights(w_s, mask, self.norm)  # (B, M)
+        m = mask.sum(dim=1, keepdim=True).to(U.dtype) if self.scale == "mean" else 1.0  # (B, 1)
+        U_tilde = U * (m * w_t_tilde)[:, :, None]  # (B, M, D)
+        T_tilde = T * (m * w_s_tilde)[:, :, None]  # (B, M, D)
+        return U_tilde, T_tilde, w_t_tilde, w_s_tilde
+
+
+# ------------------------------------------------------ fusion and MEC ---
+
+
+class FusionLSTM(nn.Module):
+    """Eq. 10: F = LSTM(U~ concat T~), packed by the word mask; bidirectional as ``cfg.bidirectional``."""
+
+    def __init__(self, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.lstm = MaskedLSTM(2 * cfg.d_model, cfg.d_fusion, cfg.bidirectional, cfg.lstm_layers)
+
+    def forward(self, U_tilde: torch.Tensor, T_tilde: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, M, D) x2, (B, M) -> F (B, M, D')."""
+        return self.lstm(torch.cat([U_tilde, T_tilde], dim=-1), mask)  # (B, M, D')
+
+
+class MEC(nn.Module):
+    """Eqs. 11-12: multi-kernel block (width kept), f_mean over real steps, dropout, FC to C classes."""
+
+    def __init__(self, in_dim: int, cfg: TSINConfig) -> None:
+        super().__init__()
+        self.block = MultiKernelBlock(in_dim, in_dim, cfg.kernel_sizes)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.fc = nn.Linear(in_dim, cfg.num_classes)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, H), (B, L) -> logits (B, C) and the pooled embedding f' (B, H)."""
+        f_prime = masked_mean(self.block(x, mask), mask)  # (B, H)
+        logits = self.fc(self.dropout(f_prime))  # (B, C)
+        return logits, f_prime
+
+
+# -------------------------------------------------------------- the model ---
+
+
+@dataclass
+class TSINOutput:
+    """What every variant returns; fields a variant does not compute are None."""
+
+    logits: torch.Tensor  # (B, C)
+    embedding: torch.Tensor  # (B, D') for fused variants, (B, D) for "speech" and "text"
+    alignment: torch.Tensor | None = None  # (B, M, N)
+    speech_weights: torch.Tensor | None = None  # (B, M): w~^t, applied to U
+    text_weights: torch.Tensor | None = None  # (B, M): w~^s, applied to T
+    speech_logits: torch.Tensor | None = None  # (B, C): the auxiliary speech-only head, when cfg.speech_aux > 0
+
+
+class TSIN(nn.Module):
+    """TSIN and its Table V ablations, assembled from the modules above (see :func:`build_model`).
+
+    Ablations: "speech" = SpeechEncoder + MEC over frames; "text" = TextEncoder + MEC over words;
+    "no_ta" replaces Eqs. 3-5 by :func:`uniform_alignment`; "no_si" skips Eqs. 6-9.
+    Only the modules a variant uses are built, so no parameter is dead. ``cfg.speech_aux > 0`` adds a
+    linear speech-only head on f_mean(S) to the fused variants (trained by its own loss, never used to predict).
+    An utterance with no real frame (word) is treated as one zero-valued frame (word).
+    """
+
+    def __init__(self, cfg: TSINConfig, variant: str = "tsin") -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+        self.cfg, self.variant = cfg, variant
+        self.uses_speech = variant != "text"
+        self.uses_text = variant != "speech"
+        self.speech_norm = FoldNorm(cfg.speech_dim) if self.uses_speech and cfg.speech_norm == "fold" else None
+        self.speech_encoder = SpeechEncoder(cfg) if self.uses_speech else None
+        self.text_encoder = TextEncoder(cfg) if self.uses_text else None
+        self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
+        self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
+        self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
+        self.enc_dropout = nn.Dropout(cfg.enc_dropout) if cfg.enc_dropout > 0 else nn.Identity()  # on S and T
+        fused = self.fusion is not None
+        self.speech_head = nn.Linear(cfg.d_model, cfg.num_classes) if fused and cfg.speech_aux > 0 else None
+
+    def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
+        """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
+        if x is None or mask is None:
+            raise ValueError(f"variant {self.variant!r} needs {what} features and their mask")
+        if x.dim() != 3 or x.shape[2] != width:
+            raise ValueError(f"{what} must be (B, L, {width}) for this config, got {tuple(x.shape)}")
+        if tuple(mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(f"{what}_mask must be {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+        m = mask.bool()
+        if (m[:, 1:] & ~m[:, :-1]).any():
+            raise ValueError(f"{what}_mask must be a prefix (True then False) in every row")
+        return x.shape[0]
+
+    def pool_speech(self, speech: torch.Tensor, speech_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The speech encoder's frame pooling alone: (B, N_in, F), (B, N_in) -> (B, N, F or 2 F), (B, N).
+
+        Pooling depends on the features only, not on any parameter, so :func:`tsin_nb.train.fit` pools the
+        whole store once and passes ``speech_pooled=True`` instead of pooling every batch of every epoch.
+        """
+        cfg = self.cfg
+        self._check(speech, speech_mask, cfg.speech_dim, "speech")
+        mask = speech_mask.bool()  # (B, N_in)
+        speech = zero_padded(speech, mask)  # (B, N_in, F): a row with no real frame becomes one zero frame
+        return pool_frames(speech, at_least_one(mask), cfg.speech_stride, cfg.speech_pool)  # checks the stride
+
+    def forward(
+        self,
+        speech: torch.Tensor | None,
+        speech_mask: torch.Tensor | None,
+        text: torch.Tensor | None,
+        text_mask: torch.Tensor | None,
+        speech_pooled: bool = False,
+    ) -> TSINOutput:
+        """speech (B, N_in, F), speech_mask (B, N_in), text (B, M, E), text_mask (B, M) -> TSINOutput.
+
+        ``speech_pooled=True``: speech and speech_mask are :meth:`pool_speech`'s output, (B, N, F or 2 F), (B, N).
+        """
+        cfg = self.cfg
+        sizes = []
+        if self.uses_speech:
+            if speech_pooled:
+                sizes.append(self._check(speech, speech_mask, cfg.pooled_speech_dim, "speech"))
+                speech_mask = at_least_one(speech_mask.bool())  # (B, N)
+                speech = zero_padded(speech, speech_mask)  # (B, N, F or 2 F)
+            else:
+                speech, speech_mask = self.pool_speech(speech, speech_mask)  # (B, N, F or 2 F), (B, N)
+                sizes.append(speech.shape[0])
+            S, S_mask = self.speech_encoder(speech, speech_mask, self.speech_norm, pooled=True)  # (B, N, D), (B, N)
+            S = self.enc_dropout(S)  # (B, N, D)
+        if self.uses_text:
+            sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))
+            text_mask = text_mask.bool()
+            text = zero_padded(text, text_mask)  # (B, M, E)
+            if self.training and cfg.word_dropout > 0:  # whole words become unknown (zero) words
+                keep = torch.rand(text.shape[:2], device=text.device) >= cfg.word_dropout  # (B, M)
+                text = text * keep.unsqueeze(-1).to(text.dtype)  # (B, M, E)
+            if self.training and cfg.text_dropout > 0 and self.uses_speech:  # the speech alone must decide
+                keep = torch.rand(text.shape[0], device=text.device) >= cfg.text_dropout  # (B,)
+                text = text * keep[:, None, None].to(text.dtype)  # (B, M, E)
+            text_mask = at_least_one(text_mask)  # (B, M)
+            T = self.enc_dropout(self.text_encoder(text, text_mask))  # (B, M, D)
+        if len(set(sizes)) > 1:
+            raise ValueError(f"speech and text batch sizes differ: {sizes}")
+
+        if self.variant == "speech":
+            logits, emb = self.mec(S, S_mask)  # (B, C), (B, D)
+            return TSINOutput(logits, emb)
+        if self.variant == "text":
+            logits, emb = self.mec(T, text_mask)  # (B, C), (B, D)
+            return TSINOutput(logits, emb)
+
+        if self.variant == "no_ta":
+            U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
+        else:
+            U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior)  # (B, M, D), (B, M, N)
+        speech_logits = self.speech_head(masked_mean(S, S_mask)) if self.speech_head is not None else None  # (B, C)
+        w_speech = w_text = None
+        if self.semantic is not None:
+            U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2
+        fused = self.fusion(U, T, text_mask)  # (B, M, D')
+        logits, emb = self.mec(fused, text_mask)  # (B, C), (B, D')
+        return TSINOutput(logits, emb, alignment, w_speech, w_text, speech_logits)
+
+
+def build_model(cfg: TSINConfig, variant: str = "tsin") -> TSIN:
+    """The model of Table V named by ``variant`` (one of ``tsin_nb.config.VARIANTS``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    return TSIN(cfg, variant)

@@ -1,0 +1,94 @@
+"""Stage 5, many folds: the SesI / SpkI / SpkD folds, protocol x variant x fold as jobs (serial, local
+processes or a Dask cluster) with one writer per fold folder, each fold tied to its content, results on disk
+and read back (Tables I and V), and the papermill reproduction of every notebook.
+
+Imports every stage above it (``core``, ``data``, ``features``, ``model``, ``train``), never ``show``.
+"""
+
+from tsin_nb.runs.content import (
+    CONTENT_FILE,
+    content_changes,
+    content_record,
+    fold_content,
+    read_content,
+    tie_fold_to_content,
+    write_content,
+)
+from tsin_nb.runs.experiment import run_experiment, run_fold
+from tsin_nb.runs.folds import Fold, check_fold, fold_summary, make_folds
+from tsin_nb.runs.jobs import (
+    CONNECT_TIMEOUT_S,
+    TRIM_SETTING,
+    JobsFailed,
+    Plan,
+    connect,
+    cpu_cores,
+    local_cluster,
+    plan_jobs,
+    torch_threads,
+)
+from tsin_nb.runs.locks import LOCK, LOCK_STALE_S, FoldBusy, acquire_lock, release_lock
+from tsin_nb.runs.params import default_figures_dir
+from tsin_nb.runs.reproduction import EXPECTED_FIGURES, NOTEBOOKS, REPO, notebook_paths, reproduce
+from tsin_nb.runs.results import (
+    PAPER_TABLE_FIVE,
+    PAPER_TABLE_ONE,
+    PAPER_TABLE_ONE_MEAN,
+    SPKD_NOTE,
+    TABLE_FIVE_ROWS,
+    fold_dirs,
+    format_tables,
+    load_metrics,
+    load_outputs,
+    load_results,
+    table_five,
+    table_one,
+)
+
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "CONTENT_FILE",
+    "EXPECTED_FIGURES",
+    "Fold",
+    "FoldBusy",
+    "JobsFailed",
+    "LOCK",
+    "LOCK_STALE_S",
+    "NOTEBOOKS",
+    "PAPER_TABLE_FIVE",
+    "PAPER_TABLE_ONE",
+    "PAPER_TABLE_ONE_MEAN",
+    "Plan",
+    "REPO",
+    "SPKD_NOTE",
+    "TABLE_FIVE_ROWS",
+    "TRIM_SETTING",
+    "acquire_lock",
+    "check_fold",
+    "connect",
+    "content_changes",
+    "content_record",
+    "cpu_cores",
+    "default_figures_dir",
+    "fold_content",
+    "fold_dirs",
+    "fold_summary",
+    "format_tables",
+    "load_metrics",
+    "load_outputs",
+    "load_results",
+    "local_cluster",
+    "make_folds",
+    "notebook_paths",
+    "plan_jobs",
+    "read_content",
+    "release_lock",
+    "reproduce",
+    "run_experiment",
+    "run_fold",
+    "table_five",
+    "table_one",
+    "tie_fold_to_content",
+    "torch_threads",
+    "write_content",
+]

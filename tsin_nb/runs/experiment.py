@@ -1,0 +1,277 @@
+"""Run protocol x variant x fold, save every fold's results as files, and rebuild Tables I and V.
+
+Layout: ``OUT/<protocol>/<variant>/<fold>/`` holds ``metrics.json``, ``predictions.csv``,
+``history.csv``, ``outputs.npz``, ``checkpoint.pt``, ``content.json.gz`` and, written last, ``DONE``;
+``<fold>`` is ``safety.safe_fold_dirname(fold name)``. ``OUT/dropped.csv`` lists the utterances the
+corpus reader dropped. A re-run skips folds with ``DONE`` when they were trained on the same content, and
+resumes the others from their checkpoint. Each fold to run is one job
+(:mod:`tsin_nb.jobs`): one after another in this process, in local worker processes, or on a Dask cluster.
+Reading the results back and the tables live in :mod:`tsin_nb.results` (importable from here too).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tsin_nb.core import (
+    BASELINES,
+    EMOTIONS,
+    PROTOCOLS,
+    VARIANTS,
+    TSINConfig,
+    atomic_write_bytes,
+    check_fold_dirnames,
+    safe_fold_dirname,
+    set_seed,
+)
+from tsin_nb.data import DROPPED_FILE, load_corpus, report_drops
+from tsin_nb.features import build_feature_store, config_for_store
+from tsin_nb.model import build_model
+from tsin_nb.runs.content import (
+    check_finished_fold,
+    content_stamps,
+    content_summary,
+    fold_content,
+    tie_fold_to_content,
+)
+from tsin_nb.runs.folds import make_folds
+from tsin_nb.runs.jobs import Job, cached_store, manifest_key, plan_jobs, run_jobs, store_key
+from tsin_nb.runs.results import (
+    DONE,
+    order_rows,
+    read_metrics,
+    result_row,
+)
+from tsin_nb.train import FitResult, config_diff, fit, fit_linear, fold_digest, set_aside
+
+#: Config fields copied from the feature store (``config_for_store``), not chosen by the run.
+STORE_FIELDS = ("n_frames", "n_words", "n_mels", "speech_dim", "text_dim")
+
+# -------------------------------------------------------------- helpers ---
+
+
+def _names(value: str | Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:
+    """``"a,b"``, ``"all"`` or a sequence of names, checked against ``valid``."""
+    items = (tuple(valid) if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())) \
+        if isinstance(value, str) else tuple(value)
+    unknown = [v for v in items if v not in valid]
+    if unknown or not items:
+        raise ValueError(f"unknown {what} {unknown or value!r}; choose from {', '.join(valid)} or 'all'")
+    return items
+
+
+def _config(preset: str | TSINConfig, epochs: int | None, seed: int, text_model: str | None) -> TSINConfig:
+    """The run's config: a preset (or a config) with epochs, seed and text model applied."""
+    cfg = preset if isinstance(preset, TSINConfig) else TSINConfig.preset(preset)
+    changes: dict[str, Any] = {"seed": seed}
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        changes["epochs"] = epochs
+    if text_model is not None:
+        changes["text_model"] = str(text_model)
+    return cfg.replace(**changes)
+
+
+def _manifest(corpus: str | os.PathLike | pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+    """The manifest, a description of where it came from, and its kind."""
+    if isinstance(corpus, pd.DataFrame):
+        return corpus, str(corpus.attrs.get("root", "<DataFrame>")), str(corpus.attrs.get("kind", "manifest"))
+    manifest = load_corpus(corpus)
+    root = Path(corpus).expanduser().resolve()
+    kind = "synthetic" if (root / ".tsin_synth.json").exists() else str(manifest.attrs.get("kind", ""))
+    return manifest, str(root), kind
+
+
+def _json_default(o: Any) -> Any:
+    """JSON for numpy scalars and arrays."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=1, default=_json_default).encode())
+
+
+def _write_csv(path: Path, df: pd.DataFrame) -> None:
+    atomic_write_bytes(path, df.to_csv(index=False).encode())
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict without the fields copied from the feature store."""
+    return {k: v for k, v in config.items() if k not in STORE_FIELDS}
+
+
+def save_fold(fold_dir: str | Path, result: FitResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write metrics.json, predictions.csv, history.csv and outputs.npz of one fold, then DONE."""
+    fold_dir = Path(fold_dir)
+    labels = [EMOTIONS[i] for i in result.labels]
+    preds = [EMOTIONS[i] for i in result.preds]
+    pred_df = pd.DataFrame({"utt_id": result.ids, "label": labels, "pred": preds})
+    for c, e in enumerate(EMOTIONS):
+        pred_df[f"p_{e}"] = result.probs[:, c]
+    _write_csv(fold_dir / "predictions.csv", pred_df)
+    _write_csv(fold_dir / "history.csv", pd.DataFrame(result.history))
+
+    arrays: dict[str, np.ndarray] = {
+        "ids": np.asarray(result.ids, dtype=str), "labels": result.labels, "preds": result.preds,
+        "probs": result.probs.astype(np.float32), "embeddings": result.embeddings.astype(np.float32),
+        "word_mask": result.word_mask,
+    }
+    if result.alignments is not None:
+        arrays["alignments"] = result.alignments.astype(np.float16)  # (U, M, N') can be large
+    for key in ("speech_weights", "text_weights"):
+        value = getattr(result, key)
+        if value is not None:
+            arrays[key] = value.astype(np.float32)
+    for key, value in (result.speech_stats or {}).items():  # the fold's speech normalisation (F,)
+        arrays[f"speech_{key}"] = np.asarray(value, dtype=np.float32)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(fold_dir / "outputs.npz", buf.getvalue())
+
+    metrics = {
+        **meta,
+        "wa": result.metrics["wa"], "ua": result.metrics["ua"],
+        "confusion": np.asarray(result.metrics["confusion"]).astype(int).tolist(),
+        "n_test": result.metrics["n_test"], "epochs": result.epochs,
+        **{k: v for k, v in result.metrics.items() if k not in ("wa", "ua", "confusion", "n_test")}, "selected_epoch": result.selected_epoch,
+        "wall_s": result.wall_s, "device": result.device, "variant": result.variant, "fold": result.fold,
+        "seed": result.config.get("seed"), "config": result.config, "torch": torch.__version__,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    _write_json(fold_dir / "metrics.json", metrics)
+    atomic_write_bytes(fold_dir / DONE, b"")
+    return metrics
+
+
+def _done_metrics(fold_dir: Path, log: Any) -> dict[str, Any] | None:
+    """metrics.json of a finished fold; None when unfinished, or when damaged (then set aside, DONE removed)."""
+    if not (fold_dir / DONE).exists():
+        return None
+    done, why = read_metrics(fold_dir / "metrics.json")
+    if done is None:
+        aside = set_aside(fold_dir / "metrics.json") if (fold_dir / "metrics.json").exists() else None
+        (fold_dir / DONE).unlink()
+        msg = f"{why}; {'set aside as ' + aside.name + ', ' if aside else ''}running this fold again"
+        warnings.warn(msg, stacklevel=3)
+        log(msg)
+    return done
+
+
+# ----------------------------------------------------------- experiment ---
+
+
+def run_experiment(
+    corpus: str | os.PathLike | pd.DataFrame,
+    out_dir: str | os.PathLike,
+    protocols: str | Sequence[str] = ("SesI",),
+    variants: str | Sequence[str] = ("tsin",),
+    preset: str | TSINConfig = "cpu",
+    epochs: int | None = None,
+    folds: int | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    text_model: str | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    log: Any = print,
+    jobs: int = 1,
+    threads_per_job: int = 1,
+    scheduler: str | os.PathLike | None = None,
+    jobs_per_gpu: int = 1,
+) -> pd.DataFrame:
+    """Fit every protocol x variant x fold (the first ``folds`` folds when given) and save each under ``out_dir``.
+
+    ``jobs`` folds run at once (0: one per CPU core, or ``jobs_per_gpu`` per GPU), each with ``threads_per_job``
+    torch threads whatever ``jobs`` is, so the results do not change; ``scheduler`` (a Dask scheduler address or
+    file) runs them on that cluster. Failed folds raise :class:`tsin_nb.jobs.JobsFailed` after the others finish.
+    """
+    protocols = _names(protocols, PROTOCOLS, "protocol")
+    variants = _names(variants, VARIANTS + BASELINES, "variant")
+    if folds is not None and folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
+    plan = plan_jobs(jobs, threads_per_job, scheduler, jobs_per_gpu, device)  # before anything is written
+    log = log or (lambda _msg: None)
+    out = Path(out_dir)
+    cfg = _config(preset, epochs, seed, text_model)
+    preset_name = preset if isinstance(preset, str) else "custom"
+    manifest, corpus_name, corpus_kind = _manifest(corpus)
+    log(report_drops(manifest, out / DROPPED_FILE))
+    stamps = content_stamps(manifest)
+    cache = Path(cache_dir) if cache_dir is not None else out / "cache"
+    per_fold_store = cfg.text_model.startswith("onehot")  # its vocabulary comes from each fold's training part
+    store = None if per_fold_store else build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
+                                                            progress=progress)
+    digest = manifest_key(manifest)
+    stores = {} if store is None else {store_key(digest, cfg, cache): store}  # workers load theirs from the cache
+    rows, todo = [], []
+    for protocol in protocols:
+        all_folds = make_folds(manifest, protocol, seed=seed, val_fraction=cfg.val_fraction)
+        chosen = all_folds[:folds] if folds else all_folds
+        check_fold_dirnames(f.name for f in all_folds)
+        for variant in variants:
+            for i, fold in enumerate(chosen):
+                fold_dir = out / protocol / variant / safe_fold_dirname(fold.name)
+                fold_store = store if store is not None else build_feature_store(
+                    manifest, cfg, cache, text_model=cfg.text_model, progress=progress, train_ids=fold.train)
+                content = fold_content(manifest, fold, fold_store, stamps)
+                meta = {"protocol": protocol, "fold_index": i, "n_folds": len(all_folds), "folds_limit": folds,
+                        "preset": preset_name, "corpus": corpus_name, "corpus_kind": corpus_kind,
+                        "n_train": len(fold.train), "n_val": len(fold.val), "fold_digest": fold_digest(fold),
+                        "content": content_summary(content), "n_dropped": len(manifest.attrs.get("skipped", []))}
+                done = _done_metrics(fold_dir, log)
+                if done is not None:
+                    diff = config_diff(_comparable(done.get("config", {})), _comparable(cfg.to_dict()))
+                    if done.get("fold_digest", meta["fold_digest"]) != meta["fold_digest"]:
+                        diff.append(f"fold utterances differ (corpus {done.get('corpus')!r} then, {corpus_name!r} now)")
+                    diff += check_finished_fold(fold_dir, done, content, log)
+                    if diff:
+                        raise ValueError(f"{fold_dir} holds a finished fold of another run ({'; '.join(diff)}); "
+                                         "use another out_dir or delete that folder")
+                    log(f"{protocol} {variant} {fold.name}: done before, skipped")
+                    rows.append(result_row(done))
+                    continue
+                key = store_key(digest, cfg, cache, fold.train if per_fold_store else None)
+                if per_fold_store and not todo:  # computes and caches the speech features here, once
+                    stores[key] = build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
+                                                      progress=progress, train_ids=fold.train)
+                todo.append(Job(protocol, variant, fold, str(fold_dir.resolve()), cfg, meta, str(cache.resolve()), device,
+                                key, per_fold_store, content))  # absolute: a worker may run elsewhere
+    rows += run_jobs(todo, manifest, run_fold, plan, progress=progress, log=log, done=len(rows), stores=stores)
+    return order_rows(pd.DataFrame(rows, columns=list(result_row({}))))
+
+
+def run_fold(job: Job, manifest: pd.DataFrame, log: Any) -> dict[str, Any]:
+    """Fit one protocol x variant x fold on the cached features and save it; the results row (runs in a worker)."""
+    fold, cfg = job.fold, job.cfg
+    if job.content is not None:  # a checkpoint of other data is refused, one of unknown data set aside
+        tie_fold_to_content(job.fold_dir, job.content, log)
+    fold_store = cached_store(job.store_key, lambda: build_feature_store(
+        manifest, cfg, job.cache_dir, text_model=cfg.text_model, progress=False,
+        train_ids=fold.train if job.per_fold_store else None))
+    fold_cfg = config_for_store(cfg, fold_store)
+    if job.variant in BASELINES:
+        result = fit_linear(fold_store, fold, fold_cfg, job.variant)
+        log(f"{job.name}: test WA {100 * result.metrics['wa']:.2f} UA {100 * result.metrics['ua']:.2f} "
+            f"(C = {result.metrics['C']:g})")
+    else:
+        set_seed(fold_cfg.seed)  # the same initial weights whatever ran before
+        model = build_model(fold_cfg, job.variant)
+        result = fit(model, fold_store, fold, fold_cfg, out_dir=job.fold_dir, resume=True, device=job.device,
+                     progress=False, log=log)
+    return result_row(save_fold(job.fold_dir, result, job.meta))

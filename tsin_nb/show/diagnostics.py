@@ -1,0 +1,117 @@
+"""What each model learned, measured on saved test outputs: per-cue accuracy and embedding silhouettes.
+
+The embedded corpus records in ``synthetic_meta.csv`` whether an utterance carries its emotion in its
+words only (``cue = "text"``), its voice only (``"voice"``) or both; :func:`cue_accuracy` scores every
+variant on each group. :func:`embedding_silhouettes` scores how well the classes separate in the
+embeddings themselves (not in a 2-D projection), fold by fold.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from tsin_nb.core import VARIANT_LABELS
+
+#: ``synthetic_meta.csv`` cue values and the names shown to readers.
+CUE_NAMES: dict[str, str] = {"text": "words", "voice": "voice", "both": "both"}
+
+
+def load_predictions(out_dir: str | os.PathLike, protocol: str, variants: Sequence[str]) -> pd.DataFrame:
+    """Every finished fold's ``predictions.csv`` (utt_id, label, pred) with ``variant`` and ``fold`` columns."""
+    from tsin_nb.runs import fold_dirs
+
+    parts = []
+    for variant in variants:
+        for folder in fold_dirs(out_dir, protocol, variant):
+            df = pd.read_csv(folder / "predictions.csv", usecols=["utt_id", "label", "pred"])
+            parts.append(df.assign(variant=variant, fold=folder.name))
+    if not parts:
+        return pd.DataFrame(columns=["utt_id", "label", "pred", "variant", "fold"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_cues(corpus_root: str | os.PathLike) -> pd.DataFrame | None:
+    """``utt_id`` and ``cue`` of the embedded corpus, or None for a corpus without ``synthetic_meta.csv``."""
+    path = Path(corpus_root) / "synthetic_meta.csv"
+    if not path.is_file():
+        return None
+    meta = pd.read_csv(path, usecols=["utt_id", "cue"])
+    return meta[meta["cue"].isin(list(CUE_NAMES))]
+
+
+def cue_accuracy(predictions: pd.DataFrame, cues: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy (%) per variant (rows, in order of appearance) and cue (columns words / voice / both / all).
+
+    ``attrs["n"]`` holds the number of test predictions behind each cell.
+    """
+    merged = predictions.merge(cues, on="utt_id", how="inner", validate="many_to_one")
+    if merged.empty:
+        raise ValueError("no prediction matches an utterance of synthetic_meta.csv: are the results from this corpus?")
+    merged["correct"] = (merged["label"] == merged["pred"]).astype(float)
+    merged["cue"] = merged["cue"].map(CUE_NAMES)
+    order = list(dict.fromkeys(merged["variant"]))
+    columns = [c for c in CUE_NAMES.values() if c in set(merged["cue"])]
+    acc = merged.pivot_table(index="variant", columns="cue", values="correct", aggfunc="mean").reindex(order)[columns]
+    acc["all"] = merged.groupby("variant")["correct"].mean().reindex(order)
+    n = merged.pivot_table(index="variant", columns="cue", values="correct", aggfunc="size").reindex(order)[columns]
+    n["all"] = merged.groupby("variant").size().reindex(order)
+    out = 100 * acc
+    out.columns.name = "cue"
+    out.attrs["n"] = n
+    return out
+
+
+def plot_cue_accuracy(table: pd.DataFrame, title: str | None = None) -> Figure:
+    """Grouped bars: accuracy per variant, one bar per cue (words, voice, both)."""
+    cues = [c for c in table.columns if c != "all"]
+    colors = {"words": "#4c72b0", "voice": "#dd8452", "both": "#55a868"}
+    fig = Figure(figsize=(max(6.0, 0.9 * len(table) + 2.5), 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(len(table))
+    width = 0.8 / max(len(cues), 1)
+    for k, cue in enumerate(cues):
+        bars = ax.bar(x - 0.4 + width * (k + 0.5), table[cue].to_numpy(float), width, label=cue,
+                      color=colors.get(cue, None))
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.axhline(25, color="0.4", ls=":", lw=1, label="chance (4 classes)")
+    ax.set_xticks(x, [VARIANT_LABELS.get(str(v), str(v)) for v in table.index], rotation=25, ha="right")
+    ax.set(ylabel="accuracy (%)", ylim=(0, 105), title=title or "Accuracy by where the emotion is carried")
+    ax.legend(fontsize=8, ncols=len(cues) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def silhouette(X: np.ndarray, labels: np.ndarray) -> float:
+    """scikit-learn's silhouette (-1 to 1) of ``labels`` in the space of ``X``; NaN with fewer than two classes."""
+    from sklearn.metrics import silhouette_score
+
+    labels = np.asarray(labels)
+    if len(set(labels.tolist())) < 2 or len(labels) <= len(set(labels.tolist())):
+        return float("nan")
+    return float(silhouette_score(np.asarray(X, dtype=float), labels))
+
+
+def embedding_silhouettes(out_dir: str | os.PathLike, protocols: Sequence[str], variants: Sequence[str]) -> pd.DataFrame:
+    """Silhouette of the true classes in each finished fold's test embeddings: protocol, variant, fold, silhouette."""
+    from tsin_nb.runs import fold_dirs, load_outputs
+
+    rows = []
+    for protocol in protocols:
+        for variant in variants:
+            for folder in fold_dirs(out_dir, protocol, variant):
+                out = load_outputs(out_dir, protocol, variant, folder.name)
+                rows.append({"protocol": protocol, "variant": variant, "fold": folder.name,
+                             "silhouette": silhouette(out["embeddings"], out["labels"])})
+    return pd.DataFrame(rows, columns=["protocol", "variant", "fold", "silhouette"])
+
+
+def silhouette_table(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread of the silhouette over folds, per protocol and variant (in order of appearance)."""
+    g = per_fold.groupby(["protocol", "variant"], sort=False)["silhouette"]
+    return g.agg(silhouette="mean", std="std", folds="count").reset_index()

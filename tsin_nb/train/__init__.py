@@ -1,0 +1,51 @@
+"""Stage 4, one fold: ``fit`` (batches, checkpoints, predictions, embeddings, alignments), WA / UA and
+confusion counts, and the scikit-learn linear baselines on the same folds.
+
+Imports ``tsin_nb.core``, ``tsin_nb.features`` and ``tsin_nb.model``.
+"""
+
+from tsin_nb.train.baselines import fit_linear
+from tsin_nb.train.batches import cut_batch, feature_tensors, pool_once
+from tsin_nb.train.checkpoints import set_aside
+from tsin_nb.train.metrics import (
+    confusion,
+    per_class_recall,
+    summarize,
+    unweighted_accuracy,
+    weighted_accuracy,
+)
+from tsin_nb.train.trainer import (
+    CHECKPOINT,
+    FitResult,
+    alignment_loss,
+    config_diff,
+    fit,
+    fold_digest,
+    fold_speech_stats,
+    load_checkpoint,
+    predict,
+    span_targets,
+)
+
+__all__ = [
+    "CHECKPOINT",
+    "FitResult",
+    "alignment_loss",
+    "config_diff",
+    "confusion",
+    "cut_batch",
+    "feature_tensors",
+    "fit",
+    "fit_linear",
+    "fold_digest",
+    "fold_speech_stats",
+    "load_checkpoint",
+    "per_class_recall",
+    "pool_once",
+    "predict",
+    "set_aside",
+    "span_targets",
+    "summarize",
+    "unweighted_accuracy",
+    "weighted_accuracy",
+]
