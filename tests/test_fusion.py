@@ -100,7 +100,7 @@ def test_alignment_loss_pulls_attention_into_the_spans() -> None:
     assert alignment_loss(perfect, torch.tensor([[[True, True, False]]])).item() == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("bad", [{"text_dropout": 1.0}, {"word_dropout": -0.1}, {"si_scale": "max"},
+@pytest.mark.parametrize("bad", [{"text_dropout": 1.0}, {"classifier_dropout": -0.1}, {"si_scale": "max"},
                                  {"speech_norm": "global"}, {"align_loss": -1.0}, {"trim_db": -3.0}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):

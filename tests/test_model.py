@@ -74,10 +74,10 @@ def test_temporal_alignment_matches_direct_computation():
             assert torch.allclose(U[b, j], u)
 
 
-@pytest.mark.parametrize("si_norm", ["softmax", "literal"])
+@pytest.mark.parametrize("si_weights", ["softmax", "literal"])
 @pytest.mark.parametrize("si_shared", [True, False])
-def test_semantic_interaction_matches_direct_computation(si_norm, si_shared):
-    cfg = TINY.replace(si_norm=si_norm, si_shared=si_shared, d_attn=5)
+def test_semantic_interaction_matches_direct_computation(si_weights, si_shared):
+    cfg = TINY.replace(si_weights=si_weights, si_shared=si_shared)
     set_seed(2)
     si = SemanticInteraction(cfg).double()
     n_sets = len({id(p) for p in si.parameters()})
@@ -102,7 +102,7 @@ def test_semantic_interaction_matches_direct_computation(si_norm, si_shared):
         w_s = torch.stack([  # Eq. 7, second line
             ps.V.weight[0] @ torch.tanh(ps.x_t.weight @ T[b, i] + ps.x_s.weight @ h_s + ps.b) for i in range(m)
         ])
-        if si_norm == "literal":  # Eq. 8 as printed
+        if si_weights == "literal":  # Eq. 8 as printed
             wt_tilde, ws_tilde = w_t / w_t.sum(), w_s / w_s.sum()
         else:
             wt_tilde, ws_tilde = w_t.exp() / w_t.exp().sum(), w_s.exp() / w_s.exp().sum()
@@ -122,7 +122,7 @@ def test_literal_normalization_is_the_raw_ratio_and_never_nan():
     assert torch.allclose(out[0, :3], w[0, :3] / w[0, :3].sum())  # a negative entry stays negative
     assert out[0, 3] == 0 and torch.all(out[1] == 0)  # exact 0/0 gives 0, not NaN
     assert torch.isfinite(normalize_weights(w, torch.zeros_like(mask), "softmax")).all()
-    with pytest.raises(ValueError, match="si_norm"):
+    with pytest.raises(ValueError, match="si_weights"):
         normalize_weights(w, mask, "other")
 
 
@@ -336,7 +336,7 @@ def test_invalid_inputs_raise_clear_errors():
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_each_variant_overfits_one_batch(variant):
-    cfg = TSINConfig.preset("cpu", dropout=0.0)
+    cfg = TSINConfig.preset("cpu", classifier_dropout=0.0)
     set_seed(0)
     model = build_model(cfg, variant)
     g = torch.Generator().manual_seed(0)
@@ -361,7 +361,7 @@ def test_each_variant_overfits_one_batch(variant):
 
 
 def test_seeded_runs_are_bit_identical():
-    cfg = TSINConfig.preset("tiny", dropout=0.2)
+    cfg = TSINConfig.preset("tiny", classifier_dropout=0.2)
 
     def run() -> list[float]:
         set_seed(123)

@@ -58,7 +58,7 @@ def test_reproduce_prints_one_line_per_notebook_and_nothing_else(tmp_path: Path,
                                                                 capfd: pytest.CaptureFixture[str]) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# tiny"), nbformat.v4.new_code_cell("n = 3", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("from tsin_nb.progress import show_progress\nassert not show_progress()\nprint(n)")]
+                nbformat.v4.new_code_cell("from tsin_nb.core import show_progress\nassert not show_progress()\nprint(n)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     (tmp_path / "nbs").mkdir()
     for name in ("00_tiny", "01_other"):

@@ -80,7 +80,7 @@ def test_paper_vs_run_marks_what_this_run_changes() -> None:
     assert cpu.loc["Eq. 4 prior on word order", "differs"] == "yes"  # beyond the paper, not a silence of it
     paper = paper_vs_run(TSINConfig.preset("paper"))
     assert set(paper.index[paper["differs"] == "yes"]) == {"word vectors (width E)", "Eq. 8 normalisation"}
-    literal = paper_vs_run(TSINConfig.preset("paper", si_norm="literal"))
+    literal = paper_vs_run(TSINConfig.preset("paper", si_weights="literal"))
     assert literal.loc["Eq. 8 normalisation", "differs"] == ""
     assert list(paper_vs_run(TSINConfig(), only=["speech"]).index) == list(TOPICS["speech"])
     with pytest.raises(ValueError, match="unknown settings"):

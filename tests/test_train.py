@@ -15,7 +15,7 @@ from tsin_nb.model import build_model
 from tsin_nb.runs import Fold
 from tsin_nb.train import CHECKPOINT, FitResult, fit, load_checkpoint
 
-CFG = TSINConfig.preset("tiny", epochs=3, batch_size=8, dropout=0.1)
+CFG = TSINConfig.preset("tiny", epochs=3, batch_size=8, classifier_dropout=0.1)
 N_UTT = 48
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ class Workspace:
         The name ends in a digest of the preset's settings (``cpu_e24-1a2b3c4d``), so a preset changed by a
         newer version of this package trains into a new folder and the earlier results stay where they were.
         """
-        digest = hashlib.sha1(TSINConfig.preset(preset).to_json().encode()).hexdigest()[:8]
+        digest = hashlib.sha1(json.dumps(TSINConfig.preset(preset).legacy_dict(), sort_keys=True).encode()).hexdigest()[:8]
         return self.build / "results" / f"{preset}_e{epochs}-{digest}{('_' + tag) if tag else ''}"
 
 

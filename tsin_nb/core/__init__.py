@@ -4,7 +4,15 @@ variants and protocols; seeds, devices, safe folder names and atomic writes; pro
 Imports nothing from the rest of ``tsin_nb``; every other stage may import it.
 """
 
-from tsin_nb.core.config import BASELINES, EMOTIONS, PROTOCOLS, VARIANT_LABELS, VARIANTS, TSINConfig
+from tsin_nb.core.config import (
+    BASELINES,
+    EMOTIONS,
+    PROTOCOLS,
+    VARIANT_LABELS,
+    VARIANTS,
+    TSINConfig,
+    upgrade_config_dict,
+)
 from tsin_nb.core.progress import ENV, show_progress
 from tsin_nb.core.utils import (
     atomic_torch_save,
@@ -17,6 +25,7 @@ from tsin_nb.core.utils import (
 )
 
 __all__ = [
+    "upgrade_config_dict",
     "BASELINES",
     "EMOTIONS",
     "ENV",

@@ -1,14 +1,14 @@
 """One configuration dataclass whose defaults are the paper's values (Section III, IV-B).
 
 Named presets are derived from it with :func:`dataclasses.replace`, never copied.
-Where the paper is ambiguous the choice is a field, documented here and in DESIGN.md.
+Where the paper is ambiguous the choice is a field, documented in its ``# paper:`` comment and in the README.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 #: The four classes of the paper's IEMOCAP protocol (Section IV-A), in the paper's order.
@@ -33,73 +33,73 @@ SPEECH_NORMS: tuple[str, ...] = ("fold", "utterance", "none")
 PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 
 
+#: Fields renamed since results were first written: old name -> new name (``config_diff`` reads old files).
+RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
+#: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
+RETIRED_FIELDS: dict[str, Any] = {
+    "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
+}
+
+
 @dataclass(frozen=True)
 class TSINConfig:
     """Every setting that changes features, model or training; defaults are the paper's."""
 
     # --- features (Section III-B) ---
-    sample_rate: int = 16000
+    sample_rate: int = 16000  # paper: IEMOCAP's 16 kHz
     win_ms: float = 25.0  # paper: Hamming window 25 ms
     hop_ms: float = 10.0  # paper: shift 10 ms
-    n_mels: int = 40  # paper: not given
+    n_mels: int = 40  # paper: not given (features are 3 * n_mels wide: log-Mel, delta, delta-delta)
     n_frames: int = 500  # paper: n = 500 frames
     n_words: int = 150  # paper: m = 150 words
-    speech_dim: int = 120  # log-Mel + delta + delta-delta = 3 * n_mels
     text_dim: int = 768  # paper: BERT-base width; MiniLM gives 384
-    text_model: str = "minilm"  # the packaged all-MiniLM-L6-v2; any HF name or local path
+    text_model: str = "minilm"  # paper: BERT-base; here the packaged all-MiniLM-L6-v2, any HF name or local path
     speech_norm: str = "fold"  # paper: not given; "fold" = mean / std of the fold's training frames
-    trim_db: float = 0.0  # paper: not given; > 0 trims leading / trailing audio quieter than the peak - trim_db dB
 
     # --- model (Section III) ---
-    d_model: int = 768  # paper: d = 768
+    d_model: int = 768  # paper: d = 768 (also the width inside Eq. 7's tanh)
     d_fusion: int = 512  # paper: d' = 512
-    d_attn: int = 0  # width inside Eq. 7's tanh; 0 means d_model (paper: not given)
     kernel_sizes: tuple[int, ...] = (1, 3, 5)  # paper: kernels 1, 3, 5
-    num_classes: int = 4
-    bidirectional: bool = False  # Eqs. 1 and 10 say "LSTM" only; False is the literal reading
+    bidirectional: bool = False  # paper: Eqs. 1 and 10 say "LSTM" only; False is the literal reading
     lstm_layers: int = 1  # paper: not given
-    si_norm: str = "softmax"  # Eq. 8: "literal" divides by the raw sum; "softmax" is the stable default
-    si_shared: bool = True  # Eq. 7 writes the same V, x_s, x_t, b for both weight sets
-    si_scale: str = "sum"  # Eq. 9: "sum" applies w~ as normalised (sum 1); "mean" applies m * w~ (mean 1)
-    speech_stride: int = 1  # frames pooled before the speech LSTM; 1 is the paper
-    speech_pool: str = "mean"  # how a block of speech_stride frames is pooled: "mean", or "mean_std" (mean and std, 2 F wide)
-    dropout: float = 0.0  # paper: not given; before the classifier (Eq. 11)
-    enc_dropout: float = 0.0  # paper: not given; on the encoder outputs S and T (Eqs. 1, 2)
-    word_dropout: float = 0.0  # paper: not given; share of word vectors zeroed while training (whole words)
-    text_dropout: float = 0.0  # paper: not given; share of utterances whose whole text is zeroed while training (fused variants)
-    align_prior: float = 0.0  # not in the paper; > 0 adds a Gaussian log-prior of this width (share of the utterance) around the diagonal to Eq. 4
-    speech_aux: float = 0.0  # not in the paper; > 0 adds this weight times a speech-only classifier's loss on f_mean(S) (tsin, no_ta, no_si)
+    si_weights: str = "softmax"  # paper: Eq. 8 divides by the raw sum ("literal"); "softmax" is the stable default
+    si_shared: bool = True  # paper: Eq. 7 writes the same V, x_s, x_t, b for both weight sets
+    si_scale: str = "sum"  # paper: Eq. 9 applies w~ as normalised ("sum", sum 1); "mean" applies m * w~ (mean 1)
+    classifier_dropout: float = 0.0  # paper: not given; dropout before the classifier (Eq. 11)
 
     # --- training (Section IV-B-2) ---
-    epochs: int = 80
-    batch_size: int = 64
-    lr: float = 1e-4
-    weight_decay: float = 1e-3
-    lr_step: int = 50
-    lr_gamma: float = 0.1
-    val_fraction: float = 0.1  # share of the training part held out for validation (never the test fold)
-    select: str = "last"  # "last" epoch, or "val": best validation UA
+    epochs: int = 80  # paper: 80
+    batch_size: int = 64  # paper: 64
+    lr: float = 1e-4  # paper: 1e-4
+    weight_decay: float = 1e-3  # paper: 1e-3
+    lr_step: int = 50  # paper: learning rate x lr_gamma every 50 epochs
+    lr_gamma: float = 0.1  # paper: 0.1
+    val_fraction: float = 0.1  # paper: not given; share of the training part held out for validation
+    select: str = "last"  # paper: no model selection described; "last" epoch, or "val": best validation UA
     grad_clip: float = 0.0  # paper: not given; > 0 clips the gradient norm
-    align_loss: float = 0.0  # not in the paper; > 0 adds a loss pulling Eq. 4 rows into the true word spans
-    seed: int = 0
+    seed: int = 0  # paper: not given
 
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # --- beyond the paper (each off in the paper preset) ---
+    trim_db: float = 0.0  # paper: none; > 0 trims leading / trailing audio quieter than the peak - trim_db dB
+    speech_stride: int = 1  # paper: 1; frames pooled into one step before the speech LSTM
+    speech_pool: str = "mean"  # paper: none; how a block of speech_stride frames is pooled: "mean" or "mean_std"
+    text_dropout: float = 0.0  # paper: none; share of training utterances whose whole text is zeroed (fused variants)
+    align_prior: float = 0.0  # paper: none; > 0 adds a Gaussian log-prior of this width around Eq. 4's diagonal
+    align_loss: float = 0.0  # paper: none; > 0 adds a loss pulling Eq. 4 rows into the true word spans
 
     def __post_init__(self) -> None:
-        if self.speech_dim != 3 * self.n_mels:
-            raise ValueError(f"speech_dim={self.speech_dim} must be 3 * n_mels = {3 * self.n_mels}")
-        if self.si_norm not in ("softmax", "literal"):
-            raise ValueError(f"si_norm must be 'softmax' or 'literal', not {self.si_norm!r}")
+        if self.si_weights not in ("softmax", "literal"):
+            raise ValueError(f"si_weights must be 'softmax' or 'literal', not {self.si_weights!r}")
         if self.speech_norm not in SPEECH_NORMS:
             raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {self.speech_norm!r}")
         if self.speech_pool not in ("mean", "mean_std"):
             raise ValueError(f"speech_pool must be 'mean' or 'mean_std', not {self.speech_pool!r}")
         if self.si_scale not in ("sum", "mean"):
             raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
-        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "speech_aux"):
+        for name in ("grad_clip", "align_loss", "trim_db", "align_prior"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)!r}")
-        for name in ("dropout", "enc_dropout", "word_dropout", "text_dropout"):
+        for name in ("classifier_dropout", "text_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)!r}")
         if self.select not in ("last", "val"):
@@ -115,37 +115,38 @@ class TSINConfig:
         return 2 * self.speech_dim if self.speech_pool == "mean_std" else self.speech_dim
 
     @property
-    def attn_dim(self) -> int:
-        """Width used inside Eq. 7 (``d_attn`` or ``d_model``)."""
-        return self.d_attn or self.d_model
+    def speech_dim(self) -> int:
+        """Width F of a speech frame: log-Mel, delta and delta-delta, ``3 * n_mels``."""
+        return 3 * self.n_mels
+
+    @property
+    def num_classes(self) -> int:
+        """C, the number of emotions (``EMOTIONS``)."""
+        return len(EMOTIONS)
 
     def replace(self, **changes: Any) -> TSINConfig:
-        """A copy with some fields changed; ``n_mels`` also updates ``speech_dim``."""
-        if "n_mels" in changes and "speech_dim" not in changes:
-            changes["speech_dim"] = 3 * changes["n_mels"]
+        """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["kernel_sizes"] = list(self.kernel_sizes)
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TSINConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown TSINConfig fields: {sorted(unknown)}")
-        d = dict(d)
-        if "kernel_sizes" in d:
-            d["kernel_sizes"] = tuple(d["kernel_sizes"])
-        return cls(**d)
-
     def to_json(self) -> str:
+        """The settings as sorted JSON."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    def legacy_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` under the field names of the first results on disk (retired fields at their values).
+
+        Results folders are named by a digest of this, so folders written before fields were renamed or
+        retired keep their names.
+        """
+        old = {new: old for old, new in RENAMED_FIELDS.items()}
+        d = {old.get(k, k): v for k, v in self.to_dict().items()}
+        return {**d, **RETIRED_FIELDS, "speech_dim": self.speech_dim, "num_classes": self.num_classes}
 
     @classmethod
     def preset(cls, name: str, **changes: Any) -> TSINConfig:
@@ -156,7 +157,7 @@ class TSINConfig:
         elif name == "cpu":
             cfg = base.replace(  # widths and pooling sized for 2 cores; the rest chosen in docs/TUNING.md
                 n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
-                epochs=24, batch_size=64, lr=3e-3, lr_step=16, dropout=0.1, si_scale="mean", text_dropout=0.7,
+                epochs=24, batch_size=64, lr=3e-3, lr_step=16, classifier_dropout=0.1, si_scale="mean", text_dropout=0.7,
                 trim_db=40.0, speech_pool="mean_std", align_prior=0.05,
             )
         elif name == "tiny":
@@ -167,3 +168,13 @@ class TSINConfig:
         else:
             raise ValueError(f"unknown preset {name!r}; choose 'paper', 'cpu' or 'tiny'")
         return cfg.replace(**changes) if changes else cfg
+
+
+def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """A config dict read from an older file, in today's field names.
+
+    Renamed fields take their new names; a retired field is dropped when it holds the value that behaves as
+    today, and kept (so a comparison names it) when it does not; derived widths are dropped.
+    """
+    out = {RENAMED_FIELDS.get(k, k): v for k, v in d.items() if k not in ("speech_dim", "num_classes", "extra")}
+    return {k: v for k, v in out.items() if k not in RETIRED_FIELDS or v != RETIRED_FIELDS[k]}

@@ -40,8 +40,6 @@ MANIFEST_LABEL_MAP: dict[str, str] = {
     "neu": "neu", "neutral": "neu",
 }
 
-#: Usable utterances of the full IEMOCAP release under the default map (Section IV-A; DESIGN.md).
-
 #: Utterance id grammar: session, dialog-owner letter, dialog name (may hold ``_``), speaker letter, number.
 UTT_ID_RE = re.compile(r"^(?P<session>Ses\d\d)(?P<owner>[FM])_(?P<name>.+)_(?P<gender>[FM])(?P<num>\w*\d+)$")
 

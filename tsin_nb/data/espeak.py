@@ -64,22 +64,6 @@ class EspeakEvent(ctypes.Structure):
     ]
 
 
-class EspeakVoice(ctypes.Structure):
-    """``espeak_VOICE``: selection criteria for ``espeak_SetVoiceByProperties``."""
-
-    _fields_ = [
-        ("name", ctypes.c_char_p),
-        ("languages", ctypes.c_char_p),
-        ("identifier", ctypes.c_char_p),
-        ("gender", ctypes.c_ubyte),  # 0 none, 1 male, 2 female
-        ("age", ctypes.c_ubyte),
-        ("variant", ctypes.c_ubyte),
-        ("xx1", ctypes.c_ubyte),
-        ("score", ctypes.c_int),
-        ("spare", ctypes.c_void_p),
-    ]
-
-
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(EspeakEvent))
 
 
@@ -123,8 +107,6 @@ def _load() -> _State:
     lib.espeak_SetSynthCallback.restype = None
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
     lib.espeak_SetVoiceByName.restype = ctypes.c_int
-    lib.espeak_SetVoiceByProperties.argtypes = [ctypes.POINTER(EspeakVoice)]
-    lib.espeak_SetVoiceByProperties.restype = ctypes.c_int
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.espeak_SetParameter.restype = ctypes.c_int
     lib.espeak_Synth.argtypes = [
@@ -132,8 +114,6 @@ def _load() -> _State:
         ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
     ]
     lib.espeak_Synth.restype = ctypes.c_int
-    lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
-    lib.espeak_Info.restype = ctypes.c_char_p
     if hasattr(lib, "espeak_ng_SetRandSeed"):  # espeak-ng >= 1.52: seeds the breath-noise generator
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = ctypes.c_int
@@ -192,13 +172,6 @@ def reset() -> None:
             close(lib._handle)
 
 
-def version() -> str:
-    """The libespeak-ng version string."""
-    st = _state()
-    with _LOCK:
-        return st.lib.espeak_Info(None).decode()
-
-
 def sample_rate() -> int:
     """The library's output rate in Hz (22050 for the shipped voices)."""
     return _state().sample_rate
@@ -210,16 +183,6 @@ def set_voice(voice: str) -> None:
     with _LOCK:
         if st.lib.espeak_SetVoiceByName(voice.encode()) != EE_OK:
             raise EspeakError(f"unknown espeak voice {voice!r}; try e.g. 'en-us', 'en-us+f2' or 'en+m3'")
-
-
-def set_voice_by_properties(language: str = "en-us", gender: int = 0, age: int = 0, variant: int = 0) -> None:
-    """Select the best voice for a language and gender (0 none, 1 male, 2 female)."""
-    st = _state()
-    spec = EspeakVoice(name=None, languages=language.encode(), identifier=None,
-                       gender=gender, age=age, variant=variant)
-    with _LOCK:
-        if st.lib.espeak_SetVoiceByProperties(ctypes.byref(spec)) != EE_OK:
-            raise EspeakError(f"no espeak voice matches language={language!r} gender={gender} age={age}")
 
 
 def _set(param: int, value: int, name: str) -> None:

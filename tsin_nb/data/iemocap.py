@@ -29,8 +29,10 @@ from tsin_nb.data.corpus import (
 )
 from tsin_nb.core import show_progress
 
+#: IEMOCAP's usable 4-class utterances under the default map (Section IV-A): the one place these counts live.
 KNOWN_COUNTS: dict[str, Any] = {
     "total": 5531,
+    "exc": 1041,  # of the 1636 "hap": 595 happy + 1041 excited
     "label": {"ang": 1103, "hap": 1636, "sad": 1084, "neu": 1708},
     "session": {"Ses01": 1085, "Ses02": 1023, "Ses03": 1151, "Ses04": 1031, "Ses05": 1241},
 }
@@ -43,7 +45,7 @@ _TRANS_LINE_RE = re.compile(
     r"^(?P<id>Ses\d\d[FM]_[^\s:\[]+)\s*(?:\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\])?\s*:?[ \t]*(?P<text>.*)$"
 )
 _SESSION_DIR_RE = re.compile(r"^Session(\d+)$")
-_MARKER = ".tsin_synth.json"  # written by tsin_nb.synth on a complete synthetic corpus
+_MARKER = ".tsin_synth.json"  # written by tsin_nb.data.synth on a complete synthetic corpus
 
 _LAYOUT = (
     "expected IEMOCAP's layout: ROOT/Session1..Session5, each with dialog/EmoEvaluation/<dialog>.txt, "

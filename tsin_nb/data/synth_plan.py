@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tsin_nb.data.iemocap import KNOWN_COUNTS
+
 #: Default number of four-class utterances (ang, hap+exc, sad, neu).
 DEFAULT_SIZE = 1000
 #: A small size that still has every class for both speakers of every session.
@@ -20,11 +22,11 @@ SMOKE_SIZE = 120
 EXTRA_SHARE = 0.25  # utterances with codes outside the 4-class set, relative to n_utterances
 
 SESSIONS = ("Ses01", "Ses02", "Ses03", "Ses04", "Ses05")
-#: Share of each session in IEMOCAP's 4-class set (1085 / 1023 / 1151 / 1031 / 1241).
-SESSION_SHARE = (1085, 1023, 1151, 1031, 1241)
-#: IEMOCAP's 4-class counts: ang 1103, hap+exc 1636 (hap 595, exc 1041), sad 1084, neu 1708.
-CLASS_SHARE = {"ang": 1103, "hap+exc": 1636, "sad": 1084, "neu": 1708}
-EXC_FRACTION = 1041 / 1636
+#: Share of each session in IEMOCAP's 4-class set.
+SESSION_SHARE = tuple(KNOWN_COUNTS["session"].values())
+#: IEMOCAP's 4-class counts, happy and excited together.
+CLASS_SHARE = {("hap+exc" if k == "hap" else k): n for k, n in KNOWN_COUNTS["label"].items()}
+EXC_FRACTION = KNOWN_COUNTS["exc"] / KNOWN_COUNTS["label"]["hap"]
 CUES = ("text", "voice", "both")
 CUE_SHARE = (0.35, 0.35, 0.30)
 #: Codes dropped by the 4-class protocol, with their share among the extra utterances.

@@ -1,7 +1,7 @@
 """The feature store of a manifest: speech and word-level text features, padded, masked and cached (Section III-B).
 
 This module orchestrates the stages, each in its own module (their docstrings give the choices where the
-paper is silent, DESIGN.md point 10, each a setting recorded in ``store.settings``):
+paper is silent, README "Choices the paper leaves open", each a setting recorded in ``store.settings``):
 ``speech`` (framing, log-Mel, deltas, normalisation, silence trimming), ``text`` (words and their frame
 spans), ``embedders`` (word vectors, one class per kind) and ``cache`` (the keyed, checksummed entries).
 Every public name of those modules is importable from here too.

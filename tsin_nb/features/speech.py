@@ -1,6 +1,6 @@
 """Speech features, step by step: framing, Hamming window, power spectrum, log-Mel, deltas, normalisation.
 
-Choices where the paper is silent (DESIGN.md point 10), each a setting recorded in ``store.settings``:
+Choices where the paper is silent (README, "Choices the paper leaves open"), each a setting recorded in ``store.settings``:
 
 - Framing: Hamming window of ``win_ms`` and hop ``hop_ms`` with ``center=False`` and ``n_fft`` equal to the
   window length, so frame ``i`` covers samples ``[i*hop, i*hop + win)``; trailing samples that do not fill a

@@ -4,7 +4,7 @@ Dimension letters used in every shape comment:
     B  batch                      N  speech frames (after ``speech_stride`` pooling)
     M  words                      F  speech feature width (``speech_dim``, 3 * n_mels)
     E  word-embedding width       D  model width d (``d_model``)
-    D' fusion width d'            A  attention width inside Eq. 7 (``attn_dim``)
+    D' fusion width d'            A  attention width inside Eq. 7 (= D)
     C  classes                    K  kernel branches of a multi-kernel block
     L  any sequence length (frames or words), H any feature width
 
@@ -139,7 +139,7 @@ def normalize_weights(w: torch.Tensor, mask: torch.Tensor, mode: str = "softmax"
         total = w.sum(dim=-1, keepdim=True)  # (B, 1)
         total = torch.where(total == 0, torch.ones_like(total), total)  # (B, 1)
         return w / total  # (B, M)
-    raise ValueError(f"si_norm must be 'softmax' or 'literal', not {mode!r}")
+    raise ValueError(f"si_weights must be 'softmax' or 'literal', not {mode!r}")
 
 
 class _ScoreParams(nn.Module):
@@ -158,7 +158,7 @@ class SemanticInteraction(nn.Module):
 
     Eq. 7 sharing: ``cfg.si_shared=True`` uses one V, x_s, x_t, b for both lines (the equation
     writes the same symbols); False gives each line its own set.
-    Eq. 8: ``cfg.si_norm`` picks ``"softmax"`` (stable default) or ``"literal"`` (divide by the sum).
+    Eq. 8: ``cfg.si_weights`` picks ``"softmax"`` (stable default) or ``"literal"`` (divide by the sum).
     Eq. 9 scale: normalised weights sum to 1, so ``u_i * w~_i`` shrinks every word by about 1/m.
     ``cfg.si_scale="sum"`` applies them as printed; ``"mean"`` applies ``m * w~_i`` (mean 1 over the m
     real words), which keeps the relative weighting and the input scale of the fusion LSTM.
@@ -169,10 +169,10 @@ class SemanticInteraction(nn.Module):
 
     def __init__(self, cfg: TSINConfig) -> None:
         super().__init__()
-        self.norm = cfg.si_norm
+        self.norm = cfg.si_weights
         self.scale = cfg.si_scale
-        self.p_t = _ScoreParams(cfg.d_model, cfg.attn_dim)
-        self.p_s = self.p_t if cfg.si_shared else _ScoreParams(cfg.d_model, cfg.attn_dim)
+        self.p_t = _ScoreParams(cfg.d_model, cfg.d_model)
+        self.p_s = self.p_t if cfg.si_shared else _ScoreParams(cfg.d_model, cfg.d_model)
 
     @staticmethod
     def hidden_states(U: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,7 +223,7 @@ class MEC(nn.Module):
     def __init__(self, in_dim: int, cfg: TSINConfig) -> None:
         super().__init__()
         self.block = MultiKernelBlock(in_dim, in_dim, cfg.kernel_sizes)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = nn.Dropout(cfg.classifier_dropout)
         self.fc = nn.Linear(in_dim, cfg.num_classes)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,7 +245,6 @@ class TSINOutput:
     alignment: torch.Tensor | None = None  # (B, M, N)
     speech_weights: torch.Tensor | None = None  # (B, M): w~^t, applied to U
     text_weights: torch.Tensor | None = None  # (B, M): w~^s, applied to T
-    speech_logits: torch.Tensor | None = None  # (B, C): the auxiliary speech-only head, when cfg.speech_aux > 0
 
 
 class TSIN(nn.Module):
@@ -253,8 +252,7 @@ class TSIN(nn.Module):
 
     Ablations: "speech" = SpeechEncoder + MEC over frames; "text" = TextEncoder + MEC over words;
     "no_ta" replaces Eqs. 3-5 by :func:`uniform_alignment`; "no_si" skips Eqs. 6-9.
-    Only the modules a variant uses are built, so no parameter is dead. ``cfg.speech_aux > 0`` adds a
-    linear speech-only head on f_mean(S) to the fused variants (trained by its own loss, never used to predict).
+    Only the modules a variant uses are built, so no parameter is dead.
     An utterance with no real frame (word) is treated as one zero-valued frame (word).
     """
 
@@ -271,9 +269,6 @@ class TSIN(nn.Module):
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
-        self.enc_dropout = nn.Dropout(cfg.enc_dropout) if cfg.enc_dropout > 0 else nn.Identity()  # on S and T
-        fused = self.fusion is not None
-        self.speech_head = nn.Linear(cfg.d_model, cfg.num_classes) if fused and cfg.speech_aux > 0 else None
 
     def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
         """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
@@ -323,19 +318,15 @@ class TSIN(nn.Module):
                 speech, speech_mask = self.pool_speech(speech, speech_mask)  # (B, N, F or 2 F), (B, N)
                 sizes.append(speech.shape[0])
             S, S_mask = self.speech_encoder(speech, speech_mask, self.speech_norm, pooled=True)  # (B, N, D), (B, N)
-            S = self.enc_dropout(S)  # (B, N, D)
         if self.uses_text:
             sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))
             text_mask = text_mask.bool()
             text = zero_padded(text, text_mask)  # (B, M, E)
-            if self.training and cfg.word_dropout > 0:  # whole words become unknown (zero) words
-                keep = torch.rand(text.shape[:2], device=text.device) >= cfg.word_dropout  # (B, M)
-                text = text * keep.unsqueeze(-1).to(text.dtype)  # (B, M, E)
             if self.training and cfg.text_dropout > 0 and self.uses_speech:  # the speech alone must decide
                 keep = torch.rand(text.shape[0], device=text.device) >= cfg.text_dropout  # (B,)
                 text = text * keep[:, None, None].to(text.dtype)  # (B, M, E)
             text_mask = at_least_one(text_mask)  # (B, M)
-            T = self.enc_dropout(self.text_encoder(text, text_mask))  # (B, M, D)
+            T = self.text_encoder(text, text_mask)  # (B, M, D)
         if len(set(sizes)) > 1:
             raise ValueError(f"speech and text batch sizes differ: {sizes}")
 
@@ -350,17 +341,16 @@ class TSIN(nn.Module):
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
             U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior)  # (B, M, D), (B, M, N)
-        speech_logits = self.speech_head(masked_mean(S, S_mask)) if self.speech_head is not None else None  # (B, C)
         w_speech = w_text = None
         if self.semantic is not None:
             U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2
         fused = self.fusion(U, T, text_mask)  # (B, M, D')
         logits, emb = self.mec(fused, text_mask)  # (B, C), (B, D')
-        return TSINOutput(logits, emb, alignment, w_speech, w_text, speech_logits)
+        return TSINOutput(logits, emb, alignment, w_speech, w_text)
 
 
 def build_model(cfg: TSINConfig, variant: str = "tsin") -> TSIN:
-    """The model of Table V named by ``variant`` (one of ``tsin_nb.config.VARIANTS``)."""
+    """The model of Table V named by ``variant`` (one of ``tsin_nb.core.VARIANTS``)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     return TSIN(cfg, variant)

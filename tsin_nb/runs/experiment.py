@@ -2,11 +2,11 @@
 
 Layout: ``OUT/<protocol>/<variant>/<fold>/`` holds ``metrics.json``, ``predictions.csv``,
 ``history.csv``, ``outputs.npz``, ``checkpoint.pt``, ``content.json.gz`` and, written last, ``DONE``;
-``<fold>`` is ``safety.safe_fold_dirname(fold name)``. ``OUT/dropped.csv`` lists the utterances the
+``<fold>`` is ``core.safe_fold_dirname(fold name)``. ``OUT/dropped.csv`` lists the utterances the
 corpus reader dropped. A re-run skips folds with ``DONE`` when they were trained on the same content, and
 resumes the others from their checkpoint. Each fold to run is one job
-(:mod:`tsin_nb.jobs`): one after another in this process, in local worker processes, or on a Dask cluster.
-Reading the results back and the tables live in :mod:`tsin_nb.results` (importable from here too).
+(:mod:`tsin_nb.runs.jobs`): one after another in this process, in local worker processes, or on a Dask cluster.
+Reading the results back and the tables live in :mod:`tsin_nb.runs.results`.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def run_experiment(
 
     ``jobs`` folds run at once (0: one per CPU core, or ``jobs_per_gpu`` per GPU), each with ``threads_per_job``
     torch threads whatever ``jobs`` is, so the results do not change; ``scheduler`` (a Dask scheduler address or
-    file) runs them on that cluster. Failed folds raise :class:`tsin_nb.jobs.JobsFailed` after the others finish.
+    file) runs them on that cluster. Failed folds raise :class:`tsin_nb.runs.JobsFailed` after the others finish.
     """
     protocols = _names(protocols, PROTOCOLS, "protocol")
     variants = _names(variants, VARIANTS + BASELINES, "variant")

@@ -68,7 +68,7 @@ class Job:
     device: str
     store_key: str  # equal keys train on the same feature store, kept in memory between jobs
     per_fold_store: bool = False  # onehot: the vocabulary comes from this fold's training part
-    content: dict[str, Any] | None = None  # safety.fold_content: the data this fold trains and tests on
+    content: dict[str, Any] | None = None  # content.fold_content: the data this fold trains and tests on
 
     @property
     def name(self) -> str:

@@ -1,6 +1,6 @@
 """Results on disk read back: finished folds, metrics, outputs, and Tables I and V beside the paper's numbers.
 
-Written by :mod:`tsin_nb.experiment` under ``OUT/<protocol>/<variant>/<fold>/``; ``DONE`` marks a finished fold.
+Written by :mod:`tsin_nb.runs.experiment` under ``OUT/<protocol>/<variant>/<fold>/``; ``DONE`` marks a finished fold.
 """
 
 from __future__ import annotations

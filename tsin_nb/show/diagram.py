@@ -24,7 +24,7 @@ def architecture_shapes(cfg: TSINConfig) -> dict[str, str]:
         "T": f"T (B, M={m}, D={d})",
         "alignment": f"α' (B, M={m}, N={n})",
         "U": f"U (B, M={m}, D={d})",
-        "weights": f"w̃ᵗ, w̃ˢ (B, M={m}); tanh width A={cfg.attn_dim}",
+        "weights": f"w̃ᵗ, w̃ˢ (B, M={m}); tanh width A={cfg.d_model}",
         "UT": f"Ũ ⊕ T̃ (B, M={m}, 2D={2 * d})",
         "F": f"F (B, M={m}, D'={d2})",
         "f": f"f' (B, D'={d2})",

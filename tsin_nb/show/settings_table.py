@@ -1,6 +1,6 @@
 """The "paper / this run" table every notebook shows: each setting's value in the paper and in this run.
 
-Re-exported by :mod:`tsin_nb.narrate` (``narrate.paper_vs_run``, ``narrate.TOPICS``).
+Importable from :mod:`tsin_nb.show` (``paper_vs_run``, ``TOPICS``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tsin_nb.core import TSINConfig
+from tsin_nb.data import KNOWN_COUNTS
 
 
 def _steps_ms(cfg: TSINConfig) -> str:
@@ -32,8 +33,7 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "word vectors (width E)": f"{cfg.text_model} ({cfg.text_dim})",
         "model width d": str(cfg.d_model),
         "fusion width d'": str(cfg.d_fusion),
-        "attention width in Eq. 7 (d_attn)": str(cfg.attn_dim),
-        "Eq. 8 normalisation": "divide by the sum" if cfg.si_norm == "literal" else "softmax over words",
+        "Eq. 8 normalisation": "divide by the sum" if cfg.si_weights == "literal" else "softmax over words",
         "Eq. 4 prior on word order": f"Gaussian, width {cfg.align_prior:g} of the utterance" if cfg.align_prior > 0
         else "none",
         "Eq. 9 weights applied": "as normalised (sum 1)" if cfg.si_scale == "sum" else "x m words (mean 1)",
@@ -42,7 +42,7 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "batch size": str(cfg.batch_size),
         "learning rate": f"{cfg.lr:g}, x {cfg.lr_gamma:g} every {cfg.lr_step} epochs",
         "Adam weight decay": f"{cfg.weight_decay:g}",
-        "dropout": f"{cfg.dropout:g}",
+        "classifier dropout": f"{cfg.classifier_dropout:g}",
         "text dropout (whole text, fused variants)": f"{cfg.text_dropout:g}",
         "reported model": "last epoch" if cfg.select == "last" else "best validation UA",
     }
@@ -55,10 +55,9 @@ _PAPER_SILENT = {
     "leading / trailing silence": "not mentioned",
     "Eq. 4 prior on word order": "none",
     "word vectors (width E)": "BERT-base (768)",
-    "attention width in Eq. 7 (d_attn)": "not given",
     "Eq. 8 normalisation": "divide by the sum",
     "LSTM": "\"LSTM\"",
-    "dropout": "not given",
+    "classifier dropout": "not given",
     "text dropout (whole text, fused variants)": "not given",
     "reported model": "not described",
 }
@@ -93,7 +92,7 @@ def paper_vs_run(cfg: TSINConfig, corpus: str = "", extra: Mapping[str, tuple[st
         run = {k: run[k] for k in keep}
     rows = []
     if corpus:
-        rows.append(("corpus", "IEMOCAP, 5531 utterances", corpus))
+        rows.append(("corpus", f"IEMOCAP, {KNOWN_COUNTS['total']} utterances", corpus))
     rows += [(k, paper[k], run[k]) for k in run]
     rows += [(k, p, r) for k, (p, r) in (extra or {}).items()]
     df = pd.DataFrame(rows, columns=["setting", "paper", "this run"])

@@ -1,4 +1,4 @@
-"""Interactive alignment viewer: a thin ipywidgets wrapper over :func:`tsin_nb.viz.plot_alignment`."""
+"""Interactive alignment viewer: a thin ipywidgets wrapper over :func:`tsin_nb.show.plot_alignment`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Linear baselines beside the deep models: scikit-learn logistic regression on the same folds and features.
 
 Not in the paper. They answer the question a reader asks of every deep model: what does it add over a
-linear model on simple utterance statistics (STYLE.md point 20)?
+linear model on simple utterance statistics?
 
 - ``lin_speech``: mean and standard deviation of every speech feature over the real frames, and the log
   of the number of real frames (duration): 2 F + 1 values. With ``speech_norm="utterance"`` the means and

@@ -1,6 +1,6 @@
 """WA and UA (Eqs. 13-14) and the confusion matrix, computed with scikit-learn.
 
-Class ids are positions in :data:`tsin_nb.config.EMOTIONS`. UA averages the per-class
+Class ids are positions in :data:`tsin_nb.core.EMOTIONS`. UA averages the per-class
 recall over the classes present in ``y`` only: a class with no test samples has no
 defined accuracy (0/0), so it is left out of the mean rather than counted as 0 or 1.
 Every protocol of the paper has all four classes in each test fold, where both readings agree.

@@ -1,6 +1,6 @@
 """Fit one fold (Section IV-B-2): Adam + StepLR, seeded shuffling, checkpoints, exact resume.
 
-Model selection never sees the test fold (DESIGN.md point 9): ``cfg.select="last"`` keeps the
+Model selection never sees the test fold (the paper describes none): ``cfg.select="last"`` keeps the
 last epoch, ``"val"`` the epoch with the best UA on ``fold.val``. The test ids are checked to be
 disjoint from the train and validation ids, and are evaluated once, after training.
 """
@@ -22,7 +22,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tsin_nb.core import EMOTIONS, TSINConfig, atomic_torch_save, get_device, set_seed, show_progress
+from tsin_nb.core import (
+    EMOTIONS,
+    TSINConfig,
+    atomic_torch_save,
+    get_device,
+    set_seed,
+    show_progress,
+    upgrade_config_dict,
+)
 from tsin_nb.features import FeatureStore
 from tsin_nb.model import loss_fn
 from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pad_to, pool_once, train_batches
@@ -71,7 +79,7 @@ def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     before a field existed were made with that default, which every new field keeps as the old behaviour.
     """
     defaults = TSINConfig().to_dict()
-    a, b = {**defaults, **a}, {**defaults, **b}
+    a, b = {**defaults, **upgrade_config_dict(a)}, {**defaults, **upgrade_config_dict(b)}
     return [f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
@@ -341,8 +349,6 @@ def fit(
                 with autocast(dev):
                     o = model(speech, speech_mask, text, text_mask, **kw)
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
-                if getattr(o, "speech_logits", None) is not None:  # beyond the paper: speech must classify alone too
-                    loss = loss + cfg.speech_aux * loss_fn(o.speech_logits.float(), y)
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
                     target = spans[rows][:, :text.shape[1], :speech.shape[1] // stride]  # the batch's cut
                     loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), target.to(dev))
