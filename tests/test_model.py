@@ -161,14 +161,14 @@ def test_multi_kernel_block_matches_explicit_conv_and_max():
 
 
 def test_mec_matches_direct_computation():
-    cfg = TINY.replace(num_classes=3)
+    cfg = TINY  # C = 4 emotions
     set_seed(6)
     mec = MEC(7, cfg).double().eval()
     g = torch.Generator().manual_seed(7)
     x = torch.randn(2, 6, 7, generator=g, dtype=torch.float64)
     lengths = [6, 3]
     logits, emb = mec(x, prefix_mask(lengths, 6))
-    assert logits.shape == (2, 3) and emb.shape == (2, 7)
+    assert logits.shape == (2, 4) and emb.shape == (2, 7)
     for b, n in enumerate(lengths):
         f_prime = direct_multi_kernel(mec.block, x[b], n).mean(0)  # Eq. 11
         assert torch.allclose(emb[b], f_prime)

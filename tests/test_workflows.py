@@ -15,7 +15,6 @@ import yaml
 
 from tsin_nb.runs import NOTEBOOKS, REPO, notebook_paths
 
-REPO = REPO
 WORKFLOWS = REPO / ".github" / "workflows"
 CHECK_DEVICES = REPO / ".github" / "scripts" / "check_devices.py"
 
