@@ -26,6 +26,7 @@ import torch
 
 from tsin_nb.baselines import fit_linear
 from tsin_nb.config import BASELINES, EMOTIONS, PROTOCOLS, VARIANTS, TSINConfig
+from tsin_nb.corpus import DAMAGED_FILE, report_damaged
 from tsin_nb.data import load_corpus
 from tsin_nb.features import build_feature_store, config_for_store
 from tsin_nb.jobs import Job, cached_store, manifest_key, plan_jobs, run_jobs, store_key
@@ -229,6 +230,9 @@ def run_experiment(
     preset_name = preset if isinstance(preset, str) else "custom"
     manifest, corpus_name, corpus_kind = _manifest(corpus)
     log(report_drops(manifest, out / DROPPED_FILE))
+    damaged = report_damaged(manifest, out / DAMAGED_FILE)
+    if damaged:
+        log(damaged)
     stamps = content_stamps(manifest)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
     per_fold_store = cfg.text_model.startswith("onehot")  # its vocabulary comes from each fold's training part

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from tsin_nb.audio import load_audio
 from tsin_nb.cache import FEATURES_VERSION, _cached, _wav_stamp, hash_key, load_entry, save_entry
 from tsin_nb.config import EMOTIONS, TSINConfig
+from tsin_nb.corpus import DAMAGED_FILE, report_damaged
 from tsin_nb.embedders import (
     EMBEDDER_OPTIONS,
     ONEHOT_MAX_VOCAB,
@@ -238,6 +239,9 @@ def features_main(corpus_path: str | os.PathLike, cache_dir: str | os.PathLike, 
     cfg = TSINConfig.preset(preset)
     manifest = load_corpus(corpus_path)
     print(report_drops(manifest, Path(cache_dir) / DROPPED_FILE))
+    damaged = report_damaged(manifest, Path(cache_dir) / DAMAGED_FILE)
+    if damaged:
+        print(damaged)
     store = build_feature_store(manifest, cfg, cache_dir, text_model=text_model)
     print(summarize(store))
     print(f"cache: {Path(cache_dir).resolve()}")
