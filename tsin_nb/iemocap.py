@@ -45,6 +45,7 @@ _LABEL_LINE_RE = re.compile(r"^\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\]
 _TRANS_LINE_RE = re.compile(
     r"^(?P<id>Ses\d\d[FM]_[^\s:\[]+)\s*(?:\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\])?\s*:?[ \t]*(?P<text>.*)$"
 )
+_LOOSE_LABEL_RE = re.compile(r"^\[[^\]]*\]\s+(\S+)")
 _SESSION_DIR_RE = re.compile(r"^Session(\d+)$")
 _MARKER = ".tsin_synth.json"  # written by tsin_nb.synth on a complete synthetic corpus
 
@@ -111,7 +112,12 @@ def _parse_labels(path: Path, log: _Log) -> list[tuple[str, str, float, float, i
             continue  # '%' header, evaluator lines 'C-E2:', 'A-E1:', blanks
         m = _LABEL_LINE_RE.match(line)
         if not m:
-            bad.append(str(i))
+            loose = _LOOSE_LABEL_RE.match(line)
+            if loose:  # an id is there: account for it, dropped with the line named
+                out.append((loose[1], "", float("nan"), float("nan"), i,
+                            f"label line cannot be read ({path}:{i}: {line[:60]!r}); fix that line"))
+            else:
+                bad.append(str(i))
             continue
         problem = ""
         try:
@@ -157,7 +163,7 @@ def _parse_transcription(path: Path, log: _Log) -> dict[str, str]:
 def _is_utterance(uid: str) -> bool:
     """IEMOCAP's utterance id form with a plain number (``..._MXX0`` turns of overlapping speech are not)."""
     m = UTT_ID_RE.match(uid)
-    return bool(m) and bool(_STRICT_NUM_RE.match(m["num"])) and check_id_form(uid) is None
+    return bool(m) and bool(_STRICT_NUM_RE.match(m["num"]))
 
 
 def _dialog_ids(trans: dict[str, str] | None, wav_dir: Path | None, align_dir: Path | None) -> dict[str, Path | None]:
