@@ -5,7 +5,7 @@ Every file is checked against its own header before a sample is decoded (``check
 says otherwise), more samples than ``MAX_SAMPLES`` or more frames than the file's bytes can hold are refused
 with a reason, so no single file can make a reader or the resampler take gigabytes. A path that is a folder,
 a FIFO, a broken symlink or a symlink loop is named as such. Degenerate audio is refused too (``probe_audio``):
-shorter than one 25 ms analysis window, silent (every sample below 1e-5) or constant (a DC offset, no sound).
+shorter than one 25 ms analysis window, silent (every sample below 1e-4, -80 dBFS) or constant (a DC offset, no sound).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ MAX_SAMPLES = 64 * 1024 * 1024
 MAX_SECONDS = 600.0
 #: Shortest usable clip: one analysis window of the features (``TSINConfig.win_ms``).
 MIN_SECONDS = 0.025
-#: A clip whose every sample is below this (in full scale) is silent.
-SILENCE = 1e-5
+#: A clip whose every sample is below this (in full scale, -80 dBFS, 3 steps of 16-bit PCM) is silent.
+SILENCE = 1e-4
 #: Bytes per sample of the uncompressed subtypes, to compare a header's frame count with the file size.
 _PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
               "ULAW": 1, "ALAW": 1}
@@ -104,7 +104,7 @@ def signal_problem(y: np.ndarray, rate: int) -> str | None:
                 f"{1000 * MIN_SECONDS:.0f} ms analysis window")
     peak = float(np.max(np.abs(y)))
     if peak < SILENCE:
-        return "silent: every sample is 0 (or below 1e-5)"
+        return "silent: every sample is below 1e-4 (-80 dBFS)"
     if float(np.max(np.ptp(y, axis=0))) < SILENCE:
         return f"constant: every sample is {float(y.flat[0]):.4g} (a DC offset, no sound)"
     return None

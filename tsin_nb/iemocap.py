@@ -264,7 +264,7 @@ def load_iemocap(
             code, start, end, line_no, problem = lines[0]
             where = f"{emo}:{line_no}"
             if len({(c, s, e) for c, s, e, _, _ in lines}) > 1:
-                log.skip(uid, emo, "conflicting label lines (" + ", ".join(f"line {ln}: {c!r}" for c, _, _, ln, _ in lines)
+                log.skip(uid, emo, "conflicting label lines (" + ", ".join(f"line {ln}: {c!r} [{s:g} - {e:g}]" for c, s, e, ln, _ in lines)
                          + "); keep one of them")
                 continue
             if len(lines) > 1:

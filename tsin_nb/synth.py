@@ -245,7 +245,7 @@ def _prepare(root: Path, settings: dict[str, int], plan: list[Utterance]) -> boo
     marker = root / MARKER
     if marker.is_file():
         found = _read_marker(marker)
-        found = {k: found.get(k) for k in settings} if isinstance(found, dict) else found
+        found = {k: found.get(k) for k in settings} if isinstance(found, dict) else "settings it does not record"
         if found == settings:
             return True
         raise ValueError(
