@@ -12,6 +12,7 @@ import pandas as pd
 import soundfile as sf
 from corpora import UTTS, build, write_corpus
 
+from tsin_nb.corpus import read_text
 from tsin_nb.data import load_corpus
 
 _LABEL_ID = re.compile(r"^\[[^\]]*\]\s+(\S+)")
@@ -24,9 +25,9 @@ def source_ids(root: Path) -> set[str]:
     ids: set[str] = set()
     for session in root.glob("Session*"):
         for f in session.glob("dialog/EmoEvaluation/*.txt"):
-            ids |= {m[1] for line in f.read_bytes().decode("latin-1").splitlines() if (m := _LABEL_ID.match(line))}
+            ids |= {m[1] for line in read_text(f)[0].splitlines() if (m := _LABEL_ID.match(line))}
         for f in session.glob("dialog/transcriptions/*.txt"):
-            ids |= {m[1] for line in f.read_bytes().decode("latin-1").splitlines()
+            ids |= {m[1] for line in read_text(f)[0].splitlines()
                     if (m := _TRANS_ID.match(line.strip())) and _UTTERANCE.match(m[1])}
         for pattern, suffix in (("sentences/wav/*/*.wav", ".wav"), ("sentences/ForcedAlignment/*/*.wdseg", ".wdseg")):
             ids |= {os.path.basename(p)[: -len(suffix)] for p in map(str, session.glob(pattern))
