@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install test lint reproduce smoke lab clean strip
+.PHONY: install test lint fuzz reproduce smoke lab clean strip
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+
+# the property tests of tests/test_fuzz.py with many more examples than `make test` runs
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 reproduce: $(STAMP)
 	$(BIN)/tsin-nb reproduce $(if $(PARAMS),--params $(PARAMS)) $(if $(CORPUS),--corpus $(CORPUS))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
+from corpora import UTTS, build, wdseg_text, write_wav  # noqa: F401
 
 from tsin_nb.core import EMOTIONS
 from tsin_nb.data import (
@@ -28,74 +26,6 @@ from tsin_nb.data import (
     parse_utt_id,
     read_wdseg,
 )
-
-# (utt_id, code, text)
-UTTS = [
-    ("Ses01F_impro01_F000", "neu", "Excuse me."),
-    ("Ses01F_impro01_M000", "ang", "Do you have your forms?"),
-    ("Ses01F_impro05a_M003", "exc", "That is great news!"),
-    ("Ses01M_script01_1b_F001", "sad", "I miss him so much."),
-    ("Ses01M_script02_2_M002", "hap", "What a lovely day."),
-    ("Ses01M_impro08b_F004", "fru", "This is so annoying."),
-    ("Ses02F_impro08b_F000", "neu", "Okay."),
-    ("Ses02M_script01_1_M001", "ang", "Get out of here."),
-]
-
-
-def write_wav(path: Path, sr: int = 16000, channels: int = 1, seconds: float = 0.05) -> None:
-    """A short sine tone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(sr * seconds)) / sr
-    y = 0.1 * np.sin(2 * np.pi * 220 * t).astype(np.float32)
-    if channels > 1:
-        y = np.stack([y] * channels, axis=1)
-    sf.write(str(path), y, sr)
-
-
-def wdseg_text(text: str) -> str:
-    """A .wdseg file for ``text``: <s>, one variant-marked word, a <sil>, </s>."""
-    words = [w.strip(".,!?").upper() for w in text.split()]
-    rows = [" SFrm  EFrm    SegAScr Word", "    0    9     -1000 <s>"]
-    frame = 10
-    for i, w in enumerate(words):
-        name = f"{w}(2)" if i == 0 else w
-        rows.append(f"{frame:5d} {frame + 19:5d}    -2000 {name}")
-        frame += 20
-        if i == 0:
-            rows.append(f"{frame:5d} {frame + 4:5d}    -100 <sil>")
-            frame += 5
-    rows.append(f"{frame:5d} {frame + 9:5d}    -1000 </s>")
-    rows.append(" Total score: -12345")
-    return "\n".join(rows) + "\n"
-
-
-def build(root: Path, utts=UTTS, sessions=None, wdseg: bool = True) -> Path:
-    """Write an IEMOCAP-like tree for ``utts``; ``sessions`` adds empty SessionN folders."""
-    by_dialog = defaultdict(list)
-    for uid, code, text in utts:
-        by_dialog[uid.rsplit("_", 1)[0]].append((uid, code, text))
-    for dialog, items in by_dialog.items():
-        s = root / f"Session{int(dialog[3:5])}"
-        emo = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
-        trans = []
-        for j, (uid, code, text) in enumerate(items):
-            start, end = 1.5 + 3 * j, 3.25 + 3 * j
-            emo += [f"[{start:.4f} - {end:.4f}]\t{uid}\t{code}\t[2.5000, 2.5000, 2.5000]",
-                    f"C-E2:\t{code};\t()", "A-E1:\tval 3; act 2; dom  2;\t()", ""]
-            trans.append(f"{uid} [{start:08.4f}-{end:08.4f}]: {text}")
-            write_wav(s / "sentences" / "wav" / dialog / f"{uid}.wav")
-            if wdseg:
-                p = s / "sentences" / "ForcedAlignment" / dialog / f"{uid}.wdseg"
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_text(wdseg_text(text))
-        trans.append(f"{dialog}_MXX0 [100.0000-101.0000]: [LAUGHTER]")
-        (s / "dialog" / "EmoEvaluation").mkdir(parents=True, exist_ok=True)
-        (s / "dialog" / "transcriptions").mkdir(parents=True, exist_ok=True)
-        (s / "dialog" / "EmoEvaluation" / f"{dialog}.txt").write_text("\n".join(emo) + "\n")
-        (s / "dialog" / "transcriptions" / f"{dialog}.txt").write_text("\n".join(trans) + "\n")
-    for n in sessions or ():
-        (root / f"Session{n}").mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def load(root: Path, **kw) -> pd.DataFrame:
@@ -345,9 +275,9 @@ def test_duplicate_id_keeps_first(tmp_path):
         "Ses01F_impro01_F000 [1.0-2.0]: Other.\n")
     m = load(tmp_path)
     assert m.set_index("utt_id").loc["Ses01F_impro01_F000", "label"] == "neu"
-    s = skip_of(m, "Ses01F_impro01_F000")
-    assert s["reason"].startswith("duplicate utterance id")
-    assert "EmoEvaluation/Ses01F_impro01.txt:3" in s["reason"] and "Ses01F_impro01_copy.txt:1" in s["reason"]
+    assert not [s for s in m.attrs["skipped"] if s["utt_id"] == "Ses01F_impro01_F000"]  # kept, so never dropped
+    note = next(n for n in m.attrs["notes"] if "copy(ies) of kept utterances" in n)
+    assert "Ses01F_impro01_F000" in note and "Ses01F_impro01_copy.txt:1" in note
 
 
 def test_macos_resource_files_ignored(tmp_path):
@@ -393,6 +323,7 @@ def test_load_warns_on_count_mismatch_with_all_sessions(tmp_path, monkeypatch):
                                                   "session": {"Ses01": 5, "Ses02": 2}})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=r".*empty \(no dialog inside\)")  # Session3..5 are empty
         load_iemocap(tmp_path, progress=False)
 
 
@@ -401,6 +332,7 @@ def test_no_count_check_on_synthetic_corpus(tmp_path):
     (tmp_path / ".tsin_synth.json").write_text("{}")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=r".*empty \(no dialog inside\)")  # Session3..5 are empty
         load_iemocap(tmp_path, progress=False)
 
 
@@ -449,8 +381,8 @@ def test_load_manifest(tmp_path, sep, ext):
     assert reasons["u5"] == "label 'surprise' not in label map (pass label_map to use it)"
     assert reasons["u6"] == "wav file missing"
     assert reasons["u7"] == "empty transcript"
-    assert reasons["u1"].startswith("duplicate utterance id (first at ") and f"corpus.{ext}:2" in reasons["u1"]
-    assert f"corpus.{ext}:9" in reasons["u1"]
+    assert "u1" not in reasons  # kept from its first row; the later, different row is named in a note
+    assert any(f"corpus.{ext}:9" in n and "differ from the first row" in n for n in m.attrs["notes"])
     assert m.attrs["kind"] == "manifest"
 
 

@@ -426,6 +426,9 @@ def test_features_main_on_a_manifest_corpus(tmp_path, capsys):
     man.assign(text=man["text"].replace("... --", "hmm"))[["utt_id", "wav_path", "text", "label", "speaker"]].to_csv(
         csv, index=False)
     store = features_main(csv, tmp_path / "cache", preset="tiny", text_model="random:16")
-    assert len(store) == 4 and store.text.shape == (4, 8, 16)
+    assert store.ids == ["u0", "u2"] and store.text.shape == (2, 8, 16)  # the reader drops u1 and u3, named
     out = capsys.readouterr().out
-    assert "utterances: 4" in out and "random:16" in out
+    assert "utterances: 2" in out and "random:16" in out
+    assert "Dropped 2 of 4 utterances" in out and "silent" in out and "too short" in out
+    dropped = pd.read_csv(tmp_path / "cache" / "dropped.csv")
+    assert sorted(dropped["utt_id"]) == ["u1", "u3"]

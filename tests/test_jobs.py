@@ -192,8 +192,9 @@ def test_a_scheduler_that_does_not_answer_fails_within_seconds(corpus: Path, tmp
         run_experiment(corpus, tmp_path / "out", **RUN, scheduler=f"tcp://127.0.0.1:{port}")
     assert time.monotonic() - t0 < 4 * CONNECT_TIMEOUT_S
     assert not (tmp_path / "out").exists()
-    code = main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--jobs", "-2"])
-    assert code == 2 and not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as refused:  # one line naming --jobs, before any work
+        main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--jobs", "-2"])
+    assert refused.value.code == 2 and not (tmp_path / "out").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")

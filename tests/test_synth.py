@@ -299,12 +299,18 @@ def test_interrupted_folder_is_regenerated(tmp_path: Path) -> None:
     root = make_synthetic_corpus(tmp_path / "c", TINY, seed=0, progress=False)
     good = corpus_files(root)
     (root / ".tsin_synth.json").unlink()  # as if interrupted before completion
-    (root / ".tsin_synth.partial").write_text("{}")
+    (root / ".tsin_synth.partial").write_text(json.dumps({"seed": 0, "n_utterances": TINY, "version": 1}))
+    half = next(iter(root.glob("Session2/dialog/transcriptions/*.txt")))
+    half.write_text("truncated")
+    (half.parent / f".{half.name}.abc123.tmp").write_text("a crash's temporary file")
     stray = root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro09.txt"
-    stray.write_text("half written")
-    next(iter(root.glob("Session2/dialog/transcriptions/*.txt"))).write_text("truncated")
+    stray.write_text("not written by synth")
+    with pytest.raises(ValueError, match="Ses01F_impro09.txt, which the synthetic corpus does not write"):
+        make_synthetic_corpus(root, TINY, seed=0, progress=False)
+    assert stray.read_text() == "not written by synth"  # nothing of the user's is deleted
+    stray.unlink()
     make_synthetic_corpus(root, TINY, seed=0, progress=False)
-    assert corpus_files(root) == good and not stray.exists()
+    assert corpus_files(root) == good
     assert (root / ".tsin_synth.json").is_file() and not (root / ".tsin_synth.partial").exists()
 
 

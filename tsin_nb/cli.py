@@ -6,7 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tsin_nb.cli_checks import check_input, check_int, check_model_folder, check_out_folder, fail, guard
 from tsin_nb.core import BASELINES, PROTOCOLS, VARIANTS
+
+#: Largest seed numpy and torch both accept.
+MAX_SEED = 2**32 - 1
 
 
 def _split_list(value: str, valid: Sequence[str], what: str) -> tuple[str, ...]:
@@ -14,7 +18,7 @@ def _split_list(value: str, valid: Sequence[str], what: str) -> tuple[str, ...]:
     items = tuple(valid) if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = [v for v in items if v not in valid]
     if unknown or not items:
-        raise SystemExit(f"tsin-nb: unknown {what} {unknown or value!r}; choose from {', '.join(valid)} or 'all'")
+        fail("run", f"--{what}: unknown {what} {unknown or value!r}; choose from {', '.join(valid)} or 'all'")
     return items
 
 
@@ -25,13 +29,19 @@ def _text_model(args: argparse.Namespace) -> None:
     try:
         check_text_model(args.text_model)
     except ValueError as err:
-        raise SystemExit(f"tsin-nb {args.command}: --text-model: {err}") from None
+        fail(args.command, f"--text-model: {err}")
+    check_model_folder(args.command, args.text_model)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from tsin_nb.data import DEFAULT_SIZE, make_synthetic_corpus
 
-    root = make_synthetic_corpus(args.root, n_utterances=args.size or DEFAULT_SIZE, seed=args.seed)
+    check_int("synth", "--size", args.size, 40, 1_000_000, "5 sessions x 4 classes x 2 speakers need 40 utterances "
+              f"(omit --size for the default {DEFAULT_SIZE})")
+    check_int("synth", "--seed", args.seed, 0, MAX_SEED)
+    check_out_folder("synth", "ROOT", args.root, "./synthetic")
+    root = make_synthetic_corpus(args.root, n_utterances=DEFAULT_SIZE if args.size is None else args.size,
+                                 seed=args.seed)
     print(f"synthetic corpus ready at {root}")
     return 0
 
@@ -47,6 +57,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_features(args: argparse.Namespace) -> int:
     from tsin_nb.features import features_main
 
+    check_input("features", "ROOT", args.root, "an IEMOCAP folder or a manifest .csv/.tsv file")
+    check_out_folder("features", "--cache", args.cache, "build/cache")
     _text_model(args)
     features_main(args.root, args.cache, preset=args.preset, text_model=args.text_model)
     return 0
@@ -55,13 +67,22 @@ def _cmd_features(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from tsin_nb.runs import JobsFailed, format_tables, run_experiment
 
+    protocols = _split_list(args.protocol, PROTOCOLS, "protocol")
+    variants = _split_list(args.variants, VARIANTS + BASELINES, "variants")
+    for name, value, low in (("--epochs", args.epochs, 1), ("--folds", args.folds, 1), ("--jobs", args.jobs, 0),
+                             ("--threads-per-job", args.threads_per_job, 1), ("--jobs-per-gpu", args.jobs_per_gpu, 1)):
+        check_int("run", name, value, low)
+    check_int("run", "--seed", args.seed, 0, MAX_SEED)
+    check_input("run", "--corpus", args.corpus, "an IEMOCAP folder or a manifest .csv/.tsv file")
+    check_out_folder("run", "--out", args.out, "build/results/mine")
+    check_out_folder("run", "--cache", args.cache, "build/cache")
     _text_model(args)
     try:
         run_experiment(
             args.corpus,
             args.out,
-            protocols=_split_list(args.protocol, PROTOCOLS, "protocol"),
-            variants=_split_list(args.variants, VARIANTS + BASELINES, "variant"),
+            protocols=protocols,
+            variants=variants,
             preset=args.preset,
             epochs=args.epochs,
             folds=args.folds,
@@ -104,6 +125,10 @@ def _cmd_table(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from tsin_nb.runs import reproduce
 
+    check_input("reproduce", "--params", args.params, "a YAML file of notebook parameters")
+    check_input("reproduce", "--corpus", args.corpus, "an IEMOCAP folder or a manifest .csv/.tsv file")
+    check_out_folder("reproduce", "--build", args.build, "build")
+    check_out_folder("reproduce", "--figures", args.figures, "build/figures")
     return reproduce(params_file=args.params, only=args.only, build_dir=args.build, corpus=args.corpus,
                      fig_dir=args.figures)
 
@@ -169,8 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    import warnings
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    warnings.formatwarning = lambda message, category, *_a, **_k: f"tsin-nb {args.command}: warning: {message}\n"
+    return guard(args.command, args.func, args)
 
 
 if __name__ == "__main__":

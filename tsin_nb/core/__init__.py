@@ -25,7 +25,6 @@ from tsin_nb.core.utils import (
 )
 
 __all__ = [
-    "upgrade_config_dict",
     "BASELINES",
     "EMOTIONS",
     "ENV",
@@ -41,4 +40,5 @@ __all__ = [
     "set_seed",
     "short_sha",
     "show_progress",
+    "upgrade_config_dict",
 ]

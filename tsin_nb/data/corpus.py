@@ -1,7 +1,9 @@
 """What both corpus readers share: manifest columns, label maps, file helpers, the skip log, the report.
 
 Rows that cannot be used are never dropped silently: each lands in ``manifest.attrs["skipped"]``
-with its reason; things that are kept but worth knowing land in ``manifest.attrs["notes"]``.
+with its reason; things that are kept but worth knowing land in ``manifest.attrs["notes"]``; optional
+parts of a kept row that are missing or damaged (word timings) land in ``manifest.attrs["damaged"]``.
+Every utterance id a reader meets is accounted for once: kept, or dropped with one reason (``account``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 import pandas as pd
 import soundfile as sf
 
-from tsin_nb.data.audio import probe_audio
 from tsin_nb.core import EMOTIONS
+from tsin_nb.data.audio import probe_audio
 from tsin_nb.data.drops import drop_summary
 
 #: Columns of the manifest, in order.
@@ -42,6 +44,11 @@ MANIFEST_LABEL_MAP: dict[str, str] = {
 
 #: Utterance id grammar: session, dialog-owner letter, dialog name (may hold ``_``), speaker letter, number.
 UTT_ID_RE = re.compile(r"^(?P<session>Ses\d\d)(?P<owner>[FM])_(?P<name>.+)_(?P<gender>[FM])(?P<num>\w*\d+)$")
+
+#: The characters an utterance id may hold before a path is built from it (no separator, no dot).
+SAFE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+#: The optional parts whose damage is reported per row (``manifest.attrs["damaged"]``), and their file.
+DAMAGED_FILE = "damaged.csv"
 
 STRICT_NUM_RE = re.compile(r"^\d+$")
 _FILLER_RE = re.compile(r"^(<.*>|\+\+.*\+\+)$")  # <s>, </s>, <sil>, ++BREATHING++
@@ -70,9 +77,54 @@ def parse_utt_id(utt_id: str) -> dict[str, str]:
     }
 
 
+def check_id_form(utt_id: str) -> str | None:
+    """Why ``utt_id`` may not name a file (separators, dots, spaces, too long), or None when it may."""
+    if SAFE_ID_RE.match(utt_id):
+        return None
+    return (f"{utt_id[:80]!r} is not an IEMOCAP utterance id (only letters, digits, '_' and '-' may name a "
+            "file; no path is built from it)")
+
+
+def inside(path: Path, root: Path) -> Path:
+    """``path`` when it stays inside ``root`` once ``..`` segments are resolved; ValueError otherwise."""
+    normal = Path(os.path.normpath(path))
+    if os.path.commonpath([normal, os.path.normpath(root)]) != os.path.normpath(root):
+        raise ValueError(f"{path} leaves the corpus folder {root}; no file outside it is read")
+    return normal
+
+
+def check_word_timings(words: list[tuple[str, float, float]], text: str) -> str | None:
+    """Why the ``.wdseg`` words do not fit ``text`` (none, out of order, another utterance's), or None."""
+    if not words:
+        return "no word rows (empty or unreadable .wdseg)"
+    bad = [w for w, a, b in words if not (0 <= a < b < 24 * 3600)]
+    if bad:
+        return f"{len(bad)} word(s) with impossible times (e.g. {bad[0]!r})"
+    if any(b0 > a1 + 1e-9 for (_, _, b0), (_, a1, _) in zip(words, words[1:])):
+        return "words overlap or are out of order"
+    said = {_plain(w) for w in str(text).split()}
+    found = sum(_plain(w) in said for w, _, _ in words)
+    if found < max(1, len(words) / 2):
+        return f"its words do not match the transcript ({found} of {len(words)} found; another utterance's?)"
+    return None
+
+
+def _plain(word: str) -> str:
+    """A word lower-cased, with only letters, digits and apostrophes."""
+    return "".join(c for c in word.lower() if c.isalnum() or c == "'")
+
+
 def read_text(path: str | os.PathLike) -> tuple[str, bool]:
-    """Read a text file as UTF-8, falling back to Latin-1; also return whether the fallback was used."""
+    """Read a text file as UTF-8 (or UTF-16 with a byte-order mark), falling back to Latin-1.
+
+    Also return whether the Latin-1 fallback was used.
+    """
     data = Path(path).read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16"), False
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8-sig"), False
     except UnicodeDecodeError:
@@ -142,9 +194,16 @@ class SkipLog:
         self.rates: dict[int, list[str]] = defaultdict(list)
         self.no_id_lines: list[str] = []
         self.latin1: list[str] = []
+        self.damaged: list[dict[str, str]] = []
+        self.duplicate_lines: list[str] = []
+        self.conflicts: dict[str, str] = {}
 
     def skip(self, utt_id: str, file: str | os.PathLike, reason: str) -> None:
         self.skipped.append({"utt_id": utt_id, "file": str(file), "reason": reason})
+
+    def damage(self, utt_id: str, file: str | os.PathLike, reason: str, part: str = "word timings") -> None:
+        """A kept row whose optional ``part`` is missing or damaged."""
+        self.damaged.append({"utt_id": utt_id, "part": part, "reason": reason, "file": str(file)})
 
     def read(self, path: Path) -> str:
         """Read a text file, remembering when it was not valid UTF-8."""
@@ -182,6 +241,11 @@ class SkipLog:
                 f"{len(self.no_id_lines)} transcription line(s) without an utterance id were ignored: "
                 + examples(self.no_id_lines)
             )
+        if self.duplicate_lines:
+            self.notes.append(
+                f"{len(self.duplicate_lines)} line(s) repeat an earlier line word for word and were read once: "
+                + examples(self.duplicate_lines)
+            )
         if self.multichannel:
             self.notes.append(
                 f"{len(self.multichannel)} wav file(s) have more than one channel (kept; load_audio mixes "
@@ -201,12 +265,51 @@ def manifest_frame(rows: list[dict[str, Any]], log: SkipLog, root: Path, kind: s
     df["start"] = df["start"].astype(float)
     df["end"] = df["end"].astype(float)
     df["words"] = df["words"].astype(object)
+    account(df["utt_id"].tolist(), log)
     log.finish()
     df.attrs["skipped"] = log.skipped
+    df.attrs["damaged"] = log.damaged
     df.attrs["notes"] = log.notes
     df.attrs["root"] = str(root)
     df.attrs["kind"] = kind
     return df
+
+
+def account(kept: list[str], log: SkipLog) -> None:
+    """Make every id count once: drops of a kept id become a note; several drops of one id become one."""
+    keep = set(kept)
+    copies = [s for s in log.skipped if s["utt_id"] in keep]
+    if copies:
+        log.notes.append(f"{len(copies)} other copy(ies) of kept utterances ignored: "
+                         + examples([f"{s['utt_id']} ({s['reason']})" for s in copies]))
+    merged: dict[str, dict[str, str]] = {}
+    out = []
+    for s in log.skipped:
+        uid = s["utt_id"]
+        if uid in keep:
+            continue
+        if uid and uid in merged:
+            merged[uid]["reason"] += f"; also: {s['reason']}"
+            continue
+        if uid:
+            merged[uid] = s
+        out.append(s)
+    log.skipped[:] = out
+
+
+def report_damaged(manifest: pd.DataFrame, path: str | os.PathLike) -> str | None:
+    """Write ``attrs["damaged"]`` (utt_id, part, reason, file) to ``path``; the one-line summary, or None."""
+    from tsin_nb.core import atomic_write_bytes
+
+    damaged = list(manifest.attrs.get("damaged", []))
+    df = pd.DataFrame(damaged, columns=["utt_id", "part", "reason", "file"])
+    atomic_write_bytes(path, df.to_csv(index=False).encode())
+    if not damaged:
+        return None
+    kinds = df["reason"].str.split(" (", n=1, regex=False).str[0].value_counts()
+    parts = "; ".join(f"{n} {k}" for k, n in kinds.items())
+    return (f"Kept {len(df['utt_id'].unique())} utterance(s) without their damaged or missing word timings "
+            f"({parts}); full list in {Path(path).resolve()}.")
 
 
 def _table(counts: pd.Series, name: str) -> str:
@@ -250,6 +353,11 @@ def corpus_report(manifest: pd.DataFrame) -> str:
         out.append("")
     else:
         out += ["Skipped utterances: none", ""]
+    damaged = list(manifest.attrs.get("damaged", []))
+    if damaged:
+        out.append(f"Kept without a damaged or missing optional part: {len(damaged)}")
+        out += [f"- {d['utt_id']}: {d['part']}: {d['reason']} [{_rel(d['file'], root)}]" for d in damaged]
+        out.append("")
     out.append("Notes" if notes else "Notes: none")
     out += [f"- {n}" for n in notes]
     return "\n".join(out).rstrip() + "\n"

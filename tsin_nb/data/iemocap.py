@@ -12,22 +12,25 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tsin_nb.core import show_progress
 from tsin_nb.data.corpus import (
-    STRICT_NUM_RE,
     DEFAULT_LABEL_MAP,
     EXCLUDED_CODES,
+    STRICT_NUM_RE,
     UTT_ID_RE,
     CorpusError,
-    check_label_map,
-    examples,
-    manifest_frame,
-    is_hidden,
     SkipLog,
+    check_id_form,
+    check_label_map,
+    check_word_timings,
+    examples,
     has_word,
+    inside,
+    is_hidden,
+    manifest_frame,
     parse_utt_id,
     read_wdseg,
 )
-from tsin_nb.core import show_progress
 
 #: IEMOCAP's usable 4-class utterances under the default map (Section IV-A): the one place these counts live.
 KNOWN_COUNTS: dict[str, Any] = {
@@ -44,6 +47,7 @@ _LABEL_LINE_RE = re.compile(r"^\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\]
 _TRANS_LINE_RE = re.compile(
     r"^(?P<id>Ses\d\d[FM]_[^\s:\[]+)\s*(?:\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\])?\s*:?[ \t]*(?P<text>.*)$"
 )
+_LOOSE_LABEL_RE = re.compile(r"^\[[^\]]*\]\s+(\S+)")
 _SESSION_DIR_RE = re.compile(r"^Session(\d+)$")
 _MARKER = ".tsin_synth.json"  # written by tsin_nb.data.synth on a complete synthetic corpus
 
@@ -62,11 +66,14 @@ def _find_sessions(root: str | os.PathLike) -> tuple[Path, dict[int, Path]]:
     if not root.is_dir():
         raise CorpusError(f"{root}: is not a directory; {_LAYOUT}")
     root = root.resolve()
-    sessions = {
-        int(m.group(1)): p
-        for p in root.iterdir()
-        if p.is_dir() and not is_hidden(p) and (m := _SESSION_DIR_RE.match(p.name))
-    }
+    sessions: dict[int, Path] = {}
+    for p in sorted(root.iterdir()):
+        m = _SESSION_DIR_RE.match(p.name)
+        if m and p.is_dir() and not is_hidden(p):
+            if int(m.group(1)) in sessions:
+                raise CorpusError(f"{root}: {sessions[int(m.group(1))].name} and {p.name} both name session "
+                                  f"{int(m.group(1))}; keep one of them")
+            sessions[int(m.group(1))] = p
     if not sessions:
         hint = ""
         below = sorted(
@@ -80,7 +87,11 @@ def _find_sessions(root: str | os.PathLike) -> tuple[Path, dict[int, Path]]:
 
 
 def _listing(folder: Path, suffix: str | None) -> dict[str, Path]:
-    """Names (stems) of visible files with ``suffix`` (or of sub-folders when None) in ``folder``."""
+    """Names (stems) of visible entries ending in ``suffix`` (or of sub-folders when None) in ``folder``.
+
+    With a suffix every entry counts, whatever it is (a folder, a FIFO or a dangling link named ``x.wav`` is
+    an utterance the reader must account for, and ``probe_audio`` names what is wrong with it).
+    """
     if not folder.is_dir():
         return {}
     out = {}
@@ -89,13 +100,13 @@ def _listing(folder: Path, suffix: str | None) -> dict[str, Path]:
             continue
         if suffix is None and p.is_dir():
             out[p.name] = p
-        elif suffix is not None and p.is_file() and p.suffix.lower() == suffix:
-            out[p.stem] = p
+        elif suffix is not None and p.suffix.lower() == suffix and (suffix != ".txt" or p.is_file()):
+            out[p.stem] = p  # a .txt that is not a regular file (a FIFO would block) is no dialog file
     return out
 
 
-def _parse_labels(path: Path, log: SkipLog) -> list[tuple[str, str, float, float, int]]:
-    """Label lines of an EmoEvaluation file as (utt_id, code, start, end, line number)."""
+def _parse_labels(path: Path, log: SkipLog) -> list[tuple[str, str, float, float, int, str]]:
+    """Label lines of an EmoEvaluation file as (utt_id, code, start, end, line number, problem or "")."""
     out = []
     bad = []
     for i, line in enumerate(log.read(path).splitlines(), 1):
@@ -103,9 +114,21 @@ def _parse_labels(path: Path, log: SkipLog) -> list[tuple[str, str, float, float
             continue  # '%' header, evaluator lines 'C-E2:', 'A-E1:', blanks
         m = _LABEL_LINE_RE.match(line)
         if not m:
-            bad.append(str(i))
+            loose = _LOOSE_LABEL_RE.match(line)
+            if loose:  # an id is there: account for it, dropped with the line named
+                out.append((loose[1], "", float("nan"), float("nan"), i,
+                            f"label line cannot be read ({path}:{i}: {line[:60]!r}); fix that line"))
+            else:
+                bad.append(str(i))
             continue
-        out.append((m["id"], m["code"], float(m["start"]), float(m["end"]), i))
+        problem = ""
+        try:
+            start, end = float(m["start"]), float(m["end"])
+        except ValueError:
+            start = end = float("nan")
+            problem = (f"EmoEvaluation time [{m['start']} - {m['end']}] is not a pair of numbers "
+                       f"({path}:{i}); fix that line")
+        out.append((m["id"], m["code"], start, end, i, problem))
     if bad:
         log.notes.append(f"{path}: {len(bad)} line(s) starting with '[' could not be read as labels "
                          f"(lines {examples(bad)})")
@@ -113,8 +136,13 @@ def _parse_labels(path: Path, log: SkipLog) -> list[tuple[str, str, float, float
 
 
 def _parse_transcription(path: Path, log: SkipLog) -> dict[str, str]:
-    """Utterance id -> text of a transcription file; lines without an id are remembered in ``log``."""
+    """Utterance id -> text of a transcription file; lines without an id are remembered in ``log``.
+
+    A repeated line (same id, same text) is noted and read once; two lines of one id with different texts
+    are recorded in ``log.conflicts`` and that utterance is dropped (no way to tell which one is right).
+    """
     texts: dict[str, str] = {}
+    where: dict[str, int] = {}
     for i, line in enumerate(log.read(path).splitlines(), 1):
         if not line.strip():
             continue
@@ -122,73 +150,141 @@ def _parse_transcription(path: Path, log: SkipLog) -> dict[str, str]:
         if not m:
             log.no_id_lines.append(f"{path}:{i}")
             continue
-        texts.setdefault(m["id"], m["text"].strip())
+        uid, text = m["id"], m["text"].strip()
+        if uid in texts:
+            if texts[uid] == text:
+                log.duplicate_lines.append(f"{path}:{i}")
+            else:
+                log.conflicts.setdefault(uid, f"conflicting transcription lines ({path}:{where[uid]} and line {i} "
+                                              "differ); keep one of them")
+            continue
+        texts[uid], where[uid] = text, i
     return texts
 
 
-def _unlabelled_ids(trans: Path | None, wav_dir: Path | None, log: SkipLog) -> list[str]:
-    """Utterance ids of a dialog known from its transcription and wav folder."""
-    ids = set()
-    if trans is not None:
-        for uid in _parse_transcription(trans, log):
-            m = UTT_ID_RE.match(uid)
-            if m and STRICT_NUM_RE.match(m["num"]):
-                ids.add(uid)
-    if wav_dir is not None:
-        ids.update(_listing(wav_dir, ".wav"))
-    return sorted(ids)
+def _is_utterance(uid: str) -> bool:
+    """IEMOCAP's utterance id form with a plain number (``..._MXX0`` turns of overlapping speech are not)."""
+    m = UTT_ID_RE.match(uid)
+    return bool(m) and bool(STRICT_NUM_RE.match(m["num"]))
+
+
+def _dialog_ids(trans: dict[str, str] | None, wav_dir: Path | None, align_dir: Path | None) -> dict[str, Path | None]:
+    """Every utterance id a dialog's transcription, wav folder and ForcedAlignment folder name (-> its wav)."""
+    ids: dict[str, Path | None] = {}
+    for uid in trans or {}:
+        if _is_utterance(uid):
+            ids.setdefault(uid, None)
+    for folder, suffix in ((wav_dir, ".wav"), (align_dir, ".wdseg")):
+        if folder is not None:
+            for uid, path in _listing(folder, suffix).items():
+                ids.setdefault(uid, path)
+    return ids
+
+
+def _wdseg_words(wdseg: Path, uid: str, text: str, log: SkipLog) -> list[tuple[str, float, float]] | None:
+    """Word timings of ``uid`` from ``wdseg``, or None with the damage recorded in ``log``."""
+    if not wdseg.exists() and not wdseg.is_symlink():
+        log.damage(uid, wdseg, "no .wdseg file")
+        return None
+    if not wdseg.is_file():
+        log.damage(uid, wdseg, "not a regular file (a folder, FIFO or broken link)")
+        return None
+    try:
+        words = read_wdseg(wdseg)
+    except (ValueError, OSError) as err:
+        log.damage(uid, wdseg, f"cannot be read ({err})")
+        return None
+    problem = check_word_timings(words, text)
+    if problem:
+        log.damage(uid, wdseg, problem)
+        return None
+    return words
 
 
 def load_iemocap(
     root: str | os.PathLike, progress: bool = True, label_map: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """Read IEMOCAP's folder layout into a manifest (4 classes by default: exc merged into hap)."""
+    """Read IEMOCAP's folder layout into a manifest (4 classes by default: exc merged into hap).
+
+    Every utterance id named by an EmoEvaluation line, a transcription line, a wav file or a ``.wdseg`` file
+    ends up either in the manifest or in ``attrs["skipped"]`` with a reason, never both. An id must have
+    IEMOCAP's form and belong to the session folder and dialog file it is listed in before a path is built
+    from it. Word timings that are missing or damaged keep the utterance (``words=None``) and are listed in
+    ``attrs["damaged"]``.
+    """
     root, sessions = _find_sessions(root)
     default_map = label_map is None
     lmap = check_label_map(DEFAULT_LABEL_MAP if label_map is None else label_map)
     log = SkipLog()
 
-    missing = [n for n in IEMOCAP_SESSIONS if n not in sessions]
-    if missing:
-        msg = (f"{root}: session folder(s) {', '.join(f'Session{n}' for n in missing)} missing; "
-               "reading the others (re-extract the corpus for the full set)")
-        warnings.warn(msg, stacklevel=2)
-        log.notes.append(msg)
-
-    dialogs: list[tuple[Path, str, Path | None, Path | None, Path | None]] = []
-    for sdir in sessions.values():
+    dialogs: list[tuple[int, Path, str, Path | None, Path | None, Path | None, Path | None]] = []
+    empty = []
+    for n, sdir in sessions.items():
         emo_dir = sdir / "dialog" / "EmoEvaluation"
-        if not emo_dir.is_dir():
-            log.notes.append(f"{sdir}: no dialog/EmoEvaluation folder; its utterances have no labels")
         emos = _listing(emo_dir, ".txt")
         trans = _listing(sdir / "dialog" / "transcriptions", ".txt")
         wavs = _listing(sdir / "sentences" / "wav", None)
-        for name in sorted(set(emos) | set(trans) | set(wavs)):
-            dialogs.append((sdir, name, emos.get(name), trans.get(name), wavs.get(name)))
+        aligns = _listing(sdir / "sentences" / "ForcedAlignment", None)
+        names = sorted(set(emos) | set(trans) | set(wavs) | set(aligns))
+        if not names:
+            empty.append(n)
+            continue
+        if not emo_dir.is_dir():
+            log.notes.append(f"{sdir}: no dialog/EmoEvaluation folder; its utterances have no labels")
+        for name in names:
+            dialogs.append((n, sdir, name, emos.get(name), trans.get(name), wavs.get(name), aligns.get(name)))
+    missing = [n for n in IEMOCAP_SESSIONS if n not in sessions]
+    if missing or empty:
+        gone = [f"Session{n}" for n in missing if n not in sessions]
+        hollow = [f"Session{n}" for n in empty]
+        what = "; ".join(x for x in (f"session folder(s) {', '.join(gone)} missing" if gone else "",
+                                     f"session folder(s) {', '.join(hollow)} empty (no dialog inside)" if hollow else "")
+                         if x)
+        msg = (f"{root}: {what}; reading the others, so SesI has {len(sessions) - len(empty)} fold(s) "
+               "(re-extract the corpus for the full set)")
+        warnings.warn(msg, stacklevel=2)
+        log.notes.append(msg)
 
     rows: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    no_wdseg: list[str] = []
-    bad_wdseg: list[str] = []
-    for sdir, name, emo, trans, wav_dir in tqdm(dialogs, desc="IEMOCAP dialogs", disable=not show_progress(progress)):
+    for n, sdir, name, emo, trans, wav_dir, align_dir in tqdm(dialogs, desc="IEMOCAP dialogs",
+                                                              disable=not show_progress(progress)):
+        texts = _parse_transcription(trans, log) if trans is not None else None
+        others = _dialog_ids(texts, wav_dir, align_dir)
         if emo is None:
             expected = sdir / "dialog" / "EmoEvaluation" / f"{name}.txt"
-            for uid in _unlabelled_ids(trans, wav_dir, log):
+            for uid in sorted(others):
                 log.skip(uid, expected, f"no EmoEvaluation file for dialog {name} (expected {expected}); "
                                         "utterance has no label")
             continue
-        labels = _parse_labels(emo, log)
-        texts = _parse_transcription(trans, log) if trans is not None else None
-        for uid, code, start, end, line_no in labels:
+        labelled: dict[str, list[tuple[str, float, float, int, str]]] = {}
+        for uid, code, start, end, line_no, problem in _parse_labels(emo, log):
+            labelled.setdefault(uid, []).append((code, start, end, line_no, problem))
+        for uid in sorted(set(others) - set(labelled)):
+            log.skip(uid, others[uid] or trans or emo, f"no label line in {emo.name} (named only by its "
+                                                       "transcription, wav or .wdseg)")
+        for uid, lines in labelled.items():
+            code, start, end, line_no, problem = lines[0]
             where = f"{emo}:{line_no}"
-            if uid in seen:
-                log.skip(uid, emo, f"duplicate utterance id (first in {seen[uid]}; this copy in {where} skipped)")
+            if len({(c, s, e) for c, s, e, _, _ in lines}) > 1:
+                log.skip(uid, emo, "conflicting label lines (" + ", ".join(f"line {ln}: {c!r} [{s:g} - {e:g}]" for c, s, e, ln, _ in lines)
+                         + "); keep one of them")
                 continue
-            seen[uid] = where
+            if len(lines) > 1:
+                log.duplicate_lines += [f"{emo}:{ln}" for _, _, _, ln, _ in lines[1:]]
+            if problem:
+                log.skip(uid, emo, problem)
+                continue
             try:
                 parts = parse_utt_id(uid)
+                form = check_id_form(uid)
+                if form:
+                    raise ValueError(form)
             except ValueError as err:
-                log.skip(uid, emo, str(err))
+                log.skip(uid, emo, f"{err} ({where})")
+                continue
+            if parts["session"] != f"Ses{n:02d}" or parts["dialog"] != name:
+                log.skip(uid, emo, f"listed in the wrong place: the id names {parts['dialog']} of {parts['session']}, "
+                                   f"the line is in {where} (Session{n}, dialog {name})")
                 continue
             if code not in lmap:
                 if code in EXCLUDED_CODES:
@@ -200,6 +296,9 @@ def load_iemocap(
                 expected = sdir / "dialog" / "transcriptions" / f"{name}.txt"
                 log.skip(uid, expected, f"no transcription file (expected {expected})")
                 continue
+            if uid in log.conflicts:
+                log.skip(uid, trans, log.conflicts[uid])
+                continue
             if uid not in texts:
                 log.skip(uid, trans, "no transcription line for this utterance")
                 continue
@@ -209,29 +308,25 @@ def load_iemocap(
             if not has_word(texts[uid]):
                 log.skip(uid, trans, f"transcript has no word (only punctuation: {texts[uid][:40]!r})")
                 continue
-            wav = sdir / "sentences" / "wav" / parts["dialog"] / f"{uid}.wav"
+            wav = inside(sdir / "sentences" / "wav" / parts["dialog"] / f"{uid}.wav", root)
             if not log.audio_ok(uid, wav):
                 continue
-            wdseg = sdir / "sentences" / "ForcedAlignment" / parts["dialog"] / f"{uid}.wdseg"
-            words = None
-            if wdseg.is_file():
-                try:
-                    words = read_wdseg(wdseg)
-                except ValueError as err:
-                    bad_wdseg.append(str(err))
-            else:
-                no_wdseg.append(uid)
+            words = _wdseg_words(sdir / "sentences" / "ForcedAlignment" / parts["dialog"] / f"{uid}.wdseg",
+                                 uid, texts[uid], log)
             rows.append({
                 "utt_id": uid, "session": parts["session"], "speaker": parts["speaker"],
                 "gender": parts["gender"], "dialog": parts["dialog"], "label": lmap[code],
                 "text": texts[uid], "wav_path": str(wav), "start": start, "end": end, "words": words,
             })
 
+    no_wdseg = [d["utt_id"] for d in log.damaged if d["reason"] == "no .wdseg file"]
+    bad_wdseg = [f"{d['utt_id']} ({d['reason']})" for d in log.damaged if d["reason"] != "no .wdseg file"]
     if no_wdseg:
         log.notes.append(f"{len(no_wdseg)} utterance(s) have no .wdseg word timings (words=None): "
                          + examples(no_wdseg))
     if bad_wdseg:
-        log.notes.append(f"{len(bad_wdseg)} .wdseg file(s) could not be read (words=None): " + examples(bad_wdseg))
+        log.notes.append(f"{len(bad_wdseg)} .wdseg file(s) are damaged, their word timings are not used "
+                         "(words=None): " + examples(bad_wdseg))
     manifest = manifest_frame(rows, log, root, "iemocap")
     if manifest.empty:
         msg = f"{root}: no usable utterance found; see manifest.attrs['skipped']"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import os
@@ -13,18 +14,30 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tsin_nb.core import safe_fold_dirname, show_progress
 from tsin_nb.data.corpus import (
     MANIFEST_LABEL_MAP,
     CorpusError,
+    SkipLog,
     check_label_map,
     examples,
-    manifest_frame,
-    SkipLog,
     has_word,
+    manifest_frame,
 )
-from tsin_nb.core import safe_fold_dirname, show_progress
 
 _REQUIRED = ("utt_id", "wav_path", "text", "label", "speaker")
+
+
+def _header(text: str, sep: str) -> list[str] | None:
+    """The column names of the first line, stripped and lower-cased (None for an empty file)."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), None)
+    if line is None:
+        return None
+    try:
+        cells = next(csv.reader([line], delimiter=sep))
+    except csv.Error:
+        return None
+    return [str(c).strip().lower() for c in cells]
 
 
 def _float_or_nan(value: str) -> float:
@@ -42,7 +55,15 @@ def load_manifest(
     root: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Read a corpus described by a CSV/TSV (``utt_id, wav_path, text, label, speaker`` + optional columns)."""
+    """Read a corpus described by a CSV/TSV (``utt_id, wav_path, text, label, speaker`` + optional columns).
+
+    Refused with a reason naming the file: no header, a required column missing (a header separated by
+    another delimiter is named), a column name used twice, NUL bytes (UTF-16 without a byte-order mark).
+    UTF-16 with a byte-order mark and Latin-1 are read (Latin-1 with a note). A row repeated word for word is
+    read once (noted);
+    of rows of one id that differ, the first is read and the others are named in a note.
+    Relative wav paths are taken from the manifest's folder (or ``root``); absolute ones as written.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise CorpusError(f"{path}: manifest file does not exist; give a .csv or .tsv file")
@@ -54,22 +75,40 @@ def load_manifest(
     lmap = check_label_map(MANIFEST_LABEL_MAP if label_map is None else label_map)
     log = SkipLog()
     text = log.read(path)
-    try:
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise CorpusError(f"{path}: cannot be read as {'TSV' if sep == chr(9) else 'CSV'} ({err})") from err
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in _REQUIRED if c not in table.columns]
+    kind = "TSV" if sep == "\t" else "CSV"
+    if "\x00" in text:
+        raise CorpusError(f"{path}: holds NUL bytes, so it is not a text {kind} (UTF-16 without a byte-order "
+                          "mark?); save it as UTF-8")
+    header = _header(text, sep)
+    if header is None:
+        raise CorpusError(f"{path}: cannot be read as {kind} (no header line); the first line must name the "
+                          f"columns {', '.join(_REQUIRED)}")
+    missing = [c for c in _REQUIRED if c not in header]
     if missing:
+        other = next((d for d in (";", "\t", ",", "|") if d != sep and len(_header(text, d) or ()) > len(header)), None)
+        hint = (f" The header looks separated by {other!r}, not {sep!r}: save it as "
+                f"{'tab-separated .tsv' if other == chr(9) else 'comma-separated .csv'}." if other else "")
         raise CorpusError(
-            f"{path}: missing required column(s) {', '.join(missing)}; found {', '.join(table.columns)}. "
-            f"A manifest needs {', '.join(_REQUIRED)} (optional: session, gender, start, end)"
+            f"{path}: missing required column(s) {', '.join(missing)}; found {', '.join(header)}. "
+            f"A manifest needs {', '.join(_REQUIRED)} (optional: session, gender, start, end).{hint}"
         )
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        where = "; ".join(f"{c!r} is columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == c)}"
+                          for c in twice)
+        raise CorpusError(f"{path}: column name(s) used twice ({where}); keep one column of each name")
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                            header=0, names=header, engine="python" if len(sep) > 1 else "c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as err:
+        raise CorpusError(f"{path}: cannot be read as {kind} ({str(err).strip()}); check the quoting and "
+                          f"that every row has {len(header)} fields") from err
 
     rows: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[dict[str, str], str]] = {}
     blank_sessions: list[str] = []
     records = table.to_dict("records")
+    differing: list[str] = []
     for i, rec in enumerate(tqdm(records, desc="manifest rows", disable=not show_progress(progress)), 2):
         where = f"{path}:{i}"
         uid = str(rec["utt_id"]).strip()
@@ -77,9 +116,13 @@ def load_manifest(
             log.skip("", where, "empty utt_id")
             continue
         if uid in seen:
-            log.skip(uid, where, f"duplicate utterance id (first at {seen[uid]}; this copy at {where} skipped)")
+            first_rec, first_where = seen[uid]
+            if rec == first_rec:
+                log.duplicate_lines.append(where)  # the same row again, word for word: read once
+            else:
+                differing.append(f"{where} ({uid}, first at line {first_where.rsplit(':', 1)[1]})")
             continue
-        seen[uid] = where
+        seen[uid] = (rec, where)
         raw = str(rec["label"]).strip()
         label = lmap.get(raw, lmap.get(raw.lower()))
         if label is None:
@@ -116,6 +159,10 @@ def load_manifest(
             "end": _float_or_nan(rec.get("end", "")),
             "words": None,
         })
+    if differing:
+        log.notes.append(f"{len(differing)} row(s) repeat an utterance id with other values and were ignored "
+                         f"(each id is read from its first row; the later rows differ from the first row): "
+                         f"{examples(differing)}")
     if blank_sessions:
         log.notes.append(f"{len(blank_sessions)} row(s) have a blank session cell (kept for SpkI and SpkD; SesI "
                          f"refuses this manifest until they are filled): {examples(blank_sessions)}")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,11 +38,10 @@ from tsin_nb.data.synth_plan import (
     CATEGORY,
     DEFAULT_SIZE,
     SESSIONS,
-    SMOKE_SIZE,
     VAD,
     Utterance,
-    word_offsets,
     plan_corpus,
+    word_offsets,
 )
 
 #: Bumped whenever the files written for a given seed and size change.
@@ -215,15 +213,38 @@ def _settings(seed: int, n_utterances: int) -> dict[str, int]:
     return {"seed": int(seed), "n_utterances": int(n_utterances), "version": FORMAT_VERSION}
 
 
-def _prepare(root: Path, settings: dict[str, int]) -> bool:
-    """True when ``root`` already holds this corpus; clear our own partial output; refuse foreign data."""
+def planned_files(plan: list[Utterance]) -> set[str]:
+    """Every file (relative to the root, POSIX form) that writing ``plan`` creates inside the Session folders."""
+    out = set()
+    for u in plan:
+        session = f"Session{int(u.dialog[3:5])}"
+        out |= {f"{session}/sentences/wav/{u.dialog}/{u.utt_id}.wav",
+                f"{session}/sentences/ForcedAlignment/{u.dialog}/{u.utt_id}.wdseg",
+                f"{session}/dialog/EmoEvaluation/{u.dialog}.txt",
+                f"{session}/dialog/transcriptions/{u.dialog}.txt"}
+    return out
+
+
+def _read_marker(path: Path) -> object:
+    """The JSON object of a marker file, or None when it cannot be read."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _prepare(root: Path, settings: dict[str, int], plan: list[Utterance]) -> bool:
+    """True when ``root`` already holds this corpus; False when it may be written. Never deletes the user's files.
+
+    An unfinished corpus (``PARTIAL``) is resumed only when its marker records the same settings and every
+    file in its Session folders is one this plan writes (then those are rewritten; a crash's own temporary
+    files are removed). Any other marker, any other file, or Session folders without a marker is an error
+    that names it.
+    """
     marker = root / MARKER
     if marker.is_file():
-        try:
-            found = json.loads(marker.read_text())
-        except (OSError, ValueError):
-            found = None
-        found = {k: found.get(k) for k in settings} if isinstance(found, dict) else found
+        found = _read_marker(marker)
+        found = {k: found.get(k) for k in settings} if isinstance(found, dict) else "settings it does not record"
         if found == settings:
             return True
         raise ValueError(
@@ -231,9 +252,40 @@ def _prepare(root: Path, settings: dict[str, int]) -> bool:
             f"not {settings}; choose another folder or delete this one"
         )
     sessions = [root / f"Session{s + 1}" for s in range(len(SESSIONS))]
-    if (root / PARTIAL).is_file():
+    partial = root / PARTIAL
+    if partial.exists():
+        found = _read_marker(partial)
+        found = {k: found.get(k) for k in settings} if isinstance(found, dict) else found
+        if found != settings:
+            said = (f"--size {found['n_utterances']} --seed {found['seed']}" if isinstance(found, dict)
+                    and None not in found.values() else "settings it does not record")
+            raise ValueError(
+                f"{root} holds an unfinished synthetic corpus made with {said} (marker {partial}), not "
+                f"--size {settings['n_utterances']} --seed {settings['seed']}; rerun with those settings to "
+                "finish it, or choose another folder (nothing was deleted)"
+            )
+        planned = planned_files(plan)
+        ours, foreign = [], []
         for d in sessions:
-            shutil.rmtree(d, ignore_errors=True)
+            for p in sorted(d.rglob("*")) if d.is_dir() else ():
+                if p.is_dir() and not p.is_symlink():
+                    continue
+                rel = p.relative_to(root).as_posix()
+                tmp = p.name.startswith(".") and p.name.endswith(".tmp") and any(
+                    p.name.startswith(f".{Path(f).name}.") for f in planned if f.startswith(p.parent.relative_to(root).as_posix() + "/"))
+                if tmp:
+                    ours.append(p)
+                elif rel not in planned:
+                    foreign.append(rel)
+        if foreign:
+            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            raise ValueError(
+                f"{root} holds an unfinished synthetic corpus, but also {', '.join(foreign[:3])}{more}, which "
+                "the synthetic corpus does not write; move them out of the Session folders or choose another "
+                "folder (nothing was deleted)"
+            )
+        for p in ours:
+            p.unlink(missing_ok=True)
     elif any(d.exists() for d in sessions):
         raise ValueError(
             f"{root} holds Session folders that make_synthetic_corpus did not write (no {MARKER}); "
@@ -255,15 +307,17 @@ def make_synthetic_corpus(
     from tsin_nb.data.espeak import reset
 
     root = Path(root).expanduser().resolve()
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     settings = _settings(seed, n_utterances)
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file; give a folder for the synthetic corpus")
+    plan = plan_corpus(n_utterances, seed)  # refuses a size out of range before anything is written
     root.mkdir(parents=True, exist_ok=True)
-    if _prepare(root, settings):
+    if _prepare(root, settings, plan):
         return root
     _write(root / PARTIAL, json.dumps(settings).encode())
 
-    plan = plan_corpus(n_utterances, seed)
     by_dialog: dict[str, list[Utterance]] = {}
     for u in plan:
         by_dialog.setdefault(u.dialog, []).append(u)

@@ -19,12 +19,9 @@ import torch
 from tqdm.auto import tqdm
 
 from tsin_nb.core import EMOTIONS, TSINConfig, show_progress
-from tsin_nb.data import DROPPED_FILE, load_audio, report_drops
+from tsin_nb.data import DAMAGED_FILE, DROPPED_FILE, load_audio, report_damaged, report_drops
 from tsin_nb.features.cache import FEATURES_VERSION, cached_entry, hash_key, wav_stamp
-from tsin_nb.features.embedders import (
-    TextEmbedder,
-    make_embedder,
-)
+from tsin_nb.features.embedders import TextEmbedder, make_embedder
 from tsin_nb.features.speech import (
     DELTA_WIDTH,
     LOG_FLOOR,
@@ -35,11 +32,7 @@ from tsin_nb.features.speech import (
     trim_silence,
 )
 from tsin_nb.features.store import FeatureStore
-from tsin_nb.features.text import (
-    EMPTY_WORD,
-    split_tokens,
-    word_spans,
-)
+from tsin_nb.features.text import EMPTY_WORD, split_tokens, word_spans
 
 
 def speech_settings(cfg: TSINConfig, speech_norm: str) -> dict[str, Any]:
@@ -205,6 +198,9 @@ def features_main(corpus_path: str | os.PathLike, cache_dir: str | os.PathLike, 
     cfg = TSINConfig.preset(preset)
     manifest = load_corpus(corpus_path)
     print(report_drops(manifest, Path(cache_dir) / DROPPED_FILE))
+    damaged = report_damaged(manifest, Path(cache_dir) / DAMAGED_FILE)
+    if damaged:
+        print(damaged)
     store = build_feature_store(manifest, cfg, cache_dir, text_model=text_model)
     print(summarize(store))
     print(f"cache: {Path(cache_dir).resolve()}")

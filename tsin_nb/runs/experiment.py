@@ -35,7 +35,7 @@ from tsin_nb.core import (
     safe_fold_dirname,
     set_seed,
 )
-from tsin_nb.data import DROPPED_FILE, load_corpus, report_drops
+from tsin_nb.data import DAMAGED_FILE, DROPPED_FILE, load_corpus, report_damaged, report_drops
 from tsin_nb.features import build_feature_store, config_for_store
 from tsin_nb.model import build_model
 from tsin_nb.runs.content import (
@@ -47,12 +47,7 @@ from tsin_nb.runs.content import (
 )
 from tsin_nb.runs.folds import make_folds
 from tsin_nb.runs.jobs import Job, cached_store, manifest_key, plan_jobs, run_jobs, store_key
-from tsin_nb.runs.results import (
-    DONE,
-    order_rows,
-    read_metrics,
-    result_row,
-)
+from tsin_nb.runs.results import DONE, order_rows, read_metrics, result_row
 from tsin_nb.train import FitResult, config_diff, fit, fit_linear, fold_digest, set_aside
 
 #: Config fields copied from the feature store (``config_for_store``), not chosen by the run.
@@ -212,6 +207,9 @@ def run_experiment(
     preset_name = preset if isinstance(preset, str) else "custom"
     manifest, corpus_name, corpus_kind = _manifest(corpus)
     log(report_drops(manifest, out / DROPPED_FILE))
+    damaged = report_damaged(manifest, out / DAMAGED_FILE)
+    if damaged:
+        log(damaged)
     stamps = content_stamps(manifest)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
     per_fold_store = cfg.text_model.startswith("onehot")  # its vocabulary comes from each fold's training part

@@ -20,11 +20,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from tsin_nb.core import EMOTIONS
-from tsin_nb.show.plotting import (
-    emotion_color,
-    mathtext_safe,
-    new_figure,
-)
+from tsin_nb.show.plotting import emotion_color, mathtext_safe, new_figure
 
 # ----------------------------------------------------------------------------- dataset
 
