@@ -13,7 +13,6 @@ from tsin_nb.core import TSINConfig
 from tsin_nb.runs import SPKD_NOTE, table_one
 from tsin_nb.show import (
     TOPICS,
-    JobLog,
     add_colorbars,
     alignment_text,
     architecture_shapes,
@@ -26,6 +25,8 @@ from tsin_nb.show import (
     plot_cue_accuracy,
     salient_text,
     silhouette,
+    status_facts,
+    status_line,
     table_five_text,
     table_one_text,
 )
@@ -87,13 +88,12 @@ def test_paper_vs_run_marks_what_this_run_changes() -> None:
         paper_vs_run(TSINConfig(), only=["no such row"])
 
 
-def test_job_log_summarises_one_line() -> None:
-    log = JobLog()
-    for msg in ("Dropped 3 of 10 utterances (3 label).", "SesI tsin Session1: done before, skipped",
-                "Session2 tsin epoch 1/2  train loss 1.3", "Session2 tsin: test WA 50.00 UA 50.00 (epoch 2)"):
-        log(msg)
-    line = log.summary("OUT")
-    assert line.startswith("1 folds trained now, 1 reused") and "Dropped 3 of 10" in line and "\n" not in line
+def test_status_facts_count_the_table() -> None:
+    status = pd.DataFrame({"protocol": "SesI", "variant": "tsin", "fold": ["S1", "S2", "S3", "S4"],
+                           "status": ["trained", "reused", "failed", "trained"], "wall_s": [10.0, 5.0, math.nan, 2.5]})
+    assert status_facts(status) == {"trained": 2, "reused": 1, "failed": 1, "trained_wall_s": 12.5}
+    assert status_facts(status.iloc[:0]) == {"trained": 0, "reused": 0, "failed": 0, "trained_wall_s": 0.0}
+    assert "\n" not in status_line(status, "OUT")
 
 
 def test_cue_accuracy_on_a_toy_table() -> None:

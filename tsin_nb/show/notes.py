@@ -55,27 +55,21 @@ def _label(variant: str) -> str:
 # --------------------------------------------------------------- training runs ---
 
 
-class JobLog:
-    """A ``log`` for ``run_experiment`` that keeps every line in memory and prints nothing (see :meth:`summary`)."""
+def status_facts(status: pd.DataFrame) -> dict[str, Any]:
+    """Counts of a per-fold status table (``run_experiment``'s): folds trained now, reused, failed; training seconds."""
+    counts = status["status"].value_counts() if len(status) else pd.Series(dtype=int)
+    trained = status[status["status"] == "trained"] if len(status) else status
+    return {"trained": int(counts.get("trained", 0)), "reused": int(counts.get("reused", 0)),
+            "failed": int(counts.get("failed", 0)),
+            "trained_wall_s": float(trained["wall_s"].sum()) if len(trained) else 0.0}
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
 
-    def __call__(self, msg: str) -> None:
-        self.lines.append(str(msg))
-
-    def count(self, marker: str) -> int:
-        """Lines containing ``marker``."""
-        return sum(marker in line for line in self.lines)
-
-    def summary(self, out_dir: Any = "OUT") -> str:
-        """One line: folds trained now, reused and failed, what was dropped, and where each fold's log is."""
-        trained, reused, failed = self.count(": test WA"), self.count("done before, skipped"), self.count(": FAILED")
-        drops = next((line for line in self.lines if line.startswith("Dropped ")), "")
-        text = f"{trained} folds trained now, {reused} reused from an earlier run"
-        text += f", {failed} FAILED" if failed else ""
-        text += f". {drops}" if drops else "."
-        return text + f" Each fold's epoch lines are in the train.log of its folder under {out_dir}."
+def status_line(status: pd.DataFrame, out_dir: Any = "OUT") -> str:
+    """One line from a status table: folds trained now, reused and failed, and where each fold's log is."""
+    f = status_facts(status)
+    failed = f", {f['failed']} FAILED" if f["failed"] else ""
+    return (f"{f['trained']} folds trained now ({f['trained_wall_s']:.0f} s), {f['reused']} reused from an earlier "
+            f"run{failed}. Each fold's epoch lines are in the train.log of its folder under {out_dir}.")
 
 
 def did_not_train(history: pd.DataFrame | Sequence[Mapping[str, Any]], ua: float, num_classes: int = len(EMOTIONS),
