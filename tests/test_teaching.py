@@ -28,6 +28,7 @@ from tsin_nb.show import (
     status_facts,
     status_line,
     table_five_text,
+    table_one_facts,
     table_one_text,
 )
 
@@ -155,8 +156,20 @@ def test_table_one_pairs_folds_only_where_they_correspond() -> None:
     assert math.isnan(t.loc[("SpkD", "Group1"), "paper UA"]) and ("SpkD", "Group10") not in t.index
     assert t.loc[("SpkD", "Mean (2/10 folds)"), "paper UA"] == 79.77
     assert table_one(res).attrs["footnote"] == SPKD_NOTE and "Group5" in SPKD_NOTE
-    text = table_one_text(table_one(res))
-    assert "SpkD: mean UA 62.5 % over 2 folds" in text and "SesI: mean UA 75.0 %" in text
+    f = table_one_facts(table_one(res))
+    assert f["protocols"]["SpkD"]["ua"] == pytest.approx(62.5) and f["protocols"]["SpkD"]["n_folds"] == 2
+    assert f["protocols"]["SesI"]["ua"] == pytest.approx(75.0) and f["protocols"]["SesI"]["hi_fold"] == "Session2"
+    assert f["order"] == ["SesI", "SpkD"] and f["same_order"] is False  # the paper has SpkD above SesI
+
+
+def test_table_one_note_names_only_the_runs_settings() -> None:
+    res = _results({"tsin": [0.7, 0.8]}, "SesI")
+    run = {"corpus": "/data/IEMOCAP_full_release", "preset": "paper", "epochs": 80}
+    text = table_one_text(table_one(res), run)
+    assert table_one_facts(table_one(res), run)["settings"] == run
+    assert "IEMOCAP_full_release" in text and "paper" in text
+    assert "synthetic" not in text and "cpu" not in text  # no default corpus or preset unless the run says so
+    assert "synthetic" not in table_one_text(table_one(res)) and "cpu" not in table_one_text(table_one(res))
 
 
 def test_alignment_and_salient_texts_follow_the_ratio() -> None:

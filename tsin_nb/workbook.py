@@ -173,6 +173,10 @@ class Workbook:
         """The corpus as the settings table names it."""
         return self.corpus or f"embedded synthetic corpus, {self.corpus_size} utterances"
 
+    def settings(self) -> dict[str, Any]:
+        """The run's own corpus, preset, epochs and seed, for notes that name them."""
+        return {"corpus": self.corpus_name, "preset": self.preset, "epochs": self.cfg.epochs, "seed": self.seed}
+
     def store(self) -> FeatureStore:
         """The feature store of the manifest under ``cfg`` (computed once, then read from the cache)."""
         if "_store" not in self.__dict__:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tsin_nb.runs.params import default_figures_dir, load_params_file, notebook_parameters, validate_params
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 
 #: Figures each notebook must write (name without extension; PNG and PDF are both written).

@@ -38,6 +38,7 @@ from tsin_nb.show.notes import (
     status_facts,
     status_line,
     table_five_text,
+    table_one_facts,
     table_one_text,
     test_vs_val_text,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "speech_steps_text",
     "store_text",
     "table_five_text",
+    "table_one_facts",
     "table_one_text",
     "test_vs_val_text",
     "text_steps_text",
