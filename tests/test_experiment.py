@@ -16,7 +16,9 @@ from tsin_nb.runs import (
     PAPER_TABLE_FIVE,
     PAPER_TABLE_ONE,
     PAPER_TABLE_ONE_MEAN,
+    STATUS_COLUMNS,
     experiment,
+    fold_status,
     format_tables,
     load_results,
     run_experiment,
@@ -187,3 +189,14 @@ def test_paper_constants_match_the_printed_means() -> None:
 
 def test_format_tables_on_an_empty_folder(tmp_path: Path) -> None:
     assert "No finished folds" in format_tables(tmp_path)
+
+
+def test_status_table_says_trained_then_reused(finished: tuple[Path, pd.DataFrame], manifest: pd.DataFrame) -> None:
+    out, results = finished
+    first = fold_status(results)
+    assert list(first.columns) == list(STATUS_COLUMNS)
+    assert len(first) == 4 and set(first["status"]) == {"trained"} and (first["wall_s"] > 0).all()
+    assert sorted(zip(first["variant"], first["fold"])) == sorted(zip(results["variant"], results["fold"]))
+    again = fold_status(run_experiment(manifest, out, **RUN))
+    assert set(again["status"]) == {"reused"}
+    assert again[["protocol", "variant", "fold"]].equals(first[["protocol", "variant", "fold"]])

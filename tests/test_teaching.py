@@ -13,7 +13,6 @@ from tsin_nb.core import TSINConfig
 from tsin_nb.runs import SPKD_NOTE, table_one
 from tsin_nb.show import (
     TOPICS,
-    JobLog,
     add_colorbars,
     alignment_text,
     architecture_shapes,
@@ -26,7 +25,10 @@ from tsin_nb.show import (
     plot_cue_accuracy,
     salient_text,
     silhouette,
+    status_facts,
+    status_line,
     table_five_text,
+    table_one_facts,
     table_one_text,
 )
 
@@ -87,13 +89,12 @@ def test_paper_vs_run_marks_what_this_run_changes() -> None:
         paper_vs_run(TSINConfig(), only=["no such row"])
 
 
-def test_job_log_summarises_one_line() -> None:
-    log = JobLog()
-    for msg in ("Dropped 3 of 10 utterances (3 label).", "SesI tsin Session1: done before, skipped",
-                "Session2 tsin epoch 1/2  train loss 1.3", "Session2 tsin: test WA 50.00 UA 50.00 (epoch 2)"):
-        log(msg)
-    line = log.summary("OUT")
-    assert line.startswith("1 folds trained now, 1 reused") and "Dropped 3 of 10" in line and "\n" not in line
+def test_status_facts_count_the_table() -> None:
+    status = pd.DataFrame({"protocol": "SesI", "variant": "tsin", "fold": ["S1", "S2", "S3", "S4"],
+                           "status": ["trained", "reused", "failed", "trained"], "wall_s": [10.0, 5.0, math.nan, 2.5]})
+    assert status_facts(status) == {"trained": 2, "reused": 1, "failed": 1, "trained_wall_s": 12.5}
+    assert status_facts(status.iloc[:0]) == {"trained": 0, "reused": 0, "failed": 0, "trained_wall_s": 0.0}
+    assert "\n" not in status_line(status, "OUT")
 
 
 def test_cue_accuracy_on_a_toy_table() -> None:
@@ -155,8 +156,20 @@ def test_table_one_pairs_folds_only_where_they_correspond() -> None:
     assert math.isnan(t.loc[("SpkD", "Group1"), "paper UA"]) and ("SpkD", "Group10") not in t.index
     assert t.loc[("SpkD", "Mean (2/10 folds)"), "paper UA"] == 79.77
     assert table_one(res).attrs["footnote"] == SPKD_NOTE and "Group5" in SPKD_NOTE
-    text = table_one_text(table_one(res))
-    assert "SpkD: mean UA 62.5 % over 2 folds" in text and "SesI: mean UA 75.0 %" in text
+    f = table_one_facts(table_one(res))
+    assert f["protocols"]["SpkD"]["ua"] == pytest.approx(62.5) and f["protocols"]["SpkD"]["n_folds"] == 2
+    assert f["protocols"]["SesI"]["ua"] == pytest.approx(75.0) and f["protocols"]["SesI"]["hi_fold"] == "Session2"
+    assert f["order"] == ["SesI", "SpkD"] and f["same_order"] is False  # the paper has SpkD above SesI
+
+
+def test_table_one_note_names_only_the_runs_settings() -> None:
+    res = _results({"tsin": [0.7, 0.8]}, "SesI")
+    run = {"corpus": "/data/IEMOCAP_full_release", "preset": "paper", "epochs": 80}
+    text = table_one_text(table_one(res), run)
+    assert table_one_facts(table_one(res), run)["settings"] == run
+    assert "IEMOCAP_full_release" in text and "paper" in text
+    assert "synthetic" not in text and "cpu" not in text  # no default corpus or preset unless the run says so
+    assert "synthetic" not in table_one_text(table_one(res)) and "cpu" not in table_one_text(table_one(res))
 
 
 def test_alignment_and_salient_texts_follow_the_ratio() -> None:

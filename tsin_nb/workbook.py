@@ -1,18 +1,39 @@
-"""The few lines every notebook's setup cell needs: seeds, device, folders and the corpus."""
+"""A notebook's setup in one object: seeds, device, folders, the corpus, the run's config, its feature store,
+its results folder, and short calls that train variants or one fold with all of that filled in.
+
+``wb = Workbook.from_params(corpus=corpus, preset=preset, epochs=epochs, ...)`` takes a notebook's parameters;
+``wb.train(("tsin",), protocols="SesI")`` runs :func:`tsin_nb.runs.run_experiment` into ``wb.results_dir``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 
-from tsin_nb.core import TSINConfig, get_device, set_seed
+from tsin_nb.core import TSINConfig, get_device, safe_fold_dirname, set_seed
 from tsin_nb.data import DEFAULT_SIZE
+from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
+from tsin_nb.runs import (
+    STATUS_COLUMNS,
+    Fold,
+    fold_content,
+    fold_status,
+    make_folds,
+    run_experiment,
+    tie_fold_to_content,
+    torch_threads,
+)
+from tsin_nb.show import status_line
+from tsin_nb.train import FitResult, fit
 
 
 @dataclass(frozen=True)
@@ -68,3 +89,148 @@ def load(ws: Workspace, corpus: str = "", corpus_size: int = DEFAULT_SIZE, seed:
     from tsin_nb.data import load_corpus
 
     return load_corpus(corpus_path(ws, corpus, corpus_size, seed), progress=False)
+
+
+@dataclass
+class Workbook:
+    """One notebook's run: its parameters, where it reads and writes, and what it has trained so far.
+
+    The corpus, its manifest and the feature store are built on first use and kept. ``status`` gathers the
+    per-fold status table of every :meth:`train` call, shown with :meth:`status_line`.
+    """
+
+    ws: Workspace
+    corpus: str = ""
+    corpus_size: int = DEFAULT_SIZE
+    preset: str = "cpu"
+    epochs: int | None = None
+    seed: int = 0
+    text_model: str | None = None
+    jobs: int = 1
+    scheduler: str = ""
+    status: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STATUS_COLUMNS)))
+
+    @classmethod
+    def from_params(cls, corpus: str = "", corpus_size: int = DEFAULT_SIZE, preset: str = "cpu",
+                    epochs: int | None = None, seed: int = 0, device: str = "auto", jobs: int = 1,
+                    scheduler: str = "", build_dir: str = "", fig_dir: str = "",
+                    text_model: str | None = None) -> Workbook:
+        """Seed, resolve device and folders (printed, see :func:`setup`) and keep the run's parameters."""
+        ws = setup(build_dir, fig_dir, device, seed)
+        return cls(ws, corpus, corpus_size, preset, epochs, seed, text_model, jobs, scheduler)
+
+    # ------------------------------------------------------------ where ---
+
+    @property
+    def device(self) -> torch.device:
+        return self.ws.device
+
+    @property
+    def figures(self) -> Path:
+        return self.ws.figures
+
+    @property
+    def build(self) -> Path:
+        return self.ws.build
+
+    @property
+    def cache(self) -> Path:
+        return self.ws.cache
+
+    @property
+    def results_dir(self) -> Path:
+        """The results folder of this preset and epochs (``build/results/cpu_e24-1a2b3c4d``)."""
+        return self.results_for()
+
+    def results_for(self, tag: str = "") -> Path:
+        """The results folder of this preset and epochs, with ``tag`` for a run with changed settings."""
+        return self.ws.results(self.preset, self.cfg.epochs if self.epochs is None else self.epochs, tag)
+
+    # ------------------------------------------------------------ what ---
+
+    @cached_property
+    def root(self) -> Path:
+        """The corpus folder or manifest file (the embedded synthetic corpus is built on first use)."""
+        return corpus_path(self.ws, self.corpus, self.corpus_size, self.seed)
+
+    @cached_property
+    def manifest(self) -> pd.DataFrame:
+        from tsin_nb.data import load_corpus
+
+        return load_corpus(self.root, progress=False)
+
+    @cached_property
+    def cfg(self) -> TSINConfig:
+        """The preset with this run's epochs, seed and text model."""
+        changes: dict[str, Any] = {"seed": self.seed}
+        if self.epochs is not None:
+            changes["epochs"] = self.epochs
+        if self.text_model is not None:
+            changes["text_model"] = self.text_model
+        return TSINConfig.preset(self.preset).replace(**changes)
+
+    @property
+    def corpus_name(self) -> str:
+        """The corpus as the settings table names it."""
+        return self.corpus or f"embedded synthetic corpus, {self.corpus_size} utterances"
+
+    def settings(self) -> dict[str, Any]:
+        """The run's own corpus, preset, epochs and seed, for notes that name them."""
+        return {"corpus": self.corpus_name, "preset": self.preset, "epochs": self.cfg.epochs, "seed": self.seed}
+
+    def store(self) -> FeatureStore:
+        """The feature store of the manifest under ``cfg`` (computed once, then read from the cache)."""
+        if "_store" not in self.__dict__:
+            self.__dict__["_store"] = build_feature_store(self.manifest, self.cfg, self.cache,
+                                                          text_model=self.cfg.text_model, progress=False)
+        return self.__dict__["_store"]
+
+    def model_cfg(self) -> TSINConfig:
+        """``cfg`` with the widths of the features actually stored (text_dim etc.)."""
+        return config_for_store(self.cfg, self.store())
+
+    def fold(self, protocol: str, index: int) -> Fold:
+        """Fold ``index`` (from 0) of ``protocol`` under this run's seed."""
+        return make_folds(self.manifest, protocol, seed=self.seed)[index]
+
+    def fold_dir(self, protocol: str, variant: str, fold: Fold, tag: str = "") -> Path:
+        """The folder ``run_experiment`` uses for this fold (so one run reuses the other's)."""
+        return self.results_for(tag) / protocol / variant / safe_fold_dirname(fold.name)
+
+    # ------------------------------------------------------------ train ---
+
+    def train(self, variants: str | Sequence[str], protocols: str | Sequence[str] = "SesI", folds: int | None = None,
+              tag: str = "", text_model: str | None = None, progress: bool = False,
+              **config_changes: Any) -> pd.DataFrame:
+        """Train (or reuse) ``variants`` on ``protocols`` (the first ``folds`` folds, all when 0 or None).
+
+        Settings in ``config_changes`` change the preset (e.g. ``align_loss=1.0``); such a run belongs in its own
+        folder, named by ``tag``. Returns the results table; the status of each fold is added to ``status``.
+        """
+        if config_changes and not tag:
+            raise ValueError(f"settings {sorted(config_changes)} change the preset: give the run its own tag")
+        preset = TSINConfig.preset(self.preset, **config_changes) if config_changes else self.preset
+        results = run_experiment(
+            self.root, self.results_for(tag), protocols=_listed(protocols), variants=_listed(variants), preset=preset,
+            epochs=self.epochs, folds=folds or None, seed=self.seed, cache_dir=self.cache,
+            text_model=text_model or self.text_model, device=str(self.device), progress=progress, log=None,
+            jobs=self.jobs, scheduler=self.scheduler or None)
+        self.status = pd.concat([df for df in (self.status, fold_status(results)) if len(df)], ignore_index=True) \
+            if len(self.status) or len(results) else self.status
+        return results
+
+    def status_line(self) -> str:
+        """One line from the status table: folds trained now, reused and failed, and where their logs are."""
+        return status_line(self.status, self.build / "results")
+
+    def fit_fold(self, model: torch.nn.Module, fold: Fold, cfg: TSINConfig, protocol: str, variant: str) -> FitResult:
+        """``fit`` one fold as a ``run_experiment`` job does (one thread, its folder tied to the fold's content),
+        so the cross-validation notebook reuses it."""
+        out_dir = self.fold_dir(protocol, variant, fold)
+        tie_fold_to_content(out_dir, fold_content(self.manifest, fold, self.store()))  # other data is refused
+        with torch_threads(1):
+            return fit(model, self.store(), fold, cfg, out_dir=out_dir, resume=True, device=str(self.device), log=None)
+
+
+def _listed(value: str | Iterable[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)

@@ -14,7 +14,7 @@ from tsin_nb.runs.content import (
     tie_fold_to_content,
     write_content,
 )
-from tsin_nb.runs.experiment import run_experiment, run_fold
+from tsin_nb.runs.experiment import STATUS_COLUMNS, STATUSES, fold_status, run_experiment, run_fold
 from tsin_nb.runs.folds import Fold, check_fold, fold_summary, make_folds
 from tsin_nb.runs.jobs import (
     CONNECT_TIMEOUT_S,
@@ -61,6 +61,8 @@ __all__ = [
     "Plan",
     "REPO",
     "SPKD_NOTE",
+    "STATUSES",
+    "STATUS_COLUMNS",
     "TABLE_FIVE_ROWS",
     "TRIM_SETTING",
     "acquire_lock",
@@ -72,6 +74,7 @@ __all__ = [
     "default_figures_dir",
     "fold_content",
     "fold_dirs",
+    "fold_status",
     "fold_summary",
     "format_tables",
     "load_metrics",

@@ -46,9 +46,19 @@ from tsin_nb.runs.content import (
     tie_fold_to_content,
 )
 from tsin_nb.runs.folds import make_folds
-from tsin_nb.runs.jobs import Job, cached_store, manifest_key, plan_jobs, run_jobs, store_key
-from tsin_nb.runs.results import DONE, order_rows, read_metrics, result_row
+from tsin_nb.runs.jobs import Job, JobsFailed, cached_store, manifest_key, plan_jobs, run_jobs, store_key
+from tsin_nb.runs.results import (
+    DONE,
+    order_rows,
+    read_metrics,
+    result_row,
+)
 from tsin_nb.train import FitResult, config_diff, fit, fit_linear, fold_digest, set_aside
+
+#: Columns of the per-fold status table that ``run_experiment`` attaches to its results (see :func:`fold_status`).
+STATUS_COLUMNS = ("protocol", "variant", "fold", "status", "wall_s")
+#: What happened to a fold in one call: fitted now, finished before and reused, or failed (traceback in train.log).
+STATUSES = ("trained", "reused", "failed")
 
 #: Config fields copied from the feature store (``config_for_store``), not chosen by the run.
 STORE_FIELDS = ("n_frames", "n_words", "n_mels", "speech_dim", "text_dim")
@@ -195,6 +205,10 @@ def run_experiment(
     ``jobs`` folds run at once (0: one per CPU core, or ``jobs_per_gpu`` per GPU), each with ``threads_per_job``
     torch threads whatever ``jobs`` is, so the results do not change; ``scheduler`` (a Dask scheduler address or
     file) runs them on that cluster. Failed folds raise :class:`tsin_nb.runs.JobsFailed` after the others finish.
+
+    The results table (one row per fold) carries the call's per-fold status table in ``attrs["status"]``, read with
+    :func:`fold_status`: each fold ``trained`` now, ``reused`` from an earlier run, or ``failed`` (then the table
+    is the ``status`` attribute of the raised ``JobsFailed``).
     """
     protocols = _names(protocols, PROTOCOLS, "protocol")
     variants = _names(variants, VARIANTS + BASELINES, "variant")
@@ -217,7 +231,7 @@ def run_experiment(
                                                             progress=progress)
     digest = manifest_key(manifest)
     stores = {} if store is None else {store_key(digest, cfg, cache): store}  # workers load theirs from the cache
-    rows, todo = [], []
+    rows, todo, status = [], [], []
     for protocol in protocols:
         all_folds = make_folds(manifest, protocol, seed=seed, val_fraction=cfg.val_fraction)
         chosen = all_folds[:folds] if folds else all_folds
@@ -243,15 +257,47 @@ def run_experiment(
                                          "use another out_dir or delete that folder")
                     log(f"{protocol} {variant} {fold.name}: done before, skipped")
                     rows.append(result_row(done))
+                    status.append(_status(protocol, variant, fold.name, "reused", done.get("wall_s")))
                     continue
                 key = store_key(digest, cfg, cache, fold.train if per_fold_store else None)
                 if per_fold_store and not todo:  # computes and caches the speech features here, once
                     stores[key] = build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
                                                       progress=progress, train_ids=fold.train)
+                status.append(_status(protocol, variant, fold.name, "trained", None))  # filled in after the run
                 todo.append(Job(protocol, variant, fold, str(fold_dir.resolve()), cfg, meta, str(cache.resolve()), device,
                                 key, per_fold_store, content))  # absolute: a worker may run elsewhere
-    rows += run_jobs(todo, manifest, run_fold, plan, progress=progress, log=log, done=len(rows), stores=stores)
-    return order_rows(pd.DataFrame(rows, columns=list(result_row({}))))
+    try:
+        trained = run_jobs(todo, manifest, run_fold, plan, progress=progress, log=log, done=len(rows), stores=stores)
+    except JobsFailed as err:  # the table goes with the error: which folds finished, which failed
+        err.status = _status_table(status, err.rows, [job for job, _ in err.failures])
+        raise
+    results = order_rows(pd.DataFrame(rows + trained, columns=list(result_row({}))))
+    results.attrs["status"] = tuple(_status_table(status, trained, []).to_dict("records"))
+    return results
+
+
+def _status(protocol: str, variant: str, fold: str, status: str, wall_s: Any) -> dict[str, Any]:
+    return {"protocol": protocol, "variant": variant, "fold": fold, "status": status,
+            "wall_s": float(wall_s) if wall_s is not None else float("nan")}
+
+
+def _status_table(status: list[dict[str, Any]], trained: Sequence[dict[str, Any]],
+                  failed: Sequence[Job]) -> pd.DataFrame:
+    """One row per fold of the call, in plan order: reused, trained now (wall_s of the fit) or failed."""
+    fitted = {(r["protocol"], r["variant"], r["fold"]): r.get("wall_s") for r in trained}
+    bad = {(j.protocol, j.variant, j.fold.name) for j in failed}
+    rows = []
+    for row in status:
+        key = (row["protocol"], row["variant"], row["fold"])
+        if row["status"] != "reused":
+            row = _status(*key, "failed" if key in bad else "trained", None if key in bad else fitted.get(key))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
+
+
+def fold_status(results: pd.DataFrame) -> pd.DataFrame:
+    """The per-fold status table of a ``run_experiment`` result: protocol, variant, fold, status, wall_s."""
+    return pd.DataFrame(list(results.attrs.get("status", ())), columns=list(STATUS_COLUMNS))
 
 
 def run_fold(job: Job, manifest: pd.DataFrame, log: Any) -> dict[str, Any]:

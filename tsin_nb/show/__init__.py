@@ -23,7 +23,6 @@ from tsin_nb.show.input_plots import (
     plot_weight_normalization,
 )
 from tsin_nb.show.notes import (
-    JobLog,
     alignment_text,
     confusion_text,
     cue_text,
@@ -36,7 +35,10 @@ from tsin_nb.show.notes import (
     salient_text,
     show_note,
     silhouette_text,
+    status_facts,
+    status_line,
     table_five_text,
+    table_one_facts,
     table_one_text,
     test_vs_val_text,
 )
@@ -64,7 +66,6 @@ from tsin_nb.show.widgets import AlignmentRecord, AlignmentViewer, records_from_
 __all__ = [
     "AlignmentRecord",
     "AlignmentViewer",
-    "JobLog",
     "TOPICS",
     "add_colorbars",
     "alignment_quality",
@@ -111,9 +112,12 @@ __all__ = [
     "silhouette",
     "silhouette_table",
     "silhouette_text",
+    "status_facts",
+    "status_line",
     "speech_steps_text",
     "store_text",
     "table_five_text",
+    "table_one_facts",
     "table_one_text",
     "test_vs_val_text",
     "text_steps_text",

@@ -55,27 +55,21 @@ def _label(variant: str) -> str:
 # --------------------------------------------------------------- training runs ---
 
 
-class JobLog:
-    """A ``log`` for ``run_experiment`` that keeps every line in memory and prints nothing (see :meth:`summary`)."""
+def status_facts(status: pd.DataFrame) -> dict[str, Any]:
+    """Counts of a per-fold status table (``run_experiment``'s): folds trained now, reused, failed; training seconds."""
+    counts = status["status"].value_counts() if len(status) else pd.Series(dtype=int)
+    trained = status[status["status"] == "trained"] if len(status) else status
+    return {"trained": int(counts.get("trained", 0)), "reused": int(counts.get("reused", 0)),
+            "failed": int(counts.get("failed", 0)),
+            "trained_wall_s": float(trained["wall_s"].sum()) if len(trained) else 0.0}
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
 
-    def __call__(self, msg: str) -> None:
-        self.lines.append(str(msg))
-
-    def count(self, marker: str) -> int:
-        """Lines containing ``marker``."""
-        return sum(marker in line for line in self.lines)
-
-    def summary(self, out_dir: Any = "OUT") -> str:
-        """One line: folds trained now, reused and failed, what was dropped, and where each fold's log is."""
-        trained, reused, failed = self.count(": test WA"), self.count("done before, skipped"), self.count(": FAILED")
-        drops = next((line for line in self.lines if line.startswith("Dropped ")), "")
-        text = f"{trained} folds trained now, {reused} reused from an earlier run"
-        text += f", {failed} FAILED" if failed else ""
-        text += f". {drops}" if drops else "."
-        return text + f" Each fold's epoch lines are in the train.log of its folder under {out_dir}."
+def status_line(status: pd.DataFrame, out_dir: Any = "OUT") -> str:
+    """One line from a status table: folds trained now, reused and failed, and where each fold's log is."""
+    f = status_facts(status)
+    failed = f", {f['failed']} FAILED" if f["failed"] else ""
+    return (f"{f['trained']} folds trained now ({f['trained_wall_s']:.0f} s), {f['reused']} reused from an earlier "
+            f"run{failed}. Each fold's epoch lines are in the train.log of its folder under {out_dir}.")
 
 
 def did_not_train(history: pd.DataFrame | Sequence[Mapping[str, Any]], ua: float, num_classes: int = len(EMOTIONS),
@@ -127,37 +121,39 @@ def loop_text(mine: float, theirs: float) -> str:
 # --------------------------------------------------------------- tables ---
 
 
-def table_one_text(t1: pd.DataFrame) -> str:
-    """Table I: our means against the paper's, the spread over folds, and the order of the protocols."""
-    lines = ["**What this shows.**"]
-    means = {}
+def table_one_facts(t1: pd.DataFrame, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Table I as numbers: per protocol our mean UA, the paper's, the difference and the fold range; the order
+    of the protocols against the paper's (SpkD > SpkI > SesI); and the run's own settings, when given."""
+    protocols: dict[str, dict[str, Any]] = {}
     for protocol, g in t1.groupby("protocol", sort=False):
         body, mean = g.iloc[:-1].dropna(subset=["UA"]), g.iloc[-1]
-        means[protocol] = mean["UA"]
         lo, hi = body.loc[body["UA"].idxmin()], body.loc[body["UA"].idxmax()]
-        spread = (f"folds range from {lo['UA']:.1f} ({lo['test set']}) to {hi['UA']:.1f} ({hi['test set']})"
-                  if lo["UA"] != hi["UA"] else f"every fold at {lo['UA']:.1f}" if len(body) > 1
-                  else f"one fold ({lo['test set']})")
-        lines.append(
-            f"- {protocol}: mean UA {mean['UA']:.1f} % over {len(body)} folds (paper {mean['paper UA']:.1f} % on IEMOCAP, "
-            f"{_pts(mean['UA'] - mean['paper UA'])}); {spread}.")
-    order = sorted(means, key=means.get, reverse=True)
-    paper_order = ["SpkD", "SpkI", "SesI"]
-    same = [p for p in paper_order if p in means] == order
-    if len(means) > 1:
-        lines.append(
-            f"- Order of the protocols by mean UA: {' > '.join(order)}. The paper has SpkD > SpkI > SesI (random groups "
-            "share speakers with training, held-out sessions share none); "
-            + ("this run has the same order." if same else "this run does not, so that difference in difficulty does "
-               "not show here at this size."))
-    lines.append("- The absolute values are not comparable: a small synthetic corpus, the `cpu` preset and fewer "
-                 "epochs against IEMOCAP with the paper's widths (see the table at the top).")
+        protocols[str(protocol)] = {
+            "ua": float(mean["UA"]), "paper_ua": float(mean["paper UA"]), "diff": float(mean["UA"] - mean["paper UA"]),
+            "n_folds": len(body), "lo_fold": str(lo["test set"]), "lo_ua": float(lo["UA"]),
+            "hi_fold": str(hi["test set"]), "hi_ua": float(hi["UA"])}
+    order = sorted(protocols, key=lambda p: protocols[p]["ua"], reverse=True)
+    paper_order = [p for p in ("SpkD", "SpkI", "SesI") if p in protocols]
+    return {"protocols": protocols, "order": order, "paper_order": paper_order,
+            "same_order": order == paper_order if len(order) > 1 else None, "settings": dict(settings or {})}
+
+
+def table_one_text(t1: pd.DataFrame, settings: Mapping[str, Any] | None = None) -> str:
+    """The note under Table I, rendered from :func:`table_one_facts`."""
+    f = table_one_facts(t1, settings)
+    lines = ["**What this shows.**"]
+    for protocol, p in f["protocols"].items():
+        spread = (f"folds range from {p['lo_ua']:.1f} ({p['lo_fold']}) to {p['hi_ua']:.1f} ({p['hi_fold']})"
+                  if p["lo_ua"] != p["hi_ua"] else f"every fold at {p['lo_ua']:.1f}")
+        lines.append(f"- {protocol}: mean UA {p['ua']:.1f} % over {p['n_folds']} folds (paper {p['paper_ua']:.1f} %, "
+                     f"{_pts(p['diff'])}); {spread}.")
+    if f["same_order"] is not None:
+        lines.append(f"- Order by mean UA: {' > '.join(f['order'])} (paper: SpkD > SpkI > SesI); "
+                     + ("the same." if f["same_order"] else "not the same."))
+    run = f["settings"]
+    if run:
+        lines.append("- This run: " + ", ".join(f"{k} {v}" for k, v in run.items()) + ".")
     return "\n".join(lines)
-
-
-def _means(results: pd.DataFrame, protocol: str, metric: str) -> pd.Series:
-    r = results[results["protocol"] == protocol]
-    return 100 * r.groupby("variant")[metric].mean()
 
 
 def table_five_text(results: pd.DataFrame, protocol: str = "SesI", metric: str = "ua") -> str:
