@@ -1,0 +1,52 @@
+"""Stage 1, corpus on disk -> manifest: the IEMOCAP reader, the manifest CSV/TSV reader, the checks they
+share, the drop report, audio reading, and the embedded synthetic corpus (planned, spoken with espeak-ng and
+written in IEMOCAP's layout). A manifest is a table with one row per usable utterance; every row left out is in
+``manifest.attrs['skipped']`` with its reason.
+
+Imports ``tsin_nb.core`` only.
+"""
+
+from tsin_nb.data.audio import AudioError, load_audio
+from tsin_nb.data.corpus import (
+    EXCLUDED_CODES,
+    MANIFEST_COLUMNS,
+    CorpusError,
+    corpus_report,
+    has_word,
+    parse_utt_id,
+    read_wdseg,
+)
+from tsin_nb.data.drops import DROPPED_FILE, report_drops
+from tsin_nb.data.espeak import EVENT_WORD, EspeakError, synthesize, synthesize_events
+from tsin_nb.data.iemocap import check_known_counts, load_iemocap
+from tsin_nb.data.load import inspect, load_corpus
+from tsin_nb.data.manifest import load_manifest
+from tsin_nb.data.synth import make_synthetic_corpus
+from tsin_nb.data.synth_plan import DEFAULT_SIZE, SMOKE_SIZE, plan_corpus
+
+__all__ = [
+    "AudioError",
+    "CorpusError",
+    "DEFAULT_SIZE",
+    "DROPPED_FILE",
+    "EVENT_WORD",
+    "EXCLUDED_CODES",
+    "EspeakError",
+    "MANIFEST_COLUMNS",
+    "SMOKE_SIZE",
+    "check_known_counts",
+    "corpus_report",
+    "has_word",
+    "inspect",
+    "load_audio",
+    "load_corpus",
+    "load_iemocap",
+    "load_manifest",
+    "make_synthetic_corpus",
+    "parse_utt_id",
+    "plan_corpus",
+    "read_wdseg",
+    "report_drops",
+    "synthesize",
+    "synthesize_events",
+]
