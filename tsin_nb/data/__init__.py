@@ -18,13 +18,14 @@ from tsin_nb.data.corpus import (
 )
 from tsin_nb.data.drops import DROPPED_FILE, report_drops
 from tsin_nb.data.espeak import EVENT_WORD, EspeakError, synthesize, synthesize_events
-from tsin_nb.data.iemocap import check_known_counts, load_iemocap
+from tsin_nb.data.iemocap import KNOWN_COUNTS, check_known_counts, load_iemocap
 from tsin_nb.data.load import inspect, load_corpus
 from tsin_nb.data.manifest import load_manifest
 from tsin_nb.data.synth import make_synthetic_corpus
 from tsin_nb.data.synth_plan import DEFAULT_SIZE, SMOKE_SIZE, plan_corpus
 
 __all__ = [
+    "KNOWN_COUNTS",
     "AudioError",
     "CorpusError",
     "DEFAULT_SIZE",

@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 import soundfile as sf
 
-from tsin_nb.data.audio import probe_audio
 from tsin_nb.core import EMOTIONS
+from tsin_nb.data.audio import probe_audio
 from tsin_nb.data.drops import drop_summary
 
 #: Columns of the manifest, in order.

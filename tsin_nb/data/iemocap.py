@@ -12,22 +12,22 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tsin_nb.core import show_progress
 from tsin_nb.data.corpus import (
-    STRICT_NUM_RE,
     DEFAULT_LABEL_MAP,
     EXCLUDED_CODES,
+    STRICT_NUM_RE,
     UTT_ID_RE,
     CorpusError,
+    SkipLog,
     check_label_map,
     examples,
-    manifest_frame,
-    is_hidden,
-    SkipLog,
     has_word,
+    is_hidden,
+    manifest_frame,
     parse_utt_id,
     read_wdseg,
 )
-from tsin_nb.core import show_progress
 
 #: IEMOCAP's usable 4-class utterances under the default map (Section IV-A): the one place these counts live.
 KNOWN_COUNTS: dict[str, Any] = {

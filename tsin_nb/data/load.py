@@ -17,21 +17,11 @@ from typing import Any
 import pandas as pd
 
 from tsin_nb.data.corpus import (
-    DEFAULT_LABEL_MAP,
-    EXCLUDED_CODES,
-    MANIFEST_COLUMNS,
-    MANIFEST_LABEL_MAP,
-    UTT_ID_RE,
     CorpusError,
     corpus_report,
-    has_word,
-    parse_utt_id,
-    read_text,
-    read_wdseg,
 )
-from tsin_nb.data.iemocap import IEMOCAP_SESSIONS, KNOWN_COUNTS, check_known_counts, load_iemocap
+from tsin_nb.data.iemocap import load_iemocap
 from tsin_nb.data.manifest import load_manifest
-
 
 
 def load_corpus(path: str | os.PathLike, **kw: Any) -> pd.DataFrame:

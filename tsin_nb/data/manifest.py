@@ -13,16 +13,16 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tsin_nb.core import safe_fold_dirname, show_progress
 from tsin_nb.data.corpus import (
     MANIFEST_LABEL_MAP,
     CorpusError,
+    SkipLog,
     check_label_map,
     examples,
-    manifest_frame,
-    SkipLog,
     has_word,
+    manifest_frame,
 )
-from tsin_nb.core import safe_fold_dirname, show_progress
 
 _REQUIRED = ("utt_id", "wav_path", "text", "label", "speaker")
 

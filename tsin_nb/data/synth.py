@@ -39,11 +39,10 @@ from tsin_nb.data.synth_plan import (
     CATEGORY,
     DEFAULT_SIZE,
     SESSIONS,
-    SMOKE_SIZE,
     VAD,
     Utterance,
-    word_offsets,
     plan_corpus,
+    word_offsets,
 )
 
 #: Bumped whenever the files written for a given seed and size change.
