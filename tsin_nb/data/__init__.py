@@ -24,23 +24,35 @@ from tsin_nb.data.espeak import EVENT_WORD, EspeakError, synthesize, synthesize_
 from tsin_nb.data.iemocap import KNOWN_COUNTS, check_known_counts, load_iemocap
 from tsin_nb.data.load import inspect, load_corpus
 from tsin_nb.data.manifest import load_manifest
-from tsin_nb.data.synth import make_synthetic_corpus
-from tsin_nb.data.synth_plan import DEFAULT_SIZE, SMOKE_SIZE, plan_corpus
+from tsin_nb.data.synth import FOCUS_PROSODY, equal_segment_misses, make_synthetic_corpus, utterance_ssml
+from tsin_nb.data.synth_plan import (
+    CUE_SHARES,
+    DEFAULT_CUES,
+    DEFAULT_SIZE,
+    SMOKE_SIZE,
+    focus_pairs,
+    plan_corpus,
+)
 
 __all__ = [
     "AudioError",
+    "CUE_SHARES",
     "CorpusError",
     "DAMAGED_FILE",
+    "DEFAULT_CUES",
     "DEFAULT_SIZE",
     "DROPPED_FILE",
     "EVENT_WORD",
     "EXCLUDED_CODES",
     "EspeakError",
+    "FOCUS_PROSODY",
     "KNOWN_COUNTS",
     "MANIFEST_COLUMNS",
     "SMOKE_SIZE",
     "check_known_counts",
     "corpus_report",
+    "equal_segment_misses",
+    "focus_pairs",
     "has_word",
     "inspect",
     "load_audio",
@@ -57,4 +69,5 @@ __all__ = [
     "report_drops",
     "synthesize",
     "synthesize_events",
+    "utterance_ssml",
 ]

@@ -36,6 +36,8 @@ import soundfile as sf
 
 from tsin_nb.data.synth_plan import (
     CATEGORY,
+    CUE_SHARES,
+    DEFAULT_CUES,
     DEFAULT_SIZE,
     SESSIONS,
     VAD,
@@ -54,6 +56,9 @@ META = "synthetic_meta.csv"
 SAMPLE_RATE = 16000
 FRAME = 160  # samples per 10 ms frame at 16 kHz, the .wdseg unit
 GAIN = 0.6  # headroom so loud utterances rarely clip; relative volume is kept
+#: The emphasis of a ``focus`` utterance's labelled word, the same for every class: stronger SSML emphasis,
+#: higher pitch, louder, slower (longer). The rest of the utterance keeps the neutral prosody.
+FOCUS_PROSODY = '<prosody rate="65%" pitch="+35%" volume="+60%">'
 
 
 def _ssml(u: Utterance) -> tuple[str, list[tuple[int, int]]]:
@@ -74,6 +79,36 @@ def _ssml(u: Utterance) -> tuple[str, list[tuple[int, int]]]:
         else:
             out.append((s + shift_after, e + shift_after))
     return ssml, out
+
+
+def _focus_ssml(u: Utterance) -> tuple[str, list[tuple[int, int]]]:
+    """The SSML of a ``focus`` utterance (emphasised word, pauses, a slowed word) and each word's span in it."""
+    spans = word_offsets(u.text)
+    pauses = dict(u.pauses)
+    out, parts, pos, size = [], ["<speak>"], 0, len("<speak>")
+    for i, (a, b) in enumerate(spans):
+        if i == u.salient_index:
+            tags = (f'<emphasis level="{u.emphasis}">{FOCUS_PROSODY}', "</prosody></emphasis>")
+        elif i == u.slow[0]:
+            tags = (f'<prosody rate="{u.slow[1]}%">', "</prosody>")
+        else:
+            tags = ("", "")
+        before = u.text[pos:a] + tags[0]
+        parts += [before, u.text[a:b], tags[1]]
+        out.append((size + len(before), size + len(before) + b - a))
+        size += len(before) + b - a + len(tags[1])
+        if i in pauses:
+            pause = f'<break time="{pauses[i]}ms"/>'
+            parts.append(pause)
+            size += len(pause)
+        pos = b
+    parts += [u.text[pos:], "</speak>"]
+    return "".join(parts), out
+
+
+def utterance_ssml(u: Utterance) -> tuple[str, list[tuple[int, int]]]:
+    """The SSML spoken for a planned utterance and each word's character span inside it."""
+    return _focus_ssml(u) if u.cue == "focus" else _ssml(u)
 
 
 def _word_starts(spans: list[tuple[int, int]], events: list[tuple[int, int, int]], n: int) -> list[float]:
@@ -109,7 +144,7 @@ def _render(u: Utterance, seed: int, index: int) -> tuple[np.ndarray, str]:
 
     from tsin_nb.data.espeak import synthesize
 
-    ssml, spans = _ssml(u)
+    ssml, spans = utterance_ssml(u)
     y, sr, events = synthesize(ssml, u.voice, u.rate, u.pitch, u.range_, u.volume, ssml=True, seed=index)
     y16 = soxr.resample(y, sr, SAMPLE_RATE).astype(np.float32) * GAIN  # (S,)
     starts = [s * SAMPLE_RATE / sr for s in _word_starts(spans, events, len(y))]
@@ -208,9 +243,12 @@ def _wav_bytes(pcm: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _settings(seed: int, n_utterances: int) -> dict[str, int]:
-    """What the completion marker records."""
-    return {"seed": int(seed), "n_utterances": int(n_utterances), "version": FORMAT_VERSION}
+def _settings(seed: int, n_utterances: int, cues: str = DEFAULT_CUES) -> dict[str, int | str]:
+    """What the completion marker records (``cues`` only when it is not the default, as markers before it)."""
+    settings: dict[str, int | str] = {"seed": int(seed), "n_utterances": int(n_utterances), "version": FORMAT_VERSION}
+    if cues != DEFAULT_CUES:
+        settings["cues"] = cues
+    return settings
 
 
 def planned_files(plan: list[Utterance]) -> set[str]:
@@ -225,15 +263,24 @@ def planned_files(plan: list[Utterance]) -> set[str]:
     return out
 
 
-def _read_marker(path: Path) -> object:
-    """The JSON object of a marker file, or None when it cannot be read."""
+def _read_marker(path: Path, settings: dict[str, int | str]) -> object:
+    """The settings a marker file records, in the form of ``settings``; None when it cannot be read.
+
+    A marker without ``cues`` is a corpus of the default cues (markers written before the setting existed).
+    """
     try:
-        return json.loads(path.read_text())
+        found = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(found, dict):
+        return found
+    out = {k: found.get(k) for k in settings if k != "cues"}
+    if found.get("cues", DEFAULT_CUES) != DEFAULT_CUES:
+        out["cues"] = found["cues"]
+    return out
 
 
-def _prepare(root: Path, settings: dict[str, int], plan: list[Utterance]) -> bool:
+def _prepare(root: Path, settings: dict[str, int | str], plan: list[Utterance]) -> bool:
     """True when ``root`` already holds this corpus; False when it may be written. Never deletes the user's files.
 
     An unfinished corpus (``PARTIAL``) is resumed only when its marker records the same settings and every
@@ -243,8 +290,8 @@ def _prepare(root: Path, settings: dict[str, int], plan: list[Utterance]) -> boo
     """
     marker = root / MARKER
     if marker.is_file():
-        found = _read_marker(marker)
-        found = {k: found.get(k) for k in settings} if isinstance(found, dict) else "settings it does not record"
+        found = _read_marker(marker, settings)
+        found = found if isinstance(found, dict) else "settings it does not record"
         if found == settings:
             return True
         raise ValueError(
@@ -254,8 +301,7 @@ def _prepare(root: Path, settings: dict[str, int], plan: list[Utterance]) -> boo
     sessions = [root / f"Session{s + 1}" for s in range(len(SESSIONS))]
     partial = root / PARTIAL
     if partial.exists():
-        found = _read_marker(partial)
-        found = {k: found.get(k) for k in settings} if isinstance(found, dict) else found
+        found = _read_marker(partial, settings)
         if found != settings:
             said = (f"--size {found['n_utterances']} --seed {found['seed']}" if isinstance(found, dict)
                     and None not in found.values() else "settings it does not record")
@@ -299,8 +345,15 @@ def make_synthetic_corpus(
     n_utterances: int = DEFAULT_SIZE,
     seed: int = 0,
     progress: bool = True,
+    cues: str = DEFAULT_CUES,
 ) -> Path:
-    """Write the synthetic IEMOCAP-format corpus under ``root`` (cached: a complete one is reused)."""
+    """Write the synthetic IEMOCAP-format corpus under ``root`` (cached: a complete one is reused).
+
+    ``cues`` names the cue shares (``synth_plan.CUE_SHARES``): ``"three"`` (text, voice, both; the default) or
+    ``"four"`` (with ``focus``, whose meta rows also name the other candidate word: ``other_word``,
+    ``other_index``, ``other_code``). The marker records a setting other than the default, and a folder made
+    with another setting is refused.
+    """
     from tqdm.auto import tqdm
 
     from tsin_nb.core import show_progress
@@ -309,15 +362,18 @@ def make_synthetic_corpus(
     root = Path(root).expanduser().resolve()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    settings = _settings(seed, n_utterances)
+    if cues not in CUE_SHARES:
+        raise ValueError(f"cues={cues!r}: choose one of {', '.join(CUE_SHARES)}")
+    settings = _settings(seed, n_utterances, cues)
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file; give a folder for the synthetic corpus")
-    plan = plan_corpus(n_utterances, seed)  # refuses a size out of range before anything is written
+    plan = plan_corpus(n_utterances, seed, cues)  # refuses a size out of range before anything is written
     root.mkdir(parents=True, exist_ok=True)
     if _prepare(root, settings, plan):
         return root
     _write(root / PARTIAL, json.dumps(settings).encode())
 
+    focus = "focus" in CUE_SHARES[cues]
     by_dialog: dict[str, list[Utterance]] = {}
     for u in plan:
         by_dialog.setdefault(u.dialog, []).append(u)
@@ -346,12 +402,17 @@ def make_synthetic_corpus(
                 "voice": u.voice, "rate": u.rate, "pitch": u.pitch, "range": u.range_, "volume": u.volume,
                 "template": u.template, "text": u.text, "start": round(start, 4), "end": round(end, 4),
             })
+            if focus:  # columns of the focus cue, written only by the settings that have it
+                rows[-1].update({"other_word": u.other_word, "other_code": u.other_code,
+                                 "other_index": u.other_index if u.cue == "focus" else None})
             bar.update(1)
         header = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
         _write(session_dir / "dialog" / "EmoEvaluation" / f"{dialog}.txt", (header + "\n".join(blocks)).encode())
         _write(session_dir / "dialog" / "transcriptions" / f"{dialog}.txt", "".join(lines).encode())
     bar.close()
     meta = pd.DataFrame(rows).sort_values("utt_id").reset_index(drop=True)
+    if focus:
+        meta["other_index"] = meta["other_index"].astype("Int64")  # empty for the other cues, not 5.0
     _write(root / META, meta.to_csv(index=False).encode())
     _write(root / MARKER, json.dumps(settings, indent=1).encode())  # last: the corpus is complete
     (root / PARTIAL).unlink(missing_ok=True)
@@ -363,3 +424,42 @@ def _turn_order(u: Utterance) -> int:
     return u.turn
 
 
+
+
+def _wdseg_words(path: Path) -> tuple[list[tuple[int, int]], int]:
+    """Half-open frame spans of the word rows of a ``.wdseg`` file and the number of frames it covers."""
+    spans, n = [], 0
+    for line in path.read_text().splitlines()[1:]:
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        a, b, word = int(parts[0]), int(parts[1]), parts[3]
+        n = max(n, b + 1)
+        if word not in ("<s>", "</s>", "<sil>"):
+            spans.append((a, b + 1))
+    return spans, n
+
+
+def equal_segment_misses(root: str | os.PathLike, cue: str = "focus", n_frames: int | None = None) -> pd.DataFrame:
+    """Where the emphasised word of each ``cue`` utterance is (its ``.wdseg`` span) and where equal segments put it.
+
+    Equal segments are the "w/o TA" alignment: with n real frames (``n_frames`` clips them as the feature store
+    does) and m words, word j takes frames [floor(j n / m), floor((j + 1) n / m)). ``inside`` is the share of the
+    word's true frames that fall in its own segment; ``misplaced`` is True when most of them fall under other
+    words' segments. Columns: utt_id, n_frames, n_words, index, start, end, seg_start, seg_end, inside, misplaced.
+    """
+    root = Path(root)
+    meta = pd.read_csv(root / META, keep_default_na=False)
+    rows = []
+    for u in meta[meta["cue"] == cue].itertuples():
+        path = root / f"Session{int(u.session[3:])}" / "sentences" / "ForcedAlignment" / u.dialog / f"{u.utt_id}.wdseg"
+        spans, n = _wdseg_words(path)
+        n = n if n_frames is None else min(n, n_frames)
+        m, j = len(spans), int(u.salient_index)
+        a, b = min(spans[j][0], n), min(spans[j][1], n)
+        lo, hi = j * n // m, max((j + 1) * n // m, j * n // m + 1)
+        inside = max(0, min(b, hi) - max(a, lo)) / max(b - a, 1)
+        rows.append({"utt_id": u.utt_id, "n_frames": n, "n_words": m, "index": j, "start": a, "end": b,
+                     "seg_start": lo, "seg_end": hi, "inside": inside, "misplaced": inside < 0.5})
+    return pd.DataFrame(rows, columns=["utt_id", "n_frames", "n_words", "index", "start", "end", "seg_start",
+                                       "seg_end", "inside", "misplaced"])

@@ -29,6 +29,13 @@ CLASS_SHARE = {("hap+exc" if k == "hap" else k): n for k, n in KNOWN_COUNTS["lab
 EXC_FRACTION = KNOWN_COUNTS["exc"] / KNOWN_COUNTS["label"]["hap"]
 CUES = ("text", "voice", "both")
 CUE_SHARE = (0.35, 0.35, 0.30)
+#: Cue settings of ``plan_corpus(cues=...)``: each cue's share of every class. ``"three"`` (the default) is the
+#: corpus as first built; ``"four"`` adds ``focus``, where the emotion is in which of two words is emphasised.
+CUE_SHARES: dict[str, dict[str, float]] = {
+    "three": dict(zip(CUES, CUE_SHARE)),
+    "four": {"text": 0.25, "voice": 0.25, "both": 0.25, "focus": 0.25},
+}
+DEFAULT_CUES = "three"
 #: Codes dropped by the 4-class protocol, with their share among the extra utterances.
 EXTRA_CODES = {"xxx": 0.45, "fru": 0.33, "sur": 0.08, "oth": 0.06, "fea": 0.04, "dis": 0.04}
 #: Category names written by the categorical evaluators.
@@ -144,6 +151,32 @@ REQUIRED_DIALOGS = {
     "Ses03": ("M_script02_2",),
 }
 UTTS_PER_DIALOG = 20
+#: ``focus`` sentences (6 to 14 words) with two slots; the emphasised emotion word goes in ``{a}`` or ``{b}``
+#: with probability 1/2 whatever its class and the template.
+FOCUS_TEMPLATES = (
+    "She looked {a} and he looked {b}.",
+    "You seem {a}, and I am {b}.",
+    "Are you {a} or {b} about it?",
+    "He said he was {a}, not {b}.",
+    "Not {a}, just {b}, I promise you.",
+    "Yesterday I felt {a}, today I feel {b}.",
+    "I was {a} at first, but now I am {b}.",
+    "We went from {a} to {b} in one afternoon.",
+    "They expected me to be {a}, but I was {b}.",
+    "The letter made me {a}, the phone call made me {b}.",
+    "Was the teacher {a} or {b} when you told her?",
+    "I thought I would be {a}, but I ended up {b}.",
+    "My sister was {a} and my brother was {b} after the call.",
+    "In the morning I was {a}, and by the evening I was {b}.",
+    "Everyone at the table seemed {a}, except Anna, who was {b}.",
+    "First {a}, then {b}, that is how the whole week went for us.",
+)
+#: Pauses inside a ``focus`` utterance: how many (drawn 0..3) and their length in ms.
+FOCUS_PAUSES = (0, 3)
+FOCUS_PAUSE_MS = (150, 650)
+#: Chance that one word other than the two candidates is slowed down (rate in % of the utterance's).
+FOCUS_SLOW_P = 0.5
+FOCUS_SLOW_RATE = (55, 85)
 WORD_RE = re.compile(r"[A-Za-z']+")
 
 
@@ -176,6 +209,11 @@ class Utterance:
     trail: float = 0.0
     scores: tuple[float, ...] = ()
     text: str = ""
+    other_word: str = ""  # focus: the candidate emotion word that is not emphasised
+    other_index: int = -1  # focus: its index among the words
+    other_code: str = ""  # focus: its emotion code
+    pauses: tuple[tuple[int, int], ...] = ()  # focus: (word index the pause follows, ms)
+    slow: tuple[int, int] = (-1, 100)  # focus: (word index slowed down or -1, rate in %)
 
 
 def _split(total: int, shares: list[float] | tuple[float, ...], minimum: int = 0) -> list[int]:
@@ -247,6 +285,67 @@ def _make_utterance(rng: np.random.Generator, s: int, speaker: str, code: str, c
     )
 
 
+def focus_pairs() -> dict[str, dict[str, float]]:
+    """P(other class | label class) for ``focus``: a symmetric joint of the two candidates' classes.
+
+    The label's class follows the class shares; the other candidate's class is drawn so that the pair
+    (label class, other class) is exactly as likely as (other class, label class): seeing the two words, either
+    one is the label with probability 1/2. The joint is ``d_i d_j`` (i != j), scaled so its rows sum to the shares.
+    """
+    names = list(CLASS_SHARE)
+    p = np.asarray(list(CLASS_SHARE.values()), dtype=float)
+    p = p / p.sum()
+    d = np.sqrt(p)
+    for _ in range(500):
+        d = p / (d.sum() - d)
+    joint = np.outer(d, d) * (1 - np.eye(len(p)))
+    return {a: {b: float(joint[i, j] / joint[i].sum()) for j, b in enumerate(names) if j != i}
+            for i, a in enumerate(names)}
+
+
+def _class_of(code: str) -> str:
+    return "hap+exc" if code in ("hap", "exc") else code
+
+
+def _focus_utterance(rng: np.random.Generator, s: int, speaker: str, code: str) -> Utterance:
+    """Two emotion words of two classes; the label's word is emphasised, the rest spoken neutrally."""
+    session = SESSIONS[s]
+    spk = session + speaker
+    template = int(rng.integers(len(FOCUS_TEMPLATES)))
+    pool = _session_pool(code, s)
+    word = pool[int(rng.integers(len(pool)))]
+    others = focus_pairs()[_class_of(code)]
+    other_cls = list(others)[int(rng.choice(len(others), p=list(others.values())))]
+    other_code = other_cls
+    if other_cls == "hap+exc":
+        other_code = "exc" if rng.random() < EXC_FRACTION else "hap"
+    pool = _session_pool(other_code, s)
+    other = pool[int(rng.integers(len(pool)))]
+    labelled_first = bool(rng.random() < 0.5)
+    pattern = FOCUS_TEMPLATES[template]
+    a_word, b_word = (word, other) if labelled_first else (other, word)
+    text = pattern.replace("{a}", a_word).replace("{b}", b_word)
+    slot_a = len(word_offsets(pattern.split("{a}")[0]))
+    slot_b = len(word_offsets(pattern.split("{b}")[0].replace("{a}", "x")))
+    index, other_index = (slot_a, slot_b) if labelled_first else (slot_b, slot_a)
+    rate, pitch, range_, volume = _draw_prosody(rng, "neu", spk)
+    tokens = [text[x:y] for x, y in word_offsets(text)]
+    the_variant = [t.lower() in ("the", "a") and bool(rng.random() < 0.3) for t in tokens]
+    n_pauses = int(rng.integers(FOCUS_PAUSES[0], FOCUS_PAUSES[1] + 1))
+    after = sorted(int(i) for i in rng.choice(len(tokens) - 1, size=min(n_pauses, len(tokens) - 1), replace=False))
+    pauses = tuple((i, int(rng.integers(FOCUS_PAUSE_MS[0], FOCUS_PAUSE_MS[1] + 1))) for i in after)
+    slow = (-1, 100)
+    if rng.random() < FOCUS_SLOW_P:
+        rest = [i for i in range(len(tokens)) if i not in (index, other_index)]
+        slow = (rest[int(rng.integers(len(rest)))], int(rng.integers(FOCUS_SLOW_RATE[0], FOCUS_SLOW_RATE[1] + 1)))
+    return Utterance(
+        session=session, speaker=speaker, code=code, cue="focus", template=template, emotion_word=word,
+        salient_word=tokens[index], salient_index=index, voice=SPEAKERS[spk][0], rate=rate, pitch=pitch,
+        range_=range_, volume=volume, emphasis="strong", the_variant=the_variant, text=text,
+        other_word=tokens[other_index], other_index=other_index, other_code=other_code, pauses=pauses, slow=slow,
+    )
+
+
 def _dialog_names(rng: np.random.Generator, s: int, k: int) -> list[str]:
     """``k`` dialog names of session ``s``: the required ones first, then a seeded draw."""
     session = SESSIONS[s]
@@ -257,8 +356,14 @@ def _dialog_names(rng: np.random.Generator, s: int, k: int) -> list[str]:
     return [f"{session}{n}" for n in names[:k]]
 
 
-def plan_corpus(n_utterances: int = DEFAULT_SIZE, seed: int = 0) -> list[Utterance]:
-    """Every random choice of the corpus, in utterance-id order; the audio is a function of this plan."""
+def plan_corpus(n_utterances: int = DEFAULT_SIZE, seed: int = 0, cues: str = DEFAULT_CUES) -> list[Utterance]:
+    """Every random choice of the corpus, in utterance-id order; the audio is a function of this plan.
+
+    ``cues`` names the cue shares of :data:`CUE_SHARES`; the default draws exactly the corpus first built.
+    """
+    if cues not in CUE_SHARES:
+        raise ValueError(f"cues={cues!r}: choose one of {', '.join(CUE_SHARES)}")
+    names, shares = list(CUE_SHARES[cues]), list(CUE_SHARES[cues].values())
     if n_utterances < 40:
         raise ValueError(f"n_utterances={n_utterances} is too small: at least 40 (5 sessions x 4 classes x 2 speakers)")
     rng = np.random.default_rng(seed)
@@ -276,9 +381,10 @@ def plan_corpus(n_utterances: int = DEFAULT_SIZE, seed: int = 0) -> list[Utteran
                 codes = [codes[i] for i in rng.permutation(n_c)]
             else:
                 codes = [cls] * n_c
-            cues = [c for c, k in zip(CUES, _split(n_c, CUE_SHARE)) for _ in range(k)]
-            cues = [cues[i] for i in rng.permutation(n_c)]
-            utts += [_make_utterance(rng, s, spk, code, cue) for spk, code, cue in zip(speakers, codes, cues)]
+            drawn = [c for c, k in zip(names, _split(n_c, shares)) for _ in range(k)]
+            drawn = [drawn[i] for i in rng.permutation(n_c)]
+            utts += [_focus_utterance(rng, s, spk, code) if cue == "focus" else _make_utterance(rng, s, spk, code, cue)
+                     for spk, code, cue in zip(speakers, codes, drawn)]
         extra_codes = list(EXTRA_CODES)
         for i in range(n_extra[s]):
             code = extra_codes[int(rng.choice(len(extra_codes), p=list(EXTRA_CODES.values())))]

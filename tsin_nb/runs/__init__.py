@@ -2,6 +2,8 @@
 processes or a Dask cluster) with one writer per fold folder, each fold tied to its content, results on disk
 and read back (Tables I and V), and the papermill reproduction of every notebook.
 
+Paired differences between variants carry a 95 % interval over folds and seeds (``intervals``).
+
 Imports every stage above it (``core``, ``data``, ``features``, ``model``, ``train``), never ``show``.
 """
 
@@ -16,6 +18,15 @@ from tsin_nb.runs.content import (
 )
 from tsin_nb.runs.experiment import STATUS_COLUMNS, STATUSES, fold_status, run_experiment, run_fold
 from tsin_nb.runs.folds import Fold, check_fold, fold_summary, make_folds
+from tsin_nb.runs.intervals import (
+    INTERVAL_METHODS,
+    VERDICTS,
+    PairedDifference,
+    compare,
+    comparison_table,
+    paired_difference,
+    paired_units,
+)
 from tsin_nb.runs.jobs import (
     CONNECT_TIMEOUT_S,
     TRIM_SETTING,
@@ -51,6 +62,7 @@ __all__ = [
     "EXPECTED_FIGURES",
     "Fold",
     "FoldBusy",
+    "INTERVAL_METHODS",
     "JobsFailed",
     "LOCK",
     "LOCK_STALE_S",
@@ -58,6 +70,7 @@ __all__ = [
     "PAPER_TABLE_FIVE",
     "PAPER_TABLE_ONE",
     "PAPER_TABLE_ONE_MEAN",
+    "PairedDifference",
     "Plan",
     "REPO",
     "SPKD_NOTE",
@@ -65,8 +78,11 @@ __all__ = [
     "STATUS_COLUMNS",
     "TABLE_FIVE_ROWS",
     "TRIM_SETTING",
+    "VERDICTS",
     "acquire_lock",
     "check_fold",
+    "compare",
+    "comparison_table",
     "connect",
     "content_changes",
     "content_record",
@@ -83,6 +99,8 @@ __all__ = [
     "local_cluster",
     "make_folds",
     "notebook_paths",
+    "paired_difference",
+    "paired_units",
     "plan_jobs",
     "read_content",
     "release_lock",

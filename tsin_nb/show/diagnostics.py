@@ -1,7 +1,8 @@
 """What each model learned, measured on saved test outputs: per-cue accuracy and embedding silhouettes.
 
 The embedded corpus records in ``synthetic_meta.csv`` whether an utterance carries its emotion in its
-words only (``cue = "text"``), its voice only (``"voice"``) or both; :func:`cue_accuracy` scores every
+words only (``cue = "text"``), its voice only (``"voice"``), both, or (``cues="four"`` corpora) which of two
+emotion words is emphasised (``"focus"``); :func:`cue_accuracy` scores every
 variant on each group. :func:`embedding_silhouettes` scores how well the classes separate in the
 embeddings themselves (not in a 2-D projection), fold by fold.
 """
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 from tsin_nb.core import VARIANT_LABELS
 
 #: ``synthetic_meta.csv`` cue values and the names shown to readers.
-CUE_NAMES: dict[str, str] = {"text": "words", "voice": "voice", "both": "both"}
+CUE_NAMES: dict[str, str] = {"text": "words", "voice": "voice", "both": "both", "focus": "focus"}
 
 
 def load_predictions(out_dir: str | os.PathLike, protocol: str, variants: Sequence[str]) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def cue_accuracy(predictions: pd.DataFrame, cues: pd.DataFrame) -> pd.DataFrame:
 def plot_cue_accuracy(table: pd.DataFrame, title: str | None = None) -> Figure:
     """Grouped bars: accuracy per variant, one bar per cue (words, voice, both)."""
     cues = [c for c in table.columns if c != "all"]
-    colors = {"words": "#4c72b0", "voice": "#dd8452", "both": "#55a868"}
+    colors = {"words": "#4c72b0", "voice": "#dd8452", "both": "#55a868", "focus": "#c44e52"}
     fig = Figure(figsize=(max(6.0, 0.9 * len(table) + 2.5), 3.8), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(table))

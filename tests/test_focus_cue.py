@@ -1,0 +1,162 @@
+"""The focus cue: which of two emotion words is emphasised, and nothing else, tells the class."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsin_nb.data import (
+    CUE_SHARES,
+    DEFAULT_CUES,
+    FOCUS_PROSODY,
+    SMOKE_SIZE,
+    equal_segment_misses,
+    focus_pairs,
+    make_synthetic_corpus,
+    plan_corpus,
+    utterance_ssml,
+)
+from tsin_nb.data import synth_plan as P
+
+# sha256 of the default plan (the fields it had before the focus cue), recorded before the focus cue was added:
+# the default corpus must stay byte for byte what it was.
+DEFAULT_PLAN_DIGESTS = {
+    (1000, 0): "90593937fedf5e94dfc39efb5c48ebe22e80d5da43b172fddd91c42886af7386",
+    (SMOKE_SIZE, 0): "cf1273fa9f3f10183a12edadaf72b1d7757d4799e263825bf13fa81245c8a53a",
+    (1200, 1): "d1607bdb39b58ba8b1ceda2918444cfbde8fd5531a31db1398d8ac35dc004098",
+}
+FOCUS_FIELDS = {"other_word", "other_index", "other_code", "pauses", "slow"}
+
+
+def _class(code: str) -> str:
+    return "hap" if code in ("hap", "exc") else code
+
+
+@functools.cache
+def _focus(n: int = 2000, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[P.Utterance, ...]:
+    """The focus utterances of four-cue plans (planned once per test session; do not modify them)."""
+    return tuple(u for s in seeds for u in plan_corpus(n, s, cues="four") if u.cue == "focus")
+
+
+@pytest.mark.parametrize(("size", "seed"), list(DEFAULT_PLAN_DIGESTS))
+def test_the_default_plan_is_unchanged(size: int, seed: int) -> None:
+    plan = plan_corpus(size, seed)
+    assert DEFAULT_CUES == "three" and {u.cue for u in plan} == {"text", "voice", "both", "none"}
+    assert all(u.other_index == -1 and not u.other_word and not u.pauses for u in plan)
+    rows = [{k: v for k, v in dataclasses.asdict(u).items() if k not in FOCUS_FIELDS} for u in plan]
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+    assert digest == DEFAULT_PLAN_DIGESTS[(size, seed)]
+
+
+def test_four_cues_share_every_class() -> None:
+    plan = plan_corpus(1000, 0, cues="four")
+    counts = Counter(u.cue for u in plan if u.cue != "none")
+    assert set(counts) == set(CUE_SHARES["four"]) == {"text", "voice", "both", "focus"}
+    assert all(abs(c / sum(counts.values()) - 0.25) < 0.02 for c in counts.values())
+    with pytest.raises(ValueError, match="cues='five'"):
+        plan_corpus(100, 0, cues="five")
+
+
+def test_candidates_are_emotion_words_of_two_classes_and_the_label_is_the_emphasised_one() -> None:
+    for u in _focus(1000, (0,)):
+        words = [u.text[a:b] for a, b in P.word_offsets(u.text)]
+        assert words[u.salient_index] == u.salient_word == u.emotion_word
+        assert words[u.other_index] == u.other_word and u.other_index != u.salient_index
+        assert u.salient_word in P.WORDS[u.code][0] + P.WORDS[u.code][1]  # the label's class word ...
+        assert u.other_word in P.WORDS[u.other_code][0] + P.WORDS[u.other_code][1]  # ... and another class's
+        assert _class(u.code) != _class(u.other_code)
+        assert not any(w.lower() in P.FILLERS for w in words)
+
+
+def test_each_candidate_position_is_the_label_half_the_time() -> None:
+    focus = _focus()
+    first = np.array([u.salient_index < u.other_index for u in focus])
+    assert len(focus) > 1000 and abs(first.mean() - 0.5) < 0.04
+    for key in (lambda u: _class(u.code), lambda u: u.template):  # whatever the class or the template
+        groups: dict[object, list[bool]] = {}
+        for u, f in zip(focus, first):
+            groups.setdefault(key(u), []).append(bool(f))
+        assert all(abs(np.mean(g) - 0.5) < 0.2 for g in groups.values() if len(g) >= 40)
+
+
+def test_the_pair_of_classes_does_not_tell_which_is_the_label() -> None:
+    # by construction: P(label class a, other class b) = P(label b, other a)
+    q, share = focus_pairs(), {k: v / sum(P.CLASS_SHARE.values()) for k, v in P.CLASS_SHARE.items()}
+    for a in q:
+        assert sum(q[a].values()) == pytest.approx(1.0)
+        for b in q[a]:
+            assert share[a] * q[a][b] == pytest.approx(share[b] * q[b][a])
+    # and in the drawn plan: within each unordered pair, either class is the label about half the time
+    pairs = Counter((_class(u.code), _class(u.other_code)) for u in _focus())
+    for (a, b), n_ab in pairs.items():
+        n = n_ab + pairs.get((b, a), 0)
+        assert abs(n_ab / n - 0.5) < 4 * 0.5 / np.sqrt(n), (a, b, n_ab, n)
+
+
+def test_the_emphasis_is_the_same_for_every_class_and_the_rest_is_neutral() -> None:
+    focus = _focus(1000, (0,))
+    for u in focus:
+        ssml, spans = utterance_ssml(u)
+        a, b = spans[u.salient_index]
+        assert ssml[a:b] == u.salient_word
+        assert ssml[:a].endswith(f'<emphasis level="strong">{FOCUS_PROSODY}') and ssml.count("<emphasis") == 1
+        x, y = spans[u.other_index]
+        assert ssml[x:y] == u.other_word and not re.search(r"<(emphasis|prosody)[^>]*>$", ssml[:x])
+        assert not ssml[y:].startswith("</")
+        assert u.emphasis == "strong"
+    # the voice is drawn around the neutral prosody for every class: class means of rate and pitch stay close
+    df = pd.DataFrame([(_class(u.code), u.rate, u.pitch, u.volume) for u in focus],
+                      columns=["cls", "rate", "pitch", "volume"])
+    spread = df.groupby("cls")[["rate", "pitch", "volume"]].mean().agg(np.ptp)
+    assert spread["rate"] < 8 and spread["pitch"] < 4 and spread["volume"] < 8
+
+
+def test_text_alone_cannot_decide_a_focus_utterance() -> None:
+    """A linear model of the words (bag of words, as the mean word vector sees them) picks a candidate at chance."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    train, test = _focus(2000, (0, 1)), _focus(2000, (2,))
+    vec = CountVectorizer(token_pattern=r"[A-Za-z']+")
+    X = vec.fit_transform([u.text for u in train])
+    model = LogisticRegression(max_iter=2000, C=1.0).fit(X, [_class(u.code) for u in train])
+    pred = model.predict(vec.transform([u.text for u in test]))
+    truth = np.array([_class(u.code) for u in test])
+    other = np.array([_class(u.other_code) for u in test])
+    picked = (pred == truth) | (pred == other)
+    assert picked.mean() > 0.8  # the words do narrow it down to the two candidates ...
+    assert abs((pred == truth)[picked].mean() - 0.5) < 0.06  # ... and no further
+
+
+def test_spoken_focus_corpus(tmp_path: Path) -> None:
+    root = make_synthetic_corpus(tmp_path / "c", SMOKE_SIZE, seed=0, progress=False, cues="four")
+    assert json.loads((root / ".tsin_synth.json").read_text())["cues"] == "four"
+    meta = pd.read_csv(root / "synthetic_meta.csv", keep_default_na=False)
+    focus = meta[meta["cue"] == "focus"]
+    assert len(focus) >= 15 and (meta.loc[meta["cue"] != "focus", "other_word"] == "").all()
+    assert (meta.loc[meta["cue"] != "focus", "other_index"] == "").all()
+    assert (focus["other_index"].astype(int) != focus["salient_index"]).all()
+    misses = equal_segment_misses(root)
+    assert len(misses) == len(focus) and misses["misplaced"].mean() > 0.25  # a sizeable share
+    # another setting in the same folder is refused, and so is the default
+    with pytest.raises(ValueError, match="already holds a synthetic corpus"):
+        make_synthetic_corpus(root, SMOKE_SIZE, seed=0, progress=False)
+    assert make_synthetic_corpus(root, SMOKE_SIZE, seed=0, progress=False, cues="four") == root
+
+
+def test_a_default_corpus_is_not_taken_for_a_four_cue_one(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / ".tsin_synth.json").write_text(json.dumps({"seed": 0, "n_utterances": 40, "version": 1}))
+    with pytest.raises(ValueError, match="already holds a synthetic corpus"):
+        make_synthetic_corpus(root, 40, seed=0, progress=False, cues="four")
+    assert make_synthetic_corpus(root, 40, seed=0, progress=False) == root.resolve()
