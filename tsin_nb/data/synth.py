@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from tsin_nb.data.synth_folder import MARKER, PARTIAL, prepare_folder
 from tsin_nb.data.synth_plan import (
     CATEGORY,
     CUE_SHARES,
     DEFAULT_CUES,
     DEFAULT_SIZE,
-    SESSIONS,
     VAD,
     Utterance,
     plan_corpus,
@@ -49,8 +49,6 @@ from tsin_nb.data.synth_plan import (
 #: Bumped whenever the files written for a given seed and size change.
 FORMAT_VERSION = 1
 
-MARKER = ".tsin_synth.json"
-PARTIAL = ".tsin_synth.partial"
 META = "synthetic_meta.csv"
 
 SAMPLE_RATE = 16000
@@ -251,95 +249,6 @@ def _settings(seed: int, n_utterances: int, cues: str = DEFAULT_CUES) -> dict[st
     return settings
 
 
-def planned_files(plan: list[Utterance]) -> set[str]:
-    """Every file (relative to the root, POSIX form) that writing ``plan`` creates inside the Session folders."""
-    out = set()
-    for u in plan:
-        session = f"Session{int(u.dialog[3:5])}"
-        out |= {f"{session}/sentences/wav/{u.dialog}/{u.utt_id}.wav",
-                f"{session}/sentences/ForcedAlignment/{u.dialog}/{u.utt_id}.wdseg",
-                f"{session}/dialog/EmoEvaluation/{u.dialog}.txt",
-                f"{session}/dialog/transcriptions/{u.dialog}.txt"}
-    return out
-
-
-def _read_marker(path: Path, settings: dict[str, int | str]) -> object:
-    """The settings a marker file records, in the form of ``settings``; None when it cannot be read.
-
-    A marker without ``cues`` is a corpus of the default cues (markers written before the setting existed).
-    """
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(found, dict):
-        return found
-    out = {k: found.get(k) for k in settings if k != "cues"}
-    if found.get("cues", DEFAULT_CUES) != DEFAULT_CUES:
-        out["cues"] = found["cues"]
-    return out
-
-
-def _prepare(root: Path, settings: dict[str, int | str], plan: list[Utterance]) -> bool:
-    """True when ``root`` already holds this corpus; False when it may be written. Never deletes the user's files.
-
-    An unfinished corpus (``PARTIAL``) is resumed only when its marker records the same settings and every
-    file in its Session folders is one this plan writes (then those are rewritten; a crash's own temporary
-    files are removed). Any other marker, any other file, or Session folders without a marker is an error
-    that names it.
-    """
-    marker = root / MARKER
-    if marker.is_file():
-        found = _read_marker(marker, settings)
-        found = found if isinstance(found, dict) else "settings it does not record"
-        if found == settings:
-            return True
-        raise ValueError(
-            f"{root} already holds a synthetic corpus made with {found} (marker {marker}), "
-            f"not {settings}; choose another folder or delete this one"
-        )
-    sessions = [root / f"Session{s + 1}" for s in range(len(SESSIONS))]
-    partial = root / PARTIAL
-    if partial.exists():
-        found = _read_marker(partial, settings)
-        if found != settings:
-            said = (f"--size {found['n_utterances']} --seed {found['seed']}" if isinstance(found, dict)
-                    and None not in found.values() else "settings it does not record")
-            raise ValueError(
-                f"{root} holds an unfinished synthetic corpus made with {said} (marker {partial}), not "
-                f"--size {settings['n_utterances']} --seed {settings['seed']}; rerun with those settings to "
-                "finish it, or choose another folder (nothing was deleted)"
-            )
-        planned = planned_files(plan)
-        ours, foreign = [], []
-        for d in sessions:
-            for p in sorted(d.rglob("*")) if d.is_dir() else ():
-                if p.is_dir() and not p.is_symlink():
-                    continue
-                rel = p.relative_to(root).as_posix()
-                tmp = p.name.startswith(".") and p.name.endswith(".tmp") and any(
-                    p.name.startswith(f".{Path(f).name}.") for f in planned if f.startswith(p.parent.relative_to(root).as_posix() + "/"))
-                if tmp:
-                    ours.append(p)
-                elif rel not in planned:
-                    foreign.append(rel)
-        if foreign:
-            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-            raise ValueError(
-                f"{root} holds an unfinished synthetic corpus, but also {', '.join(foreign[:3])}{more}, which "
-                "the synthetic corpus does not write; move them out of the Session folders or choose another "
-                "folder (nothing was deleted)"
-            )
-        for p in ours:
-            p.unlink(missing_ok=True)
-    elif any(d.exists() for d in sessions):
-        raise ValueError(
-            f"{root} holds Session folders that make_synthetic_corpus did not write (no {MARKER}); "
-            "it may be a real corpus: choose an empty folder"
-        )
-    return False
-
-
 def make_synthetic_corpus(
     root: str | os.PathLike,
     n_utterances: int = DEFAULT_SIZE,
@@ -369,7 +278,7 @@ def make_synthetic_corpus(
         raise ValueError(f"{root} is a file; give a folder for the synthetic corpus")
     plan = plan_corpus(n_utterances, seed, cues)  # refuses a size out of range before anything is written
     root.mkdir(parents=True, exist_ok=True)
-    if _prepare(root, settings, plan):
+    if prepare_folder(root, settings, plan):
         return root
     _write(root / PARTIAL, json.dumps(settings).encode())
 
