@@ -1,4 +1,4 @@
-"""The teaching helpers: sentences follow the numbers, per-cue accuracy, the architecture diagram, Table I's pairing."""
+"""The teaching helpers: the notes' facts follow the numbers, per-cue accuracy, the architecture diagram, Table I's pairing."""
 
 from __future__ import annotations
 

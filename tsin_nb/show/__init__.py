@@ -23,7 +23,6 @@ from tsin_nb.show.input_plots import (
     plot_weight_normalization,
 )
 from tsin_nb.show.notes import (
-    compare,
     curve_facts,
     curve_text,
     did_not_train,
@@ -95,7 +94,6 @@ __all__ = [
     "alignment_text",
     "architecture_shapes",
     "attention_in_span",
-    "compare",
     "confusion_facts",
     "confusion_text",
     "cue_accuracy",

@@ -75,6 +75,10 @@ def folds_text(folds: Mapping[str, Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _pooling(stride: int) -> str:
+    return f"frames averaged by {stride}; the paper pools nothing" if stride > 1 else "every frame, as in the paper"
+
+
 def speech_steps_facts(n_samples: int, n_frames: int, cfg: TSINConfig) -> dict[str, Any]:
     """One utterance's audio length (s) and frames; the run's frame window, hop and feature width; how many of
     the n frame slots it fills; and the speech LSTM's steps and their length after pooling by ``speech_stride``."""
@@ -90,7 +94,7 @@ def speech_steps_text(n_samples: int, n_frames: int, cfg: TSINConfig) -> str:
     return (f"**What this shows.** {f['seconds']:.2f} s of audio give {f['frames']} frames of {f['win_ms']:g} ms every "
             f"{f['hop_ms']:g} ms, each {f['speech_dim']} numbers ({f['n_mels']} log-Mel bands, deltas, delta-deltas). "
             f"The model keeps {f['kept']} of n = {f['slots']} frame slots; its speech LSTM (and Eq. 4) sees "
-            f"{f['lstm_steps']} steps of {f['step_ms']:g} ms (pooling by {f['stride']}; the paper pools nothing).")
+            f"{f['lstm_steps']} steps of {f['step_ms']:g} ms ({_pooling(f['stride'])}).")
 
 
 def text_steps_facts(n_words: int, n_subwords: int, n_split: int, width: int) -> dict[str, int]:
@@ -132,4 +136,4 @@ def padding_text(n_real: int, cfg: TSINConfig) -> str:
     fit = (f"has {f['frames']} frames for n = {f['slots']} slots: the last {f['cut']} are cut" if f["cut"] else
            f"fills {f['frames']} of the n = {f['slots']} frame slots; {f['padding']} are padding")
     return (f"**What this shows.** The utterance {fit}. The speech LSTM reads N = {f['lstm_steps']} steps of "
-            f"{f['step_ms']:g} ms (pooling by {f['stride']}).")
+            f"{f['step_ms']:g} ms ({_pooling(f['stride'])}).")
