@@ -1,4 +1,4 @@
-"""The teaching helpers: sentences follow the numbers, per-cue accuracy, the architecture diagram, Table I's pairing."""
+"""The teaching helpers: the notes' facts follow the numbers, per-cue accuracy, the architecture diagram, Table I's pairing."""
 
 from __future__ import annotations
 
@@ -9,27 +9,51 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from tsin_nb import show
 from tsin_nb.core import TSINConfig
-from tsin_nb.runs import SPKD_NOTE, table_one
+from tsin_nb.runs import PAPER_TABLE_FIVE, SPKD_NOTE, table_one
 from tsin_nb.show import (
     TOPICS,
     add_colorbars,
+    alignment_facts,
     alignment_text,
     architecture_shapes,
+    confusion_facts,
+    confusion_text,
     cue_accuracy,
+    cue_share_text,
     cue_text,
+    curve_facts,
     curve_text,
+    dataset_text,
     did_not_train,
+    embeddings_facts,
+    embeddings_text,
+    eq8_facts,
+    eq8_text,
+    folds_text,
+    literal_run_facts,
+    literal_run_text,
+    loop_facts,
+    loop_text,
+    padding_text,
     paper_vs_run,
     plot_architecture,
     plot_cue_accuracy,
+    salient_facts,
     salient_text,
     silhouette,
+    silhouette_facts,
+    silhouette_text,
+    speech_steps_text,
     status_facts,
     status_line,
+    store_text,
+    table_five_facts,
     table_five_text,
     table_one_facts,
     table_one_text,
+    text_steps_text,
 )
 
 
@@ -40,20 +64,29 @@ def _results(ua: dict[str, list[float]], protocol: str = "SesI") -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def test_table_five_text_says_below_or_above_from_the_numbers() -> None:
-    low = table_five_text(_results({"text": [0.70, 0.72, 0.71], "tsin": [0.60, 0.62, 0.61]}))
-    assert "TSIN is below Text" in low and "TSIN ahead in 0 of 3 folds" in low
-    assert "not above Text" in low
-    high = table_five_text(_results({"text": [0.60, 0.62, 0.61], "tsin": [0.70, 0.72, 0.71]}))
-    assert "TSIN is above Text" in high and "TSIN ahead in 3 of 3 folds" in high
-    assert "above every ablation, as in the paper" in high
-    level = table_five_text(_results({"text": [0.700, 0.701], "tsin": [0.701, 0.700]}))
-    assert "TSIN is level with Text" in level
+def test_table_five_facts_give_verdicts_from_the_numbers() -> None:
+    low = table_five_facts(_results({"text": [0.70, 0.72, 0.71], "tsin": [0.60, 0.62, 0.61]}), "SesI")
+    assert low["tsin"] == pytest.approx(61.0) and low["rows"]["text"]["verdict"] == "below"
+    assert low["rows"]["text"]["wins"] == 0 and low["rows"]["text"]["n_folds"] == 3
+    paper = PAPER_TABLE_FIVE["tsin"]["SesI"][1] - PAPER_TABLE_FIVE["text"]["SesI"][1]  # the paper's TSIN lead, UA
+    assert low["rows"]["text"]["paper_diff"] == pytest.approx(paper) and paper > 0
+    assert low["ablations_not_beaten"] == ["text"]
+    high = table_five_facts(_results({"text": [0.60, 0.62, 0.61], "tsin": [0.70, 0.72, 0.71]}), "SesI")
+    assert high["rows"]["text"]["verdict"] == "above" and high["rows"]["text"]["wins"] == 3
+    assert high["ablations_not_beaten"] == [] and high["rows"]["text"]["diff"] == pytest.approx(10.0)
+    level = table_five_facts(_results({"text": [0.700, 0.701], "tsin": [0.701, 0.700]}), "SesI")
+    assert level["rows"]["text"]["verdict"] == "level"
+    assert table_five_facts(_results({"text": [0.7]}), "SesI")["tsin"] is None
+    both = table_five_facts(_results({"speech": [0.5, 0.5], "text": [0.6, 0.6], "tsin": [0.7, 0.7]}), "SesI")
+    assert both["speech_vs_text"]["verdict"] == "below" and both["speech_vs_text"]["diff"] == pytest.approx(-10.0)
 
 
-def test_table_five_text_names_the_linear_baseline() -> None:
-    text = table_five_text(_results({"tsin": [0.8, 0.8], "lin_text": [0.75, 0.77], "lin_speech": [0.4, 0.4]}))
-    assert "best linear row, Linear text, reaches 76.0 %" in text and "+4.0 points" in text
+def test_table_five_facts_name_the_best_linear_row() -> None:
+    f = table_five_facts(_results({"tsin": [0.8, 0.8], "lin_text": [0.75, 0.77], "lin_speech": [0.4, 0.4]}), "SesI")
+    assert f["best_linear"]["variant"] == "lin_text" and f["best_linear"]["mean"] == pytest.approx(76.0)
+    assert f["best_linear"]["diff"] == pytest.approx(4.0) and f["best_linear"]["verdict"] == "above"
+    text = table_five_text(_results({"tsin": [0.8, 0.8], "lin_text": [0.75, 0.77]}), "SesI")
+    assert "Linear text 76.0 %" in text and "+4.0 points" in text  # the renderer prints the facts
 
 
 def test_did_not_train_needs_chance_and_a_flat_loss() -> None:
@@ -64,14 +97,32 @@ def test_did_not_train_needs_chance_and_a_flat_loss() -> None:
     assert not did_not_train(flat, 0.60)
 
 
-def test_curve_text_finds_the_validation_minimum() -> None:
+def test_curve_facts_find_the_validation_minimum() -> None:
     val = [0.9, 0.7, 0.5, 0.55, 0.6, 0.7]
     h = pd.DataFrame({"epoch": range(1, 7), "train_loss": np.linspace(1.3, 0.2, 6), "val_loss": val,
                       "val_ua": [0.4, 0.5, 0.6, 0.65, 0.62, 0.61]})
-    text = curve_text(h)
-    assert "lowest at epoch 3 (0.500)" in text and "peaked at epoch 4" in text and "epoch 4 instead" in text
+    f = curve_facts(h)
+    assert f["verdict"] == "overfitting" and f["best_loss_epoch"] == 3 and f["best_ua_epoch"] == 4
+    assert f["scored_epoch"] == 6 and curve_facts(h, "val")["scored_epoch"] == 4
+    assert f["best_val_ua"] == pytest.approx(65.0) and f["last_val_ua"] == pytest.approx(61.0)
     h["val_loss"] = sorted(val, reverse=True)
-    assert "still at its lowest" in curve_text(h)
+    assert curve_facts(h)["verdict"] == "still_improving"
+    assert curve_facts(h.drop(columns=["val_loss", "val_ua"]))["verdict"] == "no_validation"
+
+
+def test_test_vs_val_and_literal_run_facts() -> None:
+    h = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.3, 0.9], "val_ua": [0.5, 0.8]})
+    f = show.test_vs_val_facts(0.7, h, "Group3", 120, "SpkD")
+    assert f["verdict"] == "below" and f["diff"] == pytest.approx(-10.0) and f["protocol"] == "SpkD"
+    assert show.test_vs_val_facts(0.79, h, "Group3", 120, "SpkD")["verdict"] == "level"
+    flat = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.38, 1.38]})
+    r = literal_run_facts({"ua": 0.7, "history": h}, {"ua": 0.25, "history": flat})
+    assert r["verdict"] == "below" and not r["literal_trained"] and r["diff"] == pytest.approx(-45.0)
+    assert literal_run_facts({"ua": 0.7, "history": h}, {"ua": 0.71, "history": h})["verdict"] == "level"
+    scores = np.array([[0.5, 0.5], [2.0, -1.0]])
+    e = eq8_facts(scores, np.array([[0.5, 0.5], [0.9, 0.1]]))
+    assert e["literal_outside"] == 0.5 and e["softmax_outside"] == 0.0 and e["literal_max"] == 2.0
+    assert loop_facts(1.0, 1.0)["rel_diff"] == 0.0
 
 
 def test_paper_vs_run_marks_what_this_run_changes() -> None:
@@ -172,11 +223,72 @@ def test_table_one_note_names_only_the_runs_settings() -> None:
     assert "synthetic" not in table_one_text(table_one(res)) and "cpu" not in table_one_text(table_one(res))
 
 
-def test_alignment_and_salient_texts_follow_the_ratio() -> None:
-    overall = pd.DataFrame({"mass_in_span": [0.05, 0.3], "uniform_share": [0.086, 0.1], "ratio": [0.58, 3.0]},
-                           index=["tsin", "tsin + alignment loss"])
-    text = alignment_text(overall)
-    assert "ratio 0.58: it looks away from the words, below chance" in text
-    assert "ratio 3.00: it finds the words better than chance" in text
-    assert "below chance" in salient_text([False] * 9 + [True], [0.14] * 10)
-    assert "above chance" in salient_text([True] * 5 + [False] * 5, [0.14] * 10)
+def test_alignment_salient_and_result_facts_follow_the_numbers() -> None:
+    overall = pd.DataFrame({"mass_in_span": [0.05, 0.3, 0.1], "uniform_share": [0.086, 0.1, 0.1],
+                            "ratio": [0.58, 3.0, 1.0]}, index=["tsin", "tsin + alignment loss", "no_ta"])
+    a = alignment_facts(overall)
+    assert [x["verdict"] for x in a.values()] == ["below", "above", "level"]
+    assert a["tsin"]["in_span"] == pytest.approx(5.0)
+    assert "ratio 0.58: below chance" in alignment_text(overall)  # the renderer prints the verdict
+    assert salient_facts([False] * 9 + [True], [0.14] * 10)["verdict"] == "below"
+    assert salient_facts([True] * 5 + [False] * 5, [0.14] * 10) == {"n": 10, "rate": 50.0,
+                                                                      "chance": pytest.approx(14.0), "verdict": "above"}
+    assert salient_facts([], [])["verdict"] == "n/a"
+    cms = {"SesI": np.array([[8, 2, 0, 0], [5, 5, 0, 0], [0, 0, 10, 0], [0, 0, 1, 9]])}
+    c = confusion_facts(cms)["SesI"]
+    assert (c["best"], c["worst"], c["confused"], c["taken_for"]) == ("sad", "hap", "hap", "ang")
+    assert c["confused_share"] == pytest.approx(50.0) and c["best_recall"] == pytest.approx(100.0)
+    sil = pd.DataFrame({"protocol": "SesI", "variant": ["speech", "text", "tsin"], "silhouette": [0.1, 0.3, 0.2]})
+    assert silhouette_facts(sil)["SesI"]["best"] == "text" and silhouette_facts(sil)["SesI"]["tsin_best"] is False
+    f = embeddings_facts({"bert-base-uncased": 70.0, "onehot": 60.0}, {"onehot": (2, 5)},
+                         {"text_model": "bert-base-uncased"})
+    assert f["best"] == "bert-base-uncased" and f["text_model_best"] is True and f["did_not_train"] == {"onehot": (2, 5)}
+    assert embeddings_facts({"onehot": 60.0}, {}, {"text_model": "minilm"})["text_model_best"] is None
+
+
+def _inputs() -> dict[str, object]:
+    """One of every input the notes take, on a tiny made-up run."""
+    from types import SimpleNamespace
+
+    h = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.3, 0.9, 0.7], "val_loss": [1.0, 0.8, 0.9],
+                      "val_ua": [0.5, 0.7, 0.6]})
+    manifest = pd.DataFrame({"label": ["ang", "hap", "sad", "neu", "neu"]})
+    cues = pd.DataFrame({"cue": ["text", "voice", "both", "both"]})
+    folds = {"SpkD": [SimpleNamespace(test=[1, 2], val=[3]), SimpleNamespace(test=[4], val=[5, 6])]}
+    cue_table = pd.DataFrame({"words": [40.0, 90.0, 85.0], "voice": [80.0, 30.0, 50.0], "both": [90.0, 90.0, 95.0],
+                              "all": [70.0, 70.0, 77.0]}, index=["speech", "text", "tsin"])
+    return {"h": h, "manifest": manifest, "cues": cues, "folds": folds, "cue_table": cue_table}
+
+
+def test_every_note_names_only_the_runs_own_settings() -> None:
+    """With non-default settings (the paper preset, IEMOCAP, SpkD, BERT), no note says a default-only word."""
+    run = {"corpus": "/data/IEMOCAP_full_release", "preset": "paper", "epochs": 80, "seed": 1,
+           "text_model": "bert-base-uncased"}
+    cfg = TSINConfig.preset("paper")
+    x = _inputs()
+    h = x["h"]
+    results = _results({"speech": [0.6, 0.62], "text": [0.7, 0.71], "no_ta": [0.72, 0.7], "no_si": [0.7, 0.7],
+                        "tsin": [0.73, 0.74], "lin_fusion": [0.6, 0.6]}, "SpkD").assign(fold=lambda d: "Group" + d["fold"].str[-1])
+    overall = pd.DataFrame({"mass_in_span": [0.2], "uniform_share": [0.1], "ratio": [2.0]}, index=["tsin"])
+    sil = pd.DataFrame({"protocol": "SpkD", "variant": ["speech", "text", "tsin"], "silhouette": [0.1, 0.3, 0.2]})
+    literal = np.array([[0.5, 0.5], [2.0, -1.0]])
+    notes = [
+        status_line(pd.DataFrame({"status": ["trained"], "wall_s": [3.0]}), "/runs/paper_e80"),
+        curve_text(h, "last"), curve_text(h, "val"), loop_text(1.2, 1.2),
+        show.test_vs_val_text(0.7, h, "Group3", 120, "SpkD"),
+        table_one_text(table_one(results), run), table_five_text(results, "SpkD"),
+        embeddings_text({"bert-base-uncased": 70.0, "onehot": 60.0}, {"onehot": (1, 10)}, run),
+        silhouette_text(sil), confusion_text({"SpkD (10 folds)": np.eye(4) * 5 + 1}),
+        alignment_text(overall), salient_text([True, False], [0.2, 0.2]), cue_text(x["cue_table"]),
+        eq8_text(literal, np.full_like(literal, 0.5)),
+        literal_run_text({"ua": 0.7, "history": h}, {"ua": 0.6, "history": h}),
+        dataset_text(x["manifest"]), cue_share_text(x["cues"]), folds_text(x["folds"]),
+        speech_steps_text(48000, 300, cfg), text_steps_text(5, 7, 1, 768), store_text(100, 3, 4, cfg),
+        padding_text(300, cfg), padding_text(900, cfg),
+    ]
+    defaults = ("synthetic", "embedded", "cpu", "minilm", "SesI", "Session", "24 epochs", "1000 utterances")
+    for text in notes:
+        assert text and text.count(". ") + text.count(".\n") <= 8, text
+        for word in defaults:
+            assert word.lower() not in text.lower(), (word, text)
+    assert "IEMOCAP_full_release" in notes[5] and "bert-base-uncased" in notes[7]

@@ -175,8 +175,9 @@ class Workbook:
         return self.corpus or f"embedded synthetic corpus, {self.corpus_size} utterances"
 
     def settings(self) -> dict[str, Any]:
-        """The run's own corpus, preset, epochs and seed, for notes that name them."""
-        return {"corpus": self.corpus_name, "preset": self.preset, "epochs": self.cfg.epochs, "seed": self.seed}
+        """The run's own corpus, preset, epochs, seed and text model, for notes that name them."""
+        return {"corpus": self.corpus_name, "preset": self.preset, "epochs": self.cfg.epochs, "seed": self.seed,
+                "text_model": self.cfg.text_model}
 
     def store(self) -> FeatureStore:
         """The feature store of the manifest under ``cfg`` (computed once, then read from the cache)."""

@@ -1,8 +1,9 @@
-"""Sentences built from a run's numbers: the "What this shows" notes and the "paper vs this run" table.
+"""The "What this shows" notes of the training and table notebooks (03-06), as facts and as sentences.
 
-Every text here is computed from the results it describes, so it follows whatever the numbers are;
-the notebooks show them with :func:`show`. Paper values come from ``TSINConfig()`` (the paper's
-defaults) and from the paper's tables in :mod:`tsin_nb.experiment`.
+Each note is a pair: ``X_facts(...)`` computes a small dict of numbers and verdict words from the run's
+results (and from the run's own settings where a sentence names them), and ``X_text(...)`` renders those facts
+as one to three sentences. The fixed context around a note (what a curve or a table means, how the paper did it)
+is in the notebook's markdown, not here. Paper values come from the paper's tables in :mod:`tsin_nb.runs`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from tsin_nb.core import EMOTIONS, VARIANT_LABELS
-from tsin_nb.show.settings_table import TOPICS, paper_vs_run  # noqa: F401  (the settings table, re-exported)
 
-#: Differences smaller than this many points (%) are called "level with".
+#: Differences smaller than this many points (%) are called "level".
 LEVEL = 0.5
 
 
@@ -36,19 +36,26 @@ def show_note(text: str) -> None:
 
 
 def compare(a: float, b: float, level: float = LEVEL) -> str:
-    """``above`` / ``below`` / ``level with``: how ``a`` stands against ``b`` (same unit, e.g. % points)."""
+    """The verdict on ``a`` against ``b`` (same unit, e.g. % points): ``above``, ``below``, ``level``, or
+    ``n/a`` when either is not a finite number."""
     if not (math.isfinite(a) and math.isfinite(b)):
-        return "not comparable with"
+        return "n/a"
     if abs(a - b) < level:
-        return "level with"
+        return "level"
     return "above" if a > b else "below"
 
 
-def _pts(x: float) -> str:
+#: How a verdict of :func:`compare` reads in a sentence ("TSIN is ``above`` Text").
+VERDICT_WORDS = {"above": "above", "below": "below", "level": "level with", "n/a": "not comparable with"}
+
+
+def pts(x: float) -> str:
+    """A signed difference in % points, as the notes print it."""
     return f"{x:+.1f} points"
 
 
-def _label(variant: str) -> str:
+def label(variant: str) -> str:
+    """The paper's name of a variant, for the notes."""
     return VARIANT_LABELS.get(variant, variant)
 
 
@@ -84,38 +91,116 @@ def did_not_train(history: pd.DataFrame | Sequence[Mapping[str, Any]], ua: float
     return bool(at_chance and flat)
 
 
-def curve_text(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str = "last") -> str:
-    """What the loss and validation curves of one fold say: still learning, or past the validation optimum."""
+def curve_facts(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str = "last") -> dict[str, Any]:
+    """One fold's curves: training loss first and last; the epoch of the lowest validation loss and of the best
+    validation UA (%); ``verdict`` ``overfitting`` (validation loss rose by over 2 % after its minimum),
+    ``still_improving`` or ``no_validation``; and the epoch the test fold is scored with under ``select``."""
     h = pd.DataFrame(history)
     n = len(h)
-    first, last = h["train_loss"].iloc[0], h["train_loss"].iloc[-1]
-    parts = [f"**What this shows.** Over {n} epochs the training loss fell from {first:.3f} to {last:.3f}."]
+    f: dict[str, Any] = {"epochs": n, "first_loss": float(h["train_loss"].iloc[0]),
+                         "last_loss": float(h["train_loss"].iloc[-1]), "select": select, "scored_epoch": n,
+                         "verdict": "no_validation"}
     if "val_loss" in h and h["val_loss"].notna().any():
         vl = h["val_loss"]
-        best = int(h.loc[vl.idxmin(), "epoch"])
-        best_ua = int(h.loc[h["val_ua"].idxmax(), "epoch"])
-        rise = vl.iloc[-1] - vl.min()
-        if best < n and rise > 0.02 * max(vl.min(), 1e-8):
-            parts.append(
-                f"The validation loss was lowest at epoch {best} ({vl.min():.3f}) and rose to {vl.iloc[-1]:.3f} by the "
-                f"end: the model grows over-confident on utterances it gets wrong (overfitting), while the validation "
-                f"UA peaked at epoch {best_ua} ({100 * h['val_ua'].max():.1f} %) and ends at {100 * h['val_ua'].iloc[-1]:.1f} %.")
-        else:
-            parts.append(f"The validation loss was still at its lowest at the end ({vl.iloc[-1]:.3f}): more epochs "
-                         "might still help.")
-        if select == "last":
-            other = "the same epoch" if best_ua == n else f"epoch {best_ua} instead"
-            parts.append("The test fold is scored with the last epoch, as the paper (which describes no model "
-                         f"selection) presumably did; `select = \"val\"` would take {other}, chosen "
-                         "on the validation part, never on the test fold.")
-    return " ".join(parts)
+        f.update(best_loss_epoch=int(h.loc[vl.idxmin(), "epoch"]), best_val_loss=float(vl.min()),
+                 last_val_loss=float(vl.iloc[-1]), best_ua_epoch=int(h.loc[h["val_ua"].idxmax(), "epoch"]),
+                 best_val_ua=100 * float(h["val_ua"].max()), last_val_ua=100 * float(h["val_ua"].iloc[-1]))
+        rose = f["best_loss_epoch"] < n and vl.iloc[-1] - vl.min() > 0.02 * max(vl.min(), 1e-8)
+        f["verdict"] = "overfitting" if rose else "still_improving"
+        if select == "val":
+            f["scored_epoch"] = f["best_ua_epoch"]
+    return f
+
+
+def curve_text(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str = "last") -> str:
+    """The note under the training curves, rendered from :func:`curve_facts`."""
+    f = curve_facts(history, select)
+    lines = [f"**What this shows.** Over {f['epochs']} epochs the training loss fell from {f['first_loss']:.3f} "
+             f"to {f['last_loss']:.3f}."]
+    if f["verdict"] != "no_validation":
+        trend = ("rose to" if f["verdict"] == "overfitting" else "ends at")
+        lines.append(f"The validation loss was lowest at epoch {f['best_loss_epoch']} ({f['best_val_loss']:.3f}) and "
+                     f"{trend} {f['last_val_loss']:.3f} ({f['verdict'].replace('_', ' ')}); the validation UA peaked "
+                     f"at epoch {f['best_ua_epoch']} ({f['best_val_ua']:.1f} %) and ends at {f['last_val_ua']:.1f} %.")
+    lines.append(f"The test fold is scored with epoch {f['scored_epoch']} (`select = \"{f['select']}\"`).")
+    return " ".join(lines)
+
+
+def loop_facts(mine: float, theirs: float) -> dict[str, Any]:
+    """The plain loop's first-epoch mean training loss against ``fit``'s, and their relative difference."""
+    return {"loop_loss": float(mine), "fit_loss": float(theirs),
+            "rel_diff": abs(mine - theirs) / abs(theirs) if theirs else math.inf}
 
 
 def loop_text(mine: float, theirs: float) -> str:
-    """The plain loop's first-epoch loss against ``fit``'s."""
-    return (f"**What this shows.** The plain loop's first epoch has a mean training loss of {mine:.6f}; `fit`'s "
-            f"first epoch has {theirs:.6f}. `fit` is this loop plus validation, checkpoints, resuming, the "
-            "learning-rate schedule and one look at the test fold at the end.")
+    """The note under the plain loop, rendered from :func:`loop_facts`."""
+    f = loop_facts(mine, theirs)
+    return (f"**What this shows.** First-epoch mean training loss: plain loop {f['loop_loss']:.6f}, `fit` "
+            f"{f['fit_loss']:.6f} (relative difference {f['rel_diff']:.1e}).")
+
+
+def test_vs_val_facts(test_ua: float, history: pd.DataFrame | Sequence[Mapping[str, Any]], fold: str, n_test: int,
+                      protocol: str) -> dict[str, Any]:
+    """Test UA against the last epoch's validation UA (both in %), their difference and the verdict
+    (``above`` / ``below`` / ``level`` within 2 points, ``n/a`` without a validation part)."""
+    h = pd.DataFrame(history)
+    val = 100 * float(h["val_ua"].iloc[-1]) if "val_ua" in h else math.nan
+    test = 100 * float(test_ua)
+    return {"protocol": protocol, "fold": fold, "n_test": int(n_test), "test_ua": test, "val_ua": val,
+            "diff": test - val, "verdict": compare(test, val, level=2.0)}
+
+
+def test_vs_val_text(test_ua: float, history: pd.DataFrame | Sequence[Mapping[str, Any]], fold: str, n_test: int,
+                     protocol: str) -> str:
+    """The note under the test fold, rendered from :func:`test_vs_val_facts`."""
+    f = test_vs_val_facts(test_ua, history, fold, n_test, protocol)
+    head = f"**What this shows.** Test UA on {f['protocol']} fold {f['fold']}: {f['test_ua']:.1f} % ({f['n_test']} utterances)"
+    if f["verdict"] == "n/a":
+        return head + ", no validation part to compare with."
+    return head + (f", {VERDICT_WORDS[f['verdict']]} the last validation UA ({f['val_ua']:.1f} %, "
+                   f"{pts(f['diff'])}).")
+
+
+# --------------------------------------------------------------- Eq. 8 ---
+
+
+def eq8_facts(literal: np.ndarray, stable: np.ndarray) -> dict[str, Any]:
+    """Eq. 8 on random scores (rows: utterances): the share of rows the literal form puts outside [0, 1], and the
+    largest |weight| of each form."""
+    return {"n": int(len(literal)), "literal_outside": float(((literal < 0) | (literal > 1)).any(-1).mean()),
+            "softmax_outside": float(((stable < 0) | (stable > 1)).any(-1).mean()),
+            "literal_max": float(np.abs(literal).max()), "softmax_max": float(np.abs(stable).max())}
+
+
+def eq8_text(literal: np.ndarray, stable: np.ndarray) -> str:
+    """The note under Eq. 8's two forms, rendered from :func:`eq8_facts`."""
+    f = eq8_facts(literal, stable)
+    return (f"**What this shows.** Of {f['n']} random utterances, the literal form puts some weight outside [0, 1] "
+            f"in {f['literal_outside']:.0%} (largest |weight| {f['literal_max']:.1f}), the softmax in "
+            f"{f['softmax_outside']:.0%} (largest {f['softmax_max']:.2f}).")
+
+
+def literal_run_facts(softmax: Mapping[str, Any], literal: Mapping[str, Any]) -> dict[str, Any]:
+    """One fold trained with each Eq. 8 form: test UA (%), first and last training loss of each, the literal form's
+    verdict against the softmax (within 2 points: ``level``) and whether it trained at all."""
+    def loss(h: pd.DataFrame) -> tuple[float, float]:
+        return float(h["train_loss"].iloc[0]), float(h["train_loss"].iloc[-1])
+
+    s_ua, l_ua = 100 * float(softmax["ua"]), 100 * float(literal["ua"])
+    broke = did_not_train(literal["history"], literal["ua"]) or not np.isfinite(literal["history"]["train_loss"]).all()
+    return {"softmax_ua": s_ua, "literal_ua": l_ua, "diff": l_ua - s_ua, "verdict": compare(l_ua, s_ua, level=2.0),
+            "softmax_loss": loss(softmax["history"]), "literal_loss": loss(literal["history"]),
+            "literal_trained": not broke}
+
+
+def literal_run_text(softmax: Mapping[str, Any], literal: Mapping[str, Any]) -> str:
+    """The note under the Eq. 8 training run, rendered from :func:`literal_run_facts`."""
+    f = literal_run_facts(softmax, literal)
+    (s0, s1), (l0, l1) = f["softmax_loss"], f["literal_loss"]
+    return (f"**What this shows.** One fold, same seed: softmax test UA {f['softmax_ua']:.1f} % (training loss "
+            f"{s0:.3f} -> {s1:.3f}), literal {f['literal_ua']:.1f} % ({l0:.3f} -> {l1:.3f}): "
+            f"{VERDICT_WORDS[f['verdict']]} the softmax ({pts(f['diff'])}). The literal form "
+            + ("trained." if f["literal_trained"] else "did not train (UA at chance, loss flat or not finite)."))
 
 
 # --------------------------------------------------------------- tables ---
@@ -146,9 +231,9 @@ def table_one_text(t1: pd.DataFrame, settings: Mapping[str, Any] | None = None) 
         spread = (f"folds range from {p['lo_ua']:.1f} ({p['lo_fold']}) to {p['hi_ua']:.1f} ({p['hi_fold']})"
                   if p["lo_ua"] != p["hi_ua"] else f"every fold at {p['lo_ua']:.1f}")
         lines.append(f"- {protocol}: mean UA {p['ua']:.1f} % over {p['n_folds']} folds (paper {p['paper_ua']:.1f} %, "
-                     f"{_pts(p['diff'])}); {spread}.")
+                     f"{pts(p['diff'])}); {spread}.")
     if f["same_order"] is not None:
-        lines.append(f"- Order by mean UA: {' > '.join(f['order'])} (paper: SpkD > SpkI > SesI); "
+        lines.append(f"- Order by mean UA: {' > '.join(f['order'])} (paper: {' > '.join(f['paper_order'])}); "
                      + ("the same." if f["same_order"] else "not the same."))
     run = f["settings"]
     if run:
@@ -156,194 +241,63 @@ def table_one_text(t1: pd.DataFrame, settings: Mapping[str, Any] | None = None) 
     return "\n".join(lines)
 
 
-def table_five_text(results: pd.DataFrame, protocol: str = "SesI", metric: str = "ua") -> str:
-    """Table V: does TSIN beat each ablation and each linear row (mean and fold by fold), as in the paper?"""
+def table_five_facts(results: pd.DataFrame, protocol: str, metric: str = "ua") -> dict[str, Any]:
+    """Table V as numbers (means over folds, in %): TSIN's mean; per other row its mean, TSIN's lead, the folds
+    TSIN is ahead in, the verdict and the paper's lead (``paper_diff``, UA or WA as ``metric``); the ablations
+    TSIN is not above; Speech against Text; and the best linear row. ``tsin`` is None without a TSIN result."""
     from tsin_nb.runs import PAPER_TABLE_FIVE, TABLE_FIVE_ROWS
 
+    col = 1 if metric == "ua" else 0
     r = results[results["protocol"] == protocol]
+    f: dict[str, Any] = {"protocol": protocol, "metric": metric, "tsin": None, "rows": {}}
     if "tsin" not in set(r["variant"]):
-        return f"**What this shows.** No TSIN result on {protocol} to compare with."
+        return f
     per_fold = r.pivot_table(index="fold", columns="variant", values=metric, aggfunc="mean") * 100
     order = [v for v in TABLE_FIVE_ROWS if v in per_fold.columns]
     per_fold = per_fold[order + [v for v in per_fold.columns if v not in order]]
     means = per_fold.mean()
-    M = metric.upper()
-    tsin = means["tsin"]
-    lines = [f"**What this shows** ({protocol}, {M}, mean over folds). TSIN reaches {tsin:.1f} %."]
-    beaten, not_beaten = [], []
+    tsin = float(means["tsin"])
+    paper = {v: p[protocol][col] for v, p in PAPER_TABLE_FIVE.items() if protocol in p}
+    f["tsin"] = tsin
     for v in [c for c in per_fold.columns if c != "tsin"]:
         both = per_fold[["tsin", v]].dropna()
-        wins = int((both["tsin"] > both[v]).sum())
-        word = compare(tsin, means[v])
-        paper = PAPER_TABLE_FIVE.get(v, {}).get(protocol)
-        paper_note = ""
-        if paper is not None:
-            pt = PAPER_TABLE_FIVE["tsin"][protocol][1 if metric == "ua" else 0] - paper[1 if metric == "ua" else 0]
-            paper_note = f"; paper: TSIN {_pts(pt)}"
-        lines.append(f"- TSIN is {word} {_label(v)} ({means[v]:.1f} %, {_pts(tsin - means[v])}; TSIN ahead in "
-                     f"{wins} of {len(both)} folds{paper_note}).")
-        (beaten if word == "above" else not_beaten).append(_label(v))
-    ablations = [_label(v) for v in ("speech", "text", "no_ta", "no_si") if v in per_fold.columns]
-    if ablations:
-        lost = [a for a in ablations if a in not_beaten]
-        if not lost:
-            lines.append("TSIN is above every ablation, as in the paper.")
-        else:
-            lines.append(f"Unlike the paper, where TSIN is above all four ablations, TSIN is not above {', '.join(lost)} "
-                         "here. Differences of a point or two are within the spread over folds; a gap the "
-                         "fold-by-fold count does not back up is not a finding.")
+        f["rows"][v] = {"mean": float(means[v]), "diff": tsin - float(means[v]),
+                        "wins": int((both["tsin"] > both[v]).sum()), "n_folds": len(both),
+                        "verdict": compare(tsin, float(means[v])),
+                        "paper_diff": paper["tsin"] - paper[v] if v in paper and "tsin" in paper else None}
+    ablations = [v for v in ("speech", "text", "no_ta", "no_si") if v in f["rows"]]
+    f["ablations"] = ablations
+    f["ablations_not_beaten"] = [v for v in ablations if f["rows"][v]["verdict"] != "above"]
     if "speech" in means and "text" in means:
-        lines.append(f"Speech alone is {compare(means['speech'], means['text'])} Text alone "
-                     f"({_pts(means['speech'] - means['text'])}; paper {_pts(PAPER_TABLE_FIVE['speech'][protocol][1] - PAPER_TABLE_FIVE['text'][protocol][1])} in UA).")
-    lin = [v for v in ("lin_speech", "lin_text", "lin_fusion") if v in means]
-    if lin:
-        best = max(lin, key=means.get)
-        gap = tsin - means[best]
-        lines.append(f"The best linear row, {_label(best)}, reaches {means[best]:.1f} %: TSIN is {compare(tsin, means[best])} "
-                     f"this logistic regression ({_pts(gap)})"
-                     + ("." if gap >= LEVEL else ", so at this size and training budget the deep model adds nothing "
-                        "over a linear model on the same features."))
+        diff = float(means["speech"] - means["text"])
+        f["speech_vs_text"] = {"diff": diff, "verdict": compare(diff, 0.0),
+                               "paper_diff": paper["speech"] - paper["text"] if {"speech", "text"} <= set(paper) else None}
+    linear = [v for v in ("lin_speech", "lin_text", "lin_fusion") if v in means]
+    if linear:
+        best = max(linear, key=lambda v: float(means[v]))
+        f["best_linear"] = {"variant": best, **f["rows"][best]}
+    return f
+
+
+def table_five_text(results: pd.DataFrame, protocol: str, metric: str = "ua") -> str:
+    """The note under Table V, rendered from :func:`table_five_facts`."""
+    f = table_five_facts(results, protocol, metric)
+    head = f"**What this shows** ({protocol}, {metric.upper()}, mean over folds)."
+    if f["tsin"] is None:
+        return f"{head} No TSIN result on {protocol}."
+
+    def row(v: str, r: Mapping[str, Any]) -> str:
+        paper = f", paper {pts(r['paper_diff'])}" if r["paper_diff"] is not None else ""
+        return (f"{VERDICT_WORDS[r['verdict']]} {label(v)} {r['mean']:.1f} % ({pts(r['diff'])}, ahead in "
+                f"{r['wins']}/{r['n_folds']} folds{paper})")
+
+    lines = [f"{head} TSIN {f['tsin']:.1f} %: " + "; ".join(row(v, r) for v, r in f["rows"].items()) + "."]
+    if f["ablations"]:
+        lost = f["ablations_not_beaten"]
+        lines.append("TSIN is above every ablation (paper: above all four)." if not lost else
+                     f"TSIN is not above {', '.join(label(v) for v in lost)} (paper: above all four).")
+    if "speech_vs_text" in f:
+        s = f["speech_vs_text"]
+        paper = f"; paper {pts(s['paper_diff'])}" if s["paper_diff"] is not None else ""
+        lines.append(f"Speech alone is {VERDICT_WORDS[s['verdict']]} Text alone ({pts(s['diff'])}{paper}).")
     return "\n".join(lines)
-
-
-def embeddings_text(means: Mapping[str, float], failed: Mapping[str, tuple[int, int]]) -> str:
-    """Fig. 4: which word vectors gave the best mean UA (%), and which runs did not train (failed, of folds)."""
-    best = max(means, key=means.get)
-    lines = [f"**What this shows.** The best word vectors here are **{best}** (UA {means[best]:.1f} %): "
-             + ", ".join(f"{k} {v:.1f} %" for k, v in means.items() if k != best) + "."]
-    for name, (bad, total) in failed.items():
-        if bad:
-            lines.append(f"- {name}: in {bad} of {total} folds the UA is at chance and the training loss stayed flat: that "
-                         "model **did not train** (it predicts one class). Its bar measures a failed optimisation, "
-                         "not what these word vectors carry.")
-    lines.append("The paper finds pretrained BERT best among its five embeddings"
-                 + (", and so does this run." if best == "minilm" else "; this run does not.")
-                 + " On this corpus, test sessions use emotion words never seen in training, so only vectors that "
-                 "know synonyms carry the word cue over; a one-hot code gives those words a zero vector.")
-    return "\n".join(lines)
-
-
-def silhouette_text(table: pd.DataFrame) -> str:
-    """Figs. 5-7: which model's embeddings separate the classes best (silhouette, mean over folds)."""
-    lines = ["**What this shows** (silhouette of the test embeddings themselves, in their full width, mean over folds; "
-             "1 = tight separated clusters, 0 = overlapping)."]
-    for protocol, g in table.groupby("protocol", sort=False):
-        s = g.set_index("variant")["silhouette"]
-        order = s.sort_values(ascending=False)
-        tsin_first = order.index[0] == "tsin"
-        lines.append(f"- {protocol}: " + ", ".join(f"{_label(v)} {x:.2f}" for v, x in order.items())
-                     + (" - TSIN's clusters are the clearest, as the paper's figures suggest." if tsin_first else
-                        " - TSIN's clusters are not the clearest, against the paper's reading of its figures."))
-    lines.append("The 2-D pictures only illustrate; t-SNE and UMAP distort distances, so the numbers above come from "
-                 "the embeddings, not from the pictures.")
-    return "\n".join(lines)
-
-
-def confusion_text(cms: Mapping[str, np.ndarray], labels: Sequence[str] = EMOTIONS) -> str:
-    """Fig. 3: per protocol, the best and worst recognised class and the most frequent confusion."""
-    lines = ["**What this shows.**"]
-    for name, cm in cms.items():
-        cm = np.asarray(cm, dtype=float)
-        recall = np.divide(np.diag(cm), cm.sum(1), out=np.zeros(len(cm)), where=cm.sum(1) > 0)
-        off = cm.copy()
-        np.fill_diagonal(off, 0)
-        i, j = np.unravel_index(np.argmax(off), off.shape)
-        share = off[i, j] / cm[i].sum() if cm[i].sum() else 0.0
-        lines.append(f"- {name}: best recalled {labels[int(np.argmax(recall))]} ({100 * recall.max():.0f} %), worst "
-                     f"{labels[int(np.argmin(recall))]} ({100 * recall.min():.0f} %); the most frequent error is "
-                     f"{labels[i]} taken for {labels[j]} ({100 * share:.0f} % of {labels[i]}).")
-    lines.append("The paper's Fig. 3 shows the same matrices on IEMOCAP; only the shape (which classes are confused) "
-                 "can be compared, and the synthetic corpus builds its confusions by rule (voice cues of different "
-                 "classes overlap by design).")
-    return "\n".join(lines)
-
-
-def alignment_text(overall: pd.DataFrame) -> str:
-    """Notebook 09: the share of each word's attention inside its true span, against a uniform spread."""
-    lines = ["**What this shows** (ratio = attention inside the word's true span / what a uniform spread would put "
-             "there; 1 is chance)."]
-    for name, row in overall.iterrows():
-        ratio = float(row["ratio"])
-        verdict = "finds the words better than chance" if ratio > 1.1 else (
-            "does no better than chance" if ratio >= 0.9 else "looks away from the words, below chance")
-        fixed = " (fixed equal segments, not learned: a yardstick)" if name == "no_ta" else ""
-        lines.append(f"- {_label(str(name))}{fixed}: {100 * row['mass_in_span']:.1f} % in span against "
-                     f"{100 * row['uniform_share']:.1f} % uniform, ratio {ratio:.2f}: it {verdict}.")
-    lines.append("The paper never measures this. Nothing in its loss asks Eq. 4 to find the words: the alignment is "
-                 "trained only through the emotion loss, so it may attend wherever that helps classification. The "
-                 "word-order prior (if shown) adds only the order of the words; compare 'tsin' with the prior alone "
-                 "to see what training adds to it. A model trained with the alignment loss (if shown) tells what the "
-                 "architecture does when told the spans.")
-    return "\n".join(lines)
-
-
-def salient_text(hits: Sequence[bool], chance: Sequence[float]) -> str:
-    """Notebook 09: how often the largest text-side weight falls on the emphasised emotion word."""
-    if not len(hits):
-        return "**What this shows.** No test utterance with a known salient word."
-    rate, base = float(np.mean(hits)), float(np.mean(chance))
-    verdict = compare(100 * rate, 100 * base, level=2.0)
-    return (f"**What this shows.** The largest text-side weight (Eq. 8) falls on the emotion-salient word in "
-            f"{rate:.1%} of {len(hits)} test utterances, {verdict} chance ({base:.1%}). "
-            + ("So the semantic weights do point at the word that carries the emotion." if verdict == "above" else
-               "So on this run the semantic weights do not single out the word that carries the emotion (what SI "
-               "adds to accuracy is the 'w/o SI' row of notebook 06)."))
-
-
-def cue_text(table: pd.DataFrame) -> str:
-    """Per-cue accuracy: what each branch learned (speech should read the voice, text the words)."""
-    lines = ["**What this shows** (accuracy on test utterances whose emotion is carried by ...)."]
-    for variant, row in table.iterrows():
-        vals = row.drop(labels=[c for c in row.index if c == "all"]).astype(float)
-        if vals.isna().all():
-            continue
-        lines.append(f"- {_label(str(variant))}: best on *{vals.idxmax()}* ({vals.max():.0f} %), worst on "
-                     f"*{vals.idxmin()}* ({vals.min():.0f} %).")
-    if {"speech", "text", "tsin"} <= set(table.index) and {"words", "voice"} <= set(table.columns):
-        t = table.loc["tsin"]
-        lines.append(f"A fused model should do well on both cues: TSIN has {t['words']:.0f} % on words (Text "
-                     f"{table.loc['text', 'words']:.0f} %) and {t['voice']:.0f} % on voice (Speech "
-                     f"{table.loc['speech', 'voice']:.0f} %). Where TSIN's voice column stays near Text's, the fused "
-                     "model leans on the words and hardly uses the speech branch.")
-    lines.append("The paper cannot show this: IEMOCAP has no such labels.")
-    return "\n".join(lines)
-
-
-def eq8_text(literal: np.ndarray, stable: np.ndarray) -> str:
-    """Eq. 8 on random scores: how often the literal form leaves [0, 1]."""
-    outside = float(((literal < 0) | (literal > 1)).any(-1).mean())
-    return (f"**What this shows.** Both forms sum to one, but the literal form puts some weight outside [0, 1] in "
-            f"{outside:.0%} of these random utterances (largest |weight| {np.abs(literal).max():.1f}); the softmax never "
-            f"does (largest {np.abs(stable).max():.2f}).")
-
-
-def literal_run_text(softmax: Mapping[str, Any], literal: Mapping[str, Any]) -> str:
-    """One fold trained with each Eq. 8 form: test UA and the training loss curve of each."""
-    def loss(h: pd.DataFrame) -> str:
-        return f"{h['train_loss'].iloc[0]:.3f} -> {h['train_loss'].iloc[-1]:.3f}"
-
-    s_ua, l_ua = 100 * softmax["ua"], 100 * literal["ua"]
-    word = compare(l_ua, s_ua, level=2.0)
-    broke = did_not_train(literal["history"], literal["ua"]) or not np.isfinite(literal["history"]["train_loss"]).all()
-    verdict = ("The literal form did not train on this fold." if broke else
-               "On this fold the literal form trained noticeably worse." if word == "below" else
-               "On this fold the literal form trained about as well: the danger above is real for untrained "
-               "scores but did not show in this one run; other seeds, widths or longer training may differ.")
-    return (f"**What this shows.** One fold, same seed: softmax test UA {s_ua:.1f} % (training loss {loss(softmax['history'])}), "
-            f"literal {l_ua:.1f} % ({loss(literal['history'])}), {word} the softmax. {verdict}")
-
-
-def test_vs_val_text(test_ua: float, history: pd.DataFrame | Sequence[Mapping[str, Any]], fold: str,
-                     n_test: int) -> str:
-    """Notebook 04: test UA against the last epoch's validation UA (fractions)."""
-    h = pd.DataFrame(history)
-    val = float(h["val_ua"].iloc[-1]) if "val_ua" in h else math.nan
-    if not math.isfinite(val):
-        return f"**What this shows.** Test UA on {fold}: {100 * test_ua:.1f} % (no validation part)."
-    word = compare(100 * test_ua, 100 * val, level=2.0)
-    why = {"below": "the test speakers or session were never seen, while the validation part shares them with "
-                    "training, so validation is the easier, optimistic estimate.",
-           "above": f"with {n_test} test utterances a difference of a few points is within chance.",
-           "level with": "the validation part predicted the held-out fold well."}.get(word, "")
-    return (f"**What this shows.** Test UA on {fold} is {100 * test_ua:.1f} %, {word} the last validation UA "
-            f"({100 * val:.1f} %): {why}")
