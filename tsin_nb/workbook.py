@@ -8,6 +8,7 @@ its results folder, and short calls that train variants or one fold with all of 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -118,6 +119,12 @@ class Workbook:
         """Seed, resolve device and folders (printed, see :func:`setup`) and keep the run's parameters."""
         ws = setup(build_dir, fig_dir, device, seed)
         return cls(ws, corpus, corpus_size, preset, epochs, seed, text_model, jobs, scheduler)
+
+    @classmethod
+    def from_notebook(cls, namespace: dict[str, Any]) -> Workbook:
+        """:meth:`from_params` with the notebook's own parameters of those names (pass ``globals()``)."""
+        names = inspect.signature(cls.from_params).parameters
+        return cls.from_params(**{k: namespace[k] for k in names if k in namespace})
 
     # ------------------------------------------------------------ where ---
 
