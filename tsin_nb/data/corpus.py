@@ -137,8 +137,10 @@ def read_wdseg(path: str | os.PathLike) -> list[tuple[str, float, float]]:
     words: list[tuple[str, float, float]] = []
     for i, line in enumerate(text.splitlines(), 1):
         parts = line.split()
-        if len(parts) < 4 or not parts[0].lstrip("-").isdigit():
+        if not parts or parts[0] == "SFrm" or line.strip().startswith("Total score"):
             continue  # header ' SFrm EFrm SegAScr Word', ' Total score: ...', blank lines
+        if len(parts) < 4:
+            raise ValueError(f"{path}:{i}: a row needs SFrm EFrm SegAScr Word, got {line.strip()!r}")
         try:
             s_frm, e_frm = int(parts[0]), int(parts[1])
         except ValueError as err:
