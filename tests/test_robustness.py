@@ -288,7 +288,9 @@ def test_wav_path_that_is_no_file(tmp_path, kind, words):
 
 
 @pytest.mark.parametrize("content, words", [
-    ("", "no word rows"), ("garbage\n\x00\x01 not a table\n", "no word rows"),
+    ("", "no word rows"), ("garbage\n\x00\x01 not a table\n", "cannot be read"),
+    (" SFrm EFrm SegAScr Word\n 0 9 -1 <s>\n abc 29 -2 EXCUSE\n 30 49 -2 ME\n", "cannot be read"),
+    (" SFrm EFrm SegAScr Word\n 0 9 -1 <s>\n 10 29\n", "cannot be read"),
     (" SFrm EFrm SegAScr Word\n 0 9 -1 <s>\n 10 29 -2 ELEPHANTS\n 30 49 -2 DANCING\n", "do not match the transcript"),
 ])
 def test_damaged_wdseg_reported_for_its_row(tmp_path, content, words):
