@@ -48,9 +48,9 @@ def _focus(n: int = 2000, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[P.Utteran
 
 
 @pytest.mark.parametrize(("size", "seed"), list(DEFAULT_PLAN_DIGESTS))
-def test_the_default_plan_is_unchanged(size: int, seed: int) -> None:
-    plan = plan_corpus(size, seed)
-    assert DEFAULT_CUES == "three" and {u.cue for u in plan} == {"text", "voice", "both", "none"}
+def test_the_three_cue_plan_is_unchanged(size: int, seed: int) -> None:
+    plan = plan_corpus(size, seed, cues="three")
+    assert DEFAULT_CUES == "four" and {u.cue for u in plan} == {"text", "voice", "both", "none"}
     assert all(u.other_index == -1 and not u.other_word and not u.pauses for u in plan)
     rows = [{k: v for k, v in dataclasses.asdict(u).items() if k not in FOCUS_FIELDS} for u in plan]
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
@@ -147,16 +147,17 @@ def test_spoken_focus_corpus(tmp_path: Path) -> None:
     assert (focus["other_index"].astype(int) != focus["salient_index"]).all()
     misses = equal_segment_misses(root)
     assert len(misses) == len(focus) and misses["misplaced"].mean() > 0.25  # a sizeable share
-    # another setting in the same folder is refused, and so is the default
+    # another setting in the same folder is refused; the default is this one
     with pytest.raises(ValueError, match="already holds a synthetic corpus"):
-        make_synthetic_corpus(root, SMOKE_SIZE, seed=0, progress=False)
-    assert make_synthetic_corpus(root, SMOKE_SIZE, seed=0, progress=False, cues="four") == root
+        make_synthetic_corpus(root, SMOKE_SIZE, seed=0, progress=False, cues="three")
+    assert make_synthetic_corpus(root, SMOKE_SIZE, seed=0, progress=False) == root
 
 
-def test_a_default_corpus_is_not_taken_for_a_four_cue_one(tmp_path: Path) -> None:
+def test_a_corpus_written_before_the_cue_setting_is_a_three_cue_one(tmp_path: Path) -> None:
+    """Markers written before ``cues`` existed name none: that corpus has three cues, not today's default."""
     root = tmp_path / "c"
     root.mkdir()
     (root / ".tsin_synth.json").write_text(json.dumps({"seed": 0, "n_utterances": 40, "version": 1}))
     with pytest.raises(ValueError, match="already holds a synthetic corpus"):
-        make_synthetic_corpus(root, 40, seed=0, progress=False, cues="four")
-    assert make_synthetic_corpus(root, 40, seed=0, progress=False) == root.resolve()
+        make_synthetic_corpus(root, 40, seed=0, progress=False)
+    assert make_synthetic_corpus(root, 40, seed=0, progress=False, cues="three") == root.resolve()

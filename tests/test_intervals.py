@@ -14,7 +14,9 @@ from tsin_nb.core import EMOTIONS
 from tsin_nb.runs import (
     PairedDifference,
     compare,
+    compare_each,
     comparison_table,
+    mean_intervals,
     paired_difference,
     paired_units,
 )
@@ -173,3 +175,38 @@ def test_comparison_table_is_tidy(tmp_path: Path) -> None:
     assert len(table) == 4 and list(table["b"]) == ["no_ta", "no_ta", "text", "text"]
     assert list(table["metric"]) == ["ua", "wa", "ua", "wa"] and set(table["verdict"]) == {"higher"}
     assert table.loc[0, "mean"] == pytest.approx(rows[0].mean)
+
+
+def test_mean_intervals_match_a_hand_computed_t_interval(tmp_path: Path) -> None:
+    outs = _results(tmp_path, {"tsin": A_CORRECT, "no_ta": B_CORRECT})
+    table = mean_intervals(outs, "SesI", ["tsin", "no_ta", "text"]).set_index("variant")
+    assert list(table.index) == ["tsin", "no_ta"]  # a variant without results is left out
+    for variant, correct in (("tsin", A_CORRECT), ("no_ta", B_CORRECT)):
+        x = 100 * np.array(correct).ravel() / 8
+        half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+        assert table.loc[variant, "n_units"] == 6
+        assert table.loc[variant, "mean"] == pytest.approx(x.mean())
+        assert table.loc[variant, "half_width"] == pytest.approx(half)
+    # restricted to some utterances: the first two of every fold, both right in A (7, 6, 8, 6, 7, 7 correct)
+    some = {f"{fold}_u{i}" for fold in FOLDS for i in range(2)}
+    sub = mean_intervals(outs, "SesI", ["tsin"], ids=some, metric="wa").set_index("variant")
+    assert sub.loc["tsin", "mean"] == pytest.approx(100.0) and sub.loc["tsin", "half_width"] == pytest.approx(0.0)
+
+
+def test_compare_each_is_one_compare_per_variant_that_ran(tmp_path: Path) -> None:
+    outs = _results(tmp_path, {"tsin": A_CORRECT, "no_ta": B_CORRECT, "no_si": [[6, 5, 7], [5, 6, 6]]})
+    table = compare_each(outs, "SesI", "tsin", ["no_ta", "tsin", "speech", "no_si"], subset="all", metric="wa")
+    assert list(table["b"]) == ["no_ta", "no_si"]  # itself and variants without results are skipped
+    one = compare(outs, "SesI", "tsin", "no_ta", metric="wa")
+    assert table.loc[0, "mean"] == pytest.approx(one.mean) and table.loc[0, "low"] == pytest.approx(one.low)
+    assert set(table["subset"]) == {"all"} and set(table["metric"]) == {"wa"}
+
+
+def test_a_setting_against_another_pairs_folders_seed_by_seed(tmp_path: Path) -> None:
+    """The same variant trained with two settings (one folder per seed each) compares as two variants would."""
+    same = compare(_results(tmp_path / "both", {"tsin": A_CORRECT, "no_ta": B_CORRECT}), "SesI", "tsin", "no_ta")
+    new, old = _results(tmp_path / "new", {"tsin": A_CORRECT}), _results(tmp_path / "old", {"tsin": B_CORRECT})
+    res = compare(new, "SesI", "tsin", "tsin", out_dirs_b=old)
+    assert (res.mean, res.low, res.high, res.n_units) == (same.mean, same.low, same.high, same.n_units)
+    with pytest.raises(ValueError, match="pair them seed by seed"):
+        compare(new, "SesI", "tsin", "tsin", out_dirs_b=old[:1])

@@ -13,6 +13,7 @@ from tsin_nb.model import (
     MEC,
     FusionLSTM,
     MultiKernelBlock,
+    PositionScore,
     SemanticInteraction,
     SpeechEncoder,
     TSINOutput,
@@ -74,10 +75,41 @@ def test_temporal_alignment_matches_direct_computation():
             assert torch.allclose(U[b, j], u)
 
 
+def test_position_score_is_a_learned_function_of_relative_positions():
+    """align_pos: the added score depends on relative positions only, and a bilinear map can make it diagonal."""
+    set_seed(4)
+    pos = PositionScore(4, 6).double()
+    S_mask, T_mask = prefix_mask([10, 5], 10), prefix_mask([4, 2], 4)
+    score = pos(S_mask, T_mask)
+    assert score.shape == (2, 4, 10)
+    # padding changes nothing: utterance 2's real block equals the same utterance scored without padding
+    assert torch.allclose(score[1, :2, :5], pos(prefix_mask([5], 5), prefix_mask([2], 2))[0])
+    # W_t^T W_s = identity gives sum_f cos(pi f (q - p)): largest where the frame sits at the word's position
+    wide = PositionScore(4, 8).double()
+    with torch.no_grad():
+        wide.w_s.weight.copy_(torch.eye(8, dtype=torch.float64))
+        wide.w_t.weight.copy_(torch.eye(8, dtype=torch.float64))
+    diag = wide(prefix_mask([40], 40), prefix_mask([4], 4))[0]  # (4, 40)
+    peaks = diag.argmax(dim=1)
+    centres = torch.tensor([(j + 0.5) / 4 * 40 - 0.5 for j in range(4)])  # frame index where p_i = q_j
+    assert torch.all((peaks - centres).abs() <= 0.5)
+
+
+def test_align_pos_adds_parameters_only_where_eq3_runs():
+    cfg = TINY.replace(align_pos=3)
+    assert build_model(cfg, "tsin").position is not None and build_model(cfg, "no_si").position is not None
+    for variant in ("no_ta", "speech", "text"):
+        assert build_model(cfg, variant).position is None
+    assert build_model(TINY, "tsin").position is None
+    with pytest.raises(ValueError, match="align_pos"):
+        TINY.replace(align_pos=-1)
+
+
+@pytest.mark.parametrize("si_pairing", ["prose", "printed"])
 @pytest.mark.parametrize("si_weights", ["softmax", "literal"])
 @pytest.mark.parametrize("si_shared", [True, False])
-def test_semantic_interaction_matches_direct_computation(si_weights, si_shared):
-    cfg = TINY.replace(si_weights=si_weights, si_shared=si_shared)
+def test_semantic_interaction_matches_direct_computation(si_weights, si_shared, si_pairing):
+    cfg = TINY.replace(si_weights=si_weights, si_shared=si_shared, si_pairing=si_pairing)
     set_seed(2)
     si = SemanticInteraction(cfg).double()
     n_sets = len({id(p) for p in si.parameters()})
@@ -106,12 +138,14 @@ def test_semantic_interaction_matches_direct_computation(si_weights, si_shared):
             wt_tilde, ws_tilde = w_t / w_t.sum(), w_s / w_s.sum()
         else:
             wt_tilde, ws_tilde = w_t.exp() / w_t.exp().sum(), w_s.exp() / w_s.exp().sum()
-        assert torch.allclose(w_speech[b, :m], wt_tilde)
-        assert torch.allclose(w_text[b, :m], ws_tilde)
+        # Eq. 9: as the prose reads, w^t recalibrates U and w^s recalibrates T; as printed, the other way round
+        on_u, on_t = (ws_tilde, wt_tilde) if si_pairing == "printed" else (wt_tilde, ws_tilde)
+        assert torch.allclose(w_speech[b, :m], on_u)
+        assert torch.allclose(w_text[b, :m], on_t)
         assert torch.all(w_speech[b, m:] == 0) and torch.all(w_text[b, m:] == 0)
-        for i in range(m):  # Eq. 9 as the prose reads: w^t recalibrates U, w^s recalibrates T
-            assert torch.allclose(U_tilde[b, i], U[b, i] * wt_tilde[i])
-            assert torch.allclose(T_tilde[b, i], T[b, i] * ws_tilde[i])
+        for i in range(m):
+            assert torch.allclose(U_tilde[b, i], U[b, i] * on_u[i])
+            assert torch.allclose(T_tilde[b, i], T[b, i] * on_t[i])
         assert torch.all(U_tilde[b, m:] == 0) and torch.all(T_tilde[b, m:] == 0)
 
 
@@ -286,7 +320,8 @@ def test_masks_are_honoured(variant, bidirectional):
 
 @pytest.mark.parametrize(
     ("variant", "changes"),
-    [(v, {}) for v in VARIANTS] + [("tsin", {"si_shared": False, "bidirectional": True, "lstm_layers": 2})],
+    [(v, {}) for v in VARIANTS] + [("tsin", {"si_shared": False, "bidirectional": True, "lstm_layers": 2}),
+                                   ("tsin", {"si_pairing": "printed", "align_pos": 4})],
 )
 def test_every_parameter_gets_a_gradient(variant, changes):
     cfg = TINY.replace(**changes)

@@ -111,10 +111,14 @@ def test_results_of_renamed_and_retired_fields_are_recognised() -> None:
     assert config_diff(old, now.to_dict()) == []
     assert config_diff({**old, "dropout": 0.3}, now.to_dict()) == ["classifier_dropout: 0.3 != 0.1"]
     assert config_diff({**old, "speech_aux": 1.0}, now.to_dict()) == ["speech_aux: 1.0 != None"]  # named, not hidden
-    # results folders are named by a digest of the preset: recorded before the fields were renamed or retired
-    digests = {p: hashlib.sha1(json.dumps(TSINConfig.preset(p).legacy_dict(), sort_keys=True).encode()).hexdigest()[:8]
-               for p in ("cpu", "paper", "tiny")}
-    assert digests == {"cpu": "1f19b093", "paper": "3e02cfc2", "tiny": "d84c9f2e"}
+    # results folders are named by a digest of the preset: recorded before fields were renamed, retired or added
+    def digest(cfg: TSINConfig) -> str:
+        return hashlib.sha1(json.dumps(cfg.legacy_dict(), sort_keys=True).encode()).hexdigest()[:8]
+
+    old_cpu = TSINConfig.preset("cpu", si_pairing="prose")  # the cpu preset before it took Eq. 9 as printed
+    assert {"cpu": digest(old_cpu), "paper": digest(TSINConfig.preset("paper")),
+            "tiny": digest(TSINConfig.preset("tiny"))} == {"cpu": "1f19b093", "paper": "3e02cfc2", "tiny": "d84c9f2e"}
+    assert digest(TSINConfig.preset("cpu")) != "1f19b093"  # a new behaviour, a new folder
 
 
 def test_results_saved_before_a_field_existed_still_match() -> None:

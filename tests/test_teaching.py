@@ -21,6 +21,7 @@ from tsin_nb.show import (
     confusion_facts,
     confusion_text,
     cue_accuracy,
+    cue_facts,
     cue_share_text,
     cue_text,
     curve_facts,
@@ -31,6 +32,8 @@ from tsin_nb.show import (
     embeddings_text,
     eq8_facts,
     eq8_text,
+    focus_facts,
+    focus_text,
     folds_text,
     literal_run_facts,
     literal_run_text,
@@ -87,6 +90,49 @@ def test_table_five_facts_name_the_best_linear_row() -> None:
     assert f["best_linear"]["diff"] == pytest.approx(4.0) and f["best_linear"]["verdict"] == "above"
     text = table_five_text(_results({"tsin": [0.8, 0.8], "lin_text": [0.75, 0.77]}), "SesI")
     assert "Linear text 76.0 %" in text and "+4.0 points" in text  # the renderer prints the facts
+
+
+def _comparison(b: str, mean: float, low: float, high: float, subset: str = "", metric: str = "ua",
+                mean_a: float = 70.0) -> dict:
+    verdict = "higher" if low > 0 else "lower" if high < 0 else "no measurable difference"
+    return {"protocol": "SesI", "a": "tsin", "b": b, "subset": subset, "metric": metric, "mean": mean, "low": low,
+            "high": high, "n_units": 15, "method": "t", "verdict": verdict, "mean_a": mean_a, "mean_b": mean_a - mean}
+
+
+def test_table_five_verdicts_come_from_the_paired_interval_when_given() -> None:
+    res = _results({"text": [0.60, 0.61, 0.62], "no_ta": [0.69, 0.70, 0.71], "tsin": [0.70, 0.72, 0.71]})
+    plain = table_five_facts(res, "SesI")
+    assert plain["rows"]["text"]["verdict"] == "above" and plain["rows"]["no_ta"]["verdict"] == "above"
+    comps = pd.DataFrame([_comparison("text", 10.0, 8.0, 12.0), _comparison("no_ta", 1.0, -0.5, 2.5)])
+    paired = table_five_facts(res, "SesI", comparisons=comps)
+    assert paired["rows"]["text"]["verdict"] == "above" and paired["rows"]["text"]["low"] == 8.0
+    assert paired["rows"]["no_ta"]["verdict"] == "level"  # 1 point ahead, but the interval holds 0
+    assert paired["ablations_not_beaten"] == ["no_ta"]
+    text = table_five_text(res, "SesI", comparisons=comps)
+    assert "level with TSI w/o TA" in text and "[-0.5, +2.5]" in text and "paired 95 % interval" in text
+
+
+def test_cue_and_focus_notes_read_the_paired_intervals() -> None:
+    table = pd.DataFrame({"words": [80.0, 85.0], "voice": [60.0, 58.0], "focus": [88.0, 50.0]},
+                         index=pd.Index(["tsin", "lin_fusion"], name="variant"))
+    comps = pd.DataFrame([
+        _comparison("no_ta", 20.0, 12.0, 28.0, "focus", "wa", 88.0),
+        _comparison("no_si", 1.0, -3.0, 5.0, "focus", "wa", 88.0),
+        _comparison("lin_fusion", 38.0, 30.0, 46.0, "focus", "wa", 88.0),
+        _comparison("no_ta", 0.5, -2.0, 3.0, "voice", "wa", 60.0),
+        _comparison("no_si", -4.0, -7.0, -1.0, "voice", "wa", 60.0),
+    ])
+    f = cue_facts(table, comps)
+    assert f["paired"]["focus"]["no_ta"]["verdict"] == "above" and f["paired"]["voice"]["no_ta"]["verdict"] == "level"
+    note = cue_text(table, comps)
+    assert "*focus*: TSIN 88 %" in note and "above TSI w/o TA 68 % (+20.0 [+12.0, +28.0])" in note
+    lesson = focus_facts(f["paired"])
+    assert lesson["ta"]["reading"] == "pays off where the evidence is local and not where it is global"
+    assert lesson["si"]["reading"].startswith("makes no measurable difference")
+    assert lesson["baselines"]["lin_fusion"]["other"] == pytest.approx(50.0)
+    text = focus_text(f["paired"])
+    assert "right in 88 %" in text and "Linear fusion 50 %" in text and "pays off where the evidence is local" in text
+    assert "No result" in focus_text({})
 
 
 def test_did_not_train_needs_chance_and_a_flat_loss() -> None:

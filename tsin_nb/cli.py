@@ -41,7 +41,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     check_int("synth", "--seed", args.seed, 0, MAX_SEED)
     check_out_folder("synth", "ROOT", args.root, "./synthetic")
     root = make_synthetic_corpus(args.root, n_utterances=DEFAULT_SIZE if args.size is None else args.size,
-                                 seed=args.seed)
+                                 seed=args.seed, cues=args.cues)
     print(f"synthetic corpus ready at {root}")
     return 0
 
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("root")
     s.add_argument("--size", type=int, default=None, help="number of four-class utterances")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cues", choices=("four", "three"), default="four",
+                   help="four: text, voice, both and focus (default); three: the corpus as first built, no focus")
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("inspect", help="validate a corpus (IEMOCAP folder or manifest CSV/TSV)")

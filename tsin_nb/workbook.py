@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from tsin_nb.core import TSINConfig, get_device, safe_fold_dirname, set_seed
-from tsin_nb.data import DEFAULT_SIZE
+from tsin_nb.data import DEFAULT_CUES, DEFAULT_SIZE
 from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
 from tsin_nb.runs import (
     STATUS_COLUMNS,
@@ -82,7 +82,8 @@ def corpus_path(ws: Workspace, corpus: str = "", corpus_size: int = DEFAULT_SIZE
         return path
     from tsin_nb.data import make_synthetic_corpus
 
-    return make_synthetic_corpus(ws.build / "data" / f"synthetic_n{corpus_size}_s{seed}", n_utterances=corpus_size, seed=seed)
+    folder = ws.build / "data" / f"synthetic_{DEFAULT_CUES}_n{corpus_size}_s{seed}"  # a new cue setting, a new folder
+    return make_synthetic_corpus(folder, n_utterances=corpus_size, seed=seed)
 
 
 def load(ws: Workspace, corpus: str = "", corpus_size: int = DEFAULT_SIZE, seed: int = 0) -> pd.DataFrame:
@@ -208,24 +209,46 @@ class Workbook:
     # ------------------------------------------------------------ train ---
 
     def train(self, variants: str | Sequence[str], protocols: str | Sequence[str] = "SesI", folds: int | None = None,
-              tag: str = "", text_model: str | None = None, progress: bool = False,
+              tag: str = "", text_model: str | None = None, progress: bool = False, seed: int | None = None,
               **config_changes: Any) -> pd.DataFrame:
         """Train (or reuse) ``variants`` on ``protocols`` (the first ``folds`` folds, all when 0 or None).
 
         Settings in ``config_changes`` change the preset (e.g. ``align_loss=1.0``); such a run belongs in its own
-        folder, named by ``tag``. Returns the results table; the status of each fold is added to ``status``.
+        folder, named by ``tag``; so does a training ``seed`` other than the run's (the corpus stays the run's).
+        Returns the results table; the status of each fold is added to ``status``.
         """
-        if config_changes and not tag:
-            raise ValueError(f"settings {sorted(config_changes)} change the preset: give the run its own tag")
+        if (config_changes or (seed is not None and seed != self.seed)) and not tag:
+            raise ValueError(f"settings {sorted(config_changes) or ['seed']} change the preset: give the run its own tag")
         preset = TSINConfig.preset(self.preset, **config_changes) if config_changes else self.preset
         results = run_experiment(
             self.root, self.results_for(tag), protocols=_listed(protocols), variants=_listed(variants), preset=preset,
-            epochs=self.epochs, folds=folds or None, seed=self.seed, cache_dir=self.cache,
+            epochs=self.epochs, folds=folds or None, seed=self.seed if seed is None else seed, cache_dir=self.cache,
             text_model=text_model or self.text_model, device=str(self.device), progress=progress, log=None,
             jobs=self.jobs, scheduler=self.scheduler or None)
         self.status = pd.concat([df for df in (self.status, fold_status(results)) if len(df)], ignore_index=True) \
             if len(self.status) or len(results) else self.status
         return results
+
+    def seed_folders(self, seeds: int) -> list[Path]:
+        """The results folders of ``seeds`` training seeds: the run's own, then one per further seed."""
+        return [self.results_for(self.seed_tag(k)) for k in range(seeds)]
+
+    def seed_tag(self, k: int) -> str:
+        """The tag of the ``k``-th training seed (0: the run's own folder, no tag)."""
+        return f"seed{self.seed + k}" if k else ""
+
+    def train_seeds(self, variants: str | Sequence[str], seeds: int = 1, protocols: str | Sequence[str] = "SesI",
+                    folds: int | None = None) -> pd.DataFrame:
+        """:meth:`train` with ``seeds`` training seeds (the run's seed, then the next ones), on the same folds.
+
+        The first seed's folds are the run's own (so other notebooks reuse them); the others go to the folders of
+        :meth:`seed_folders`. Returns every seed's results in one table.
+        """
+        if seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {seeds}")
+        parts = [self.train(variants, protocols, folds, tag=self.seed_tag(k), seed=self.seed + k)
+                 for k in range(seeds)]
+        return pd.concat(parts, ignore_index=True)
 
     def status_line(self) -> str:
         """One line from the status table: folds trained now, reused and failed, and where their logs are."""

@@ -35,6 +35,8 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 
 #: Fields renamed since results were first written: old name -> new name (``config_diff`` reads old files).
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
+#: Fields added since results were first written, with the value that behaves as before they existed.
+ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -65,6 +67,7 @@ class TSINConfig:
     si_weights: str = "softmax"  # paper: Eq. 8 divides by the raw sum ("literal"); "softmax" is the stable default
     si_shared: bool = True  # paper: Eq. 7 writes the same V, x_s, x_t, b for both weight sets
     si_scale: str = "sum"  # paper: Eq. 9 applies w~ as normalised ("sum", sum 1); "mean" applies m * w~ (mean 1)
+    si_pairing: str = "prose"  # paper: prose says w^t recalibrates speech, Eq. 9's superscripts say text ("printed")
     classifier_dropout: float = 0.0  # paper: not given; dropout before the classifier (Eq. 11)
 
     # --- training (Section IV-B-2) ---
@@ -86,6 +89,7 @@ class TSINConfig:
     text_dropout: float = 0.0  # paper: none; share of training utterances whose whole text is zeroed (fused variants)
     align_prior: float = 0.0  # paper: none; > 0 adds a Gaussian log-prior of this width around Eq. 4's diagonal
     align_loss: float = 0.0  # paper: none; > 0 adds a loss pulling Eq. 4 rows into the true word spans
+    align_pos: int = 0  # paper: none; > 0 adds a learned score on relative positions (that many frequencies) to Eq. 3
 
     def __post_init__(self) -> None:
         if self.si_weights not in ("softmax", "literal"):
@@ -94,6 +98,8 @@ class TSINConfig:
             raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {self.speech_norm!r}")
         if self.speech_pool not in ("mean", "mean_std"):
             raise ValueError(f"speech_pool must be 'mean' or 'mean_std', not {self.speech_pool!r}")
+        if self.si_pairing not in ("prose", "printed"):
+            raise ValueError(f"si_pairing must be 'prose' or 'printed', not {self.si_pairing!r}")
         if self.si_scale not in ("sum", "mean"):
             raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
         for name in ("grad_clip", "align_loss", "trim_db", "align_prior"):
@@ -102,6 +108,8 @@ class TSINConfig:
         for name in ("classifier_dropout", "text_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)!r}")
+        if self.align_pos < 0:
+            raise ValueError(f"align_pos must be >= 0, not {self.align_pos!r}")
         if self.select not in ("last", "val"):
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
         if any(k % 2 == 0 for k in self.kernel_sizes):
@@ -141,11 +149,12 @@ class TSINConfig:
     def legacy_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` under the field names of the first results on disk (retired fields at their values).
 
-        Results folders are named by a digest of this, so folders written before fields were renamed or
-        retired keep their names.
+        Results folders are named by a digest of this, so folders written before fields were renamed, retired or
+        added keep their names (an added field enters the digest only away from its old behaviour).
         """
         old = {new: old for old, new in RENAMED_FIELDS.items()}
-        d = {old.get(k, k): v for k, v in self.to_dict().items()}
+        d = {old.get(k, k): v for k, v in self.to_dict().items()
+             if k not in ADDED_FIELDS or v != ADDED_FIELDS[k]}
         return {**d, **RETIRED_FIELDS, "speech_dim": self.speech_dim, "num_classes": self.num_classes}
 
     @classmethod
@@ -158,7 +167,7 @@ class TSINConfig:
             cfg = base.replace(  # widths and pooling sized for 2 cores; the rest chosen in docs/TUNING.md
                 n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
                 epochs=24, batch_size=64, lr=3e-3, lr_step=16, classifier_dropout=0.1, si_scale="mean", text_dropout=0.7,
-                trim_db=40.0, speech_pool="mean_std", align_prior=0.05,
+                trim_db=40.0, speech_pool="mean_std", align_prior=0.05, si_pairing="printed",
             )
         elif name == "tiny":
             cfg = base.replace(

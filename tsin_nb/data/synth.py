@@ -242,11 +242,8 @@ def _wav_bytes(pcm: np.ndarray) -> bytes:
 
 
 def _settings(seed: int, n_utterances: int, cues: str = DEFAULT_CUES) -> dict[str, int | str]:
-    """What the completion marker records (``cues`` only when it is not the default, as markers before it)."""
-    settings: dict[str, int | str] = {"seed": int(seed), "n_utterances": int(n_utterances), "version": FORMAT_VERSION}
-    if cues != DEFAULT_CUES:
-        settings["cues"] = cues
-    return settings
+    """What the completion marker records: seed, size, format version and cues."""
+    return {"seed": int(seed), "n_utterances": int(n_utterances), "version": FORMAT_VERSION, "cues": cues}
 
 
 def make_synthetic_corpus(
@@ -258,10 +255,10 @@ def make_synthetic_corpus(
 ) -> Path:
     """Write the synthetic IEMOCAP-format corpus under ``root`` (cached: a complete one is reused).
 
-    ``cues`` names the cue shares (``synth_plan.CUE_SHARES``): ``"three"`` (text, voice, both; the default) or
-    ``"four"`` (with ``focus``, whose meta rows also name the other candidate word: ``other_word``,
-    ``other_index``, ``other_code``). The marker records a setting other than the default, and a folder made
-    with another setting is refused.
+    ``cues`` names the cue shares (``synth_plan.CUE_SHARES``): ``"four"`` (text, voice, both and focus, whose
+    meta rows also name the other candidate word: ``other_word``, ``other_index``, ``other_code``; the default)
+    or ``"three"`` (text, voice, both: the corpus as first built). The marker records the cues, and a folder
+    made with other settings is refused.
     """
     from tqdm.auto import tqdm
 

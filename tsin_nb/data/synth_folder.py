@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tsin_nb.data.synth_plan import DEFAULT_CUES, SESSIONS, Utterance
+from tsin_nb.data.synth_plan import LEGACY_CUES, SESSIONS, Utterance
 
-#: Written last: the corpus is complete (seed, size, version; the cues when not the default).
+#: Written last: the corpus is complete (seed, size, version, cues).
 MARKER = ".tsin_synth.json"
 #: Written first and removed last while a corpus is being written.
 PARTIAL = ".tsin_synth.partial"
@@ -33,7 +33,7 @@ def planned_files(plan: list[Utterance]) -> set[str]:
 def read_marker(path: Path, settings: dict[str, int | str]) -> object:
     """The settings a marker file records, in the form of ``settings``; None when it cannot be read.
 
-    A marker without ``cues`` is a corpus of the default cues (markers written before the setting existed).
+    A marker without ``cues`` is a three-cue corpus (markers written before the setting existed).
     """
     try:
         found = json.loads(path.read_text())
@@ -42,8 +42,7 @@ def read_marker(path: Path, settings: dict[str, int | str]) -> object:
     if not isinstance(found, dict):
         return found
     out = {k: found.get(k) for k in settings if k != "cues"}
-    if found.get("cues", DEFAULT_CUES) != DEFAULT_CUES:
-        out["cues"] = found["cues"]
+    out["cues"] = found.get("cues", LEGACY_CUES)
     return out
 
 

@@ -29,13 +29,15 @@ CLASS_SHARE = {("hap+exc" if k == "hap" else k): n for k, n in KNOWN_COUNTS["lab
 EXC_FRACTION = KNOWN_COUNTS["exc"] / KNOWN_COUNTS["label"]["hap"]
 CUES = ("text", "voice", "both")
 CUE_SHARE = (0.35, 0.35, 0.30)
-#: Cue settings of ``plan_corpus(cues=...)``: each cue's share of every class. ``"three"`` (the default) is the
-#: corpus as first built; ``"four"`` adds ``focus``, where the emotion is in which of two words is emphasised.
+#: Cue settings of ``plan_corpus(cues=...)``: each cue's share of every class. ``"three"`` is the corpus as first
+#: built; ``"four"`` (the default) adds ``focus``, where the emotion is in which of two words is emphasised.
 CUE_SHARES: dict[str, dict[str, float]] = {
     "three": dict(zip(CUES, CUE_SHARE)),
     "four": {"text": 0.25, "voice": 0.25, "both": 0.25, "focus": 0.25},
 }
-DEFAULT_CUES = "three"
+DEFAULT_CUES = "four"
+#: The cues of a corpus whose marker names none (written before the setting existed).
+LEGACY_CUES = "three"
 #: Codes dropped by the 4-class protocol, with their share among the extra utterances.
 EXTRA_CODES = {"xxx": 0.45, "fru": 0.33, "sur": 0.08, "oth": 0.06, "fea": 0.04, "dis": 0.04}
 #: Category names written by the categorical evaluators.

@@ -5,6 +5,7 @@ Imports ``tsin_nb.core`` only (a model sees tensors, never files).
 """
 
 from tsin_nb.model.layers import (
+    MaskedLSTM,
     MultiKernelBlock,
     SpeechEncoder,
     TextEncoder,
@@ -17,6 +18,7 @@ from tsin_nb.model.layers import (
 from tsin_nb.model.tsin import (
     MEC,
     FusionLSTM,
+    PositionScore,
     SemanticInteraction,
     TSINOutput,
     alignment_weights,
@@ -29,6 +31,7 @@ from tsin_nb.model.tsin import (
 )
 
 __all__ = [
+    "MaskedLSTM",
     "FusionLSTM",
     "MEC",
     "MultiKernelBlock",
@@ -45,6 +48,7 @@ __all__ = [
     "masked_softmax",
     "normalize_weights",
     "pool_frames",
+    "PositionScore",
     "prior_alignment",
     "temporal_alignment",
     "uniform_alignment",

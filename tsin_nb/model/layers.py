@@ -84,9 +84,13 @@ def count_parameters(model: nn.Module) -> int:
 
 
 class MaskedLSTM(nn.Module):
-    """LSTM over the real prefix of each sequence (packed), zeros at padded steps.
+    """LSTM over the real prefix of each sequence, zeros at padded steps.
 
-    Bidirectional: each direction has ``out_dim // 2`` units, so the output width is ``out_dim``.
+    Bidirectional: each direction has ``out_dim // 2`` units, so the output width is ``out_dim``; the sequences are
+    packed so that the backward direction starts at each sequence's last real step. One direction runs over the
+    padded batch unpacked: masks are prefixes, so a real step's output depends on earlier (real) steps only and
+    is the packed run's (to float rounding), and the padded steps' outputs are set to 0. Unpacked is faster on
+    CPU (``benchmarks/bench_lstm.py`` prints both).
     """
 
     def __init__(self, in_dim: int, out_dim: int, bidirectional: bool = False, num_layers: int = 1) -> None:
@@ -97,10 +101,17 @@ class MaskedLSTM(nn.Module):
         self.lstm = nn.LSTM(in_dim, hidden, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, L, H_in), (B, L) -> (B, L, H_out); padded steps never enter the recurrence."""
+        """(B, L, H_in), (B, L) -> (B, L, H_out); padded steps never change a real step's output."""
+        if self.lstm.bidirectional:
+            return self.packed_forward(x, mask)
+        out, _ = self.lstm(zero_padded(x, mask))  # (B, L, H_out): real steps never see the padding after them
+        return zero_padded(out, mask)  # (B, L, H_out)
+
+    def packed_forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` through a packed sequence: padded steps never enter the recurrence."""
         L = x.shape[1]
-        lengths = mask.sum(dim=1).clamp(min=1).cpu()  # (B,)
         x = zero_padded(x, mask)  # (B, L, H_in)
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()  # (B,)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)  # (sum lengths, H_in)
         out, _ = self.lstm(packed)  # packed (sum lengths, H_out)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=L)  # (B, L, H_out)

@@ -55,6 +55,42 @@ def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> 
     return -((p - q) ** 2) / (2.0 * width**2)  # (B, M, N)
 
 
+def relative_positions(mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) prefix mask -> (B, L) position (i + 1/2) / n of every step among the n real ones (padding > 1)."""
+    n = mask.sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)  # (B, 1)
+    return (torch.arange(mask.shape[1], device=mask.device)[None, :] + 0.5) / n  # (B, L)
+
+
+def fourier_features(pos: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, L) positions in [0, 1] -> (B, L, 2k): cos and sin of pi * f * pos for f = 1..k."""
+    f = torch.arange(1, k + 1, device=pos.device, dtype=torch.float32)  # (k,)
+    angle = math.pi * pos[:, :, None] * f  # (B, L, k)
+    return torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)  # (B, L, 2k)
+
+
+class PositionScore(nn.Module):
+    """A learned score on where a frame and a word sit in their utterance, added to Eq. 3 (``cfg.align_pos``).
+
+    alpha^pos_ij = (W_t phi(q_j))^T (W_s phi(p_i)), with phi the :func:`fourier_features` of the relative
+    positions p_i (frame) and q_j (word). A bilinear form of cosines and sines can express any smooth
+    function of p - q (cos a cos b + sin a sin b = cos(a - b)), so the model may learn a diagonal, its
+    width and its offset from the emotion loss, or learn to ignore position. Not in the paper.
+    """
+
+    def __init__(self, k: int, d: int) -> None:
+        super().__init__()
+        self.k = k
+        self.w_s = nn.Linear(2 * k, d, bias=False)
+        self.w_t = nn.Linear(2 * k, d, bias=False)
+
+    def forward(self, S_mask: torch.Tensor, T_mask: torch.Tensor) -> torch.Tensor:
+        """(B, N), (B, M) -> (B, M, N) scores on the scale of alpha (before Eq. 4's 1 / sqrt(d))."""
+        dtype = self.w_s.weight.dtype
+        a = self.w_s(fourier_features(relative_positions(S_mask), self.k).to(dtype))  # (B, N, D)
+        b = self.w_t(fourier_features(relative_positions(T_mask), self.k).to(dtype))  # (B, M, D)
+        return torch.einsum("bmd,bnd->bmn", b, a)  # (B, M, N)
+
+
 def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: int, width: float) -> torch.Tensor:
     """Eq. 4 with every score alpha set to 0, i.e. :func:`diagonal_prior` alone: (U, N_in), (U, M) -> (U, M, N_in / stride).
 
@@ -87,14 +123,18 @@ def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
 
 
 def temporal_alignment(
-    S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0
+    S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0,
+    position: PositionScore | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
 
     Padding (the paper is silent): padded frames get weight exactly 0, padded words get U = 0
     and an all-zero alignment row. ``prior``: width of the optional :func:`diagonal_prior` (0: none).
+    ``position``: an optional learned :class:`PositionScore` added to Eq. 3's scores.
     """
     alpha = alignment_scores(S, T)  # (B, M, N)
+    if position is not None:
+        alpha = alpha + position(S_mask, T_mask).to(alpha.dtype)  # (B, M, N)
     alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior)  # (B, M, N)
     U = speech_context(alpha_prime, S)  # (B, M, D)
     return U, alpha_prime
@@ -162,15 +202,18 @@ class SemanticInteraction(nn.Module):
     Eq. 9 scale: normalised weights sum to 1, so ``u_i * w~_i`` shrinks every word by about 1/m.
     ``cfg.si_scale="sum"`` applies them as printed; ``"mean"`` applies ``m * w~_i`` (mean 1 over the m
     real words), which keeps the relative weighting and the input scale of the fusion LSTM.
-    Eq. 9 follows the prose, not the superscripts: the text-aware weights w^t (from u_i and h_t)
-    recalibrate the speech side, u~_i = u_i * w~^t_i; the speech-aware weights w^s (from t_i and
-    h_s) recalibrate the text side, t~_i = t_i * w~^s_i.
+    Eq. 9 pairing, ``cfg.si_pairing``: ``"prose"`` (default) follows the prose, not the superscripts: the
+    text-aware weights w^t (from u_i and h_t) recalibrate the speech side, u~_i = u_i * w~^t_i, and the
+    speech-aware weights w^s (from t_i and h_s) the text side, t~_i = t_i * w~^s_i. ``"printed"`` follows
+    Eq. 9's superscripts: u~_i = u_i * w~^s_i, t~_i = t_i * w~^t_i. Only then can what word i sounds like
+    (u_i, inside w^t_i) decide how much word i's meaning (t_i) counts.
     """
 
     def __init__(self, cfg: TSINConfig) -> None:
         super().__init__()
         self.norm = cfg.si_weights
         self.scale = cfg.si_scale
+        self.printed = cfg.si_pairing == "printed"
         self.p_t = _ScoreParams(cfg.d_model, cfg.d_model)
         self.p_s = self.p_t if cfg.si_shared else _ScoreParams(cfg.d_model, cfg.d_model)
 
@@ -191,15 +234,19 @@ class SemanticInteraction(nn.Module):
     def forward(
         self, U: torch.Tensor, T: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, M, D) x2, (B, M) -> U~, T~ (B, M, D), speech_weights w~^t and text_weights w~^s (B, M)."""
+        """(B, M, D) x2, (B, M) -> U~, T~ (B, M, D), and the weights applied to U and to T (B, M) each.
+
+        With the prose pairing those are w~^t and w~^s; with the printed one w~^s and w~^t.
+        """
         h_t, h_s = self.hidden_states(U, T, mask)  # (B, D), (B, D)
         w_t, w_s = self.initial_weights(U, T, h_t, h_s)  # (B, M), (B, M)
         w_t_tilde = normalize_weights(w_t, mask, self.norm)  # (B, M)
         w_s_tilde = normalize_weights(w_s, mask, self.norm)  # (B, M)
         m = mask.sum(dim=1, keepdim=True).to(U.dtype) if self.scale == "mean" else 1.0  # (B, 1)
-        U_tilde = U * (m * w_t_tilde)[:, :, None]  # (B, M, D)
-        T_tilde = T * (m * w_s_tilde)[:, :, None]  # (B, M, D)
-        return U_tilde, T_tilde, w_t_tilde, w_s_tilde
+        on_u, on_t = (w_s_tilde, w_t_tilde) if self.printed else (w_t_tilde, w_s_tilde)  # (B, M) each
+        U_tilde = U * (m * on_u)[:, :, None]  # (B, M, D)
+        T_tilde = T * (m * on_t)[:, :, None]  # (B, M, D)
+        return U_tilde, T_tilde, on_u, on_t
 
 
 # ------------------------------------------------------ fusion and MEC ---
@@ -243,8 +290,8 @@ class TSINOutput:
     logits: torch.Tensor  # (B, C)
     embedding: torch.Tensor  # (B, D') for fused variants, (B, D) for "speech" and "text"
     alignment: torch.Tensor | None = None  # (B, M, N)
-    speech_weights: torch.Tensor | None = None  # (B, M): w~^t, applied to U
-    text_weights: torch.Tensor | None = None  # (B, M): w~^s, applied to T
+    speech_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to U (w~^t in the prose pairing)
+    text_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to T (w~^s in the prose pairing)
 
 
 class TSIN(nn.Module):
@@ -266,6 +313,7 @@ class TSIN(nn.Module):
         self.speech_norm = FoldNorm(cfg.speech_dim) if self.uses_speech and cfg.speech_norm == "fold" else None
         self.speech_encoder = SpeechEncoder(cfg) if self.uses_speech else None
         self.text_encoder = TextEncoder(cfg) if self.uses_text else None
+        self.position = PositionScore(cfg.align_pos, cfg.d_model) if cfg.align_pos > 0 and variant in ("tsin", "no_si") else None
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
@@ -340,7 +388,7 @@ class TSIN(nn.Module):
         if self.variant == "no_ta":
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
-            U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior)  # (B, M, D), (B, M, N)
+            U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position)
         w_speech = w_text = None
         if self.semantic is not None:
             U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2

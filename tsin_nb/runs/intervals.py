@@ -111,31 +111,39 @@ def paired_units(
     a: str,
     b: str,
     ids: Iterable[str] | None = None,
+    out_dirs_b: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
 ) -> pd.DataFrame:
     """One row per (results folder, fold): UA and WA of variants ``a`` and ``b`` and their differences (points).
 
     ``out_dirs`` are results folders that differ only in the training seed. Both variants must have finished
     the same folds on the same test utterances; ``ids`` (a set of utterance ids, e.g. one cue's) restricts
-    every fold to those utterances. Raises ``ValueError`` naming the fold when the test utterances of the two
-    variants differ, a fold finished for one variant only, or a fold holds none of ``ids``.
+    every fold to those utterances. ``out_dirs_b``: ``b``'s folders when it ran elsewhere (another setting, the
+    same seeds), paired with ``out_dirs`` in order; then ``a`` and ``b`` may be the same variant.
+    Raises ``ValueError`` naming the fold when the test utterances of the two variants differ, a fold finished
+    for one variant only, or a fold holds none of ``ids``.
     Columns: :data:`UNIT_COLUMNS` (accuracies as fractions, ``d_ua`` / ``d_wa`` = 100 x (A - B)).
     """
     dirs = [out_dirs] if isinstance(out_dirs, (str, os.PathLike)) else list(out_dirs)
     if not dirs:
         raise ValueError("no results folder given")
+    dirs_b = dirs if out_dirs_b is None else (
+        [out_dirs_b] if isinstance(out_dirs_b, (str, os.PathLike)) else list(out_dirs_b))
+    if len(dirs_b) != len(dirs):
+        raise ValueError(f"{len(dirs)} results folders for {a} but {len(dirs_b)} for {b}: pair them seed by seed")
     keep = None if ids is None else {str(i) for i in ids}
     rows = []
     seen: dict[tuple[str, object], str] = {}
-    for out in dirs:
-        folders = {v: {d.name: d for d in fold_dirs(out, protocol, v)} for v in (a, b)}
-        if not folders[a] and not folders[b]:
+    for out, out_b in zip(dirs, dirs_b):
+        folders = {"A": {d.name: d for d in fold_dirs(out, protocol, a)},
+                   "B": {d.name: d for d in fold_dirs(out_b, protocol, b)}}
+        if not folders["A"] and not folders["B"]:
             raise ValueError(f"{out}/{protocol} holds no finished fold of {a} or {b}")
-        for name in sorted(set(folders[a]) ^ set(folders[b])):
-            has, lacks = (a, b) if name in folders[a] else (b, a)
+        for name in sorted(set(folders["A"]) ^ set(folders["B"])):
+            has, lacks = (a, b) if name in folders["A"] else (b, a)
             raise ValueError(f"fold {name} of {out}/{protocol} finished for {has} but not for {lacks}; "
                              "finish it (or compare the folds both have)")
-        for name, folder_a in folders[a].items():
-            pa, pb = _predictions(folder_a), _predictions(folders[b][name])
+        for name, folder_a in folders["A"].items():
+            pa, pb = _predictions(folder_a), _predictions(folders["B"][name])
             if set(pa.index) != set(pb.index):
                 differ = len(set(pa.index) ^ set(pb.index))
                 raise ValueError(f"fold {name} of {out}/{protocol}: {a} was tested on {len(pa)} utterances and {b} "
@@ -222,13 +230,15 @@ def compare(
     confidence: float = 0.95,
     n_resamples: int = 9999,
     random_state: int = 0,
+    out_dirs_b: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
 ) -> PairedDifference:
     """Variant ``a`` minus variant ``b`` on the same test utterances, over the folds of every results folder.
 
     ``ids`` restricts the comparison to those utterances (``subset`` names them in the result, e.g. "focus");
-    the rest as in :func:`paired_units` and :func:`paired_difference`. ``result.units`` is the per-unit table.
+    ``out_dirs_b`` compares with ``b`` trained elsewhere (another setting, the same seeds; see
+    :func:`paired_units`); the rest as in :func:`paired_difference`. ``result.units`` is the per-unit table.
     """
-    units = paired_units(out_dirs, protocol, a, b, ids)
+    units = paired_units(out_dirs, protocol, a, b, ids, out_dirs_b)
     return paired_difference(units, metric, method, confidence, n_resamples, random_state, a=a, b=b,
                              protocol=protocol, subset=subset)
 
@@ -236,3 +246,58 @@ def compare(
 def comparison_table(comparisons: Iterable[PairedDifference]) -> pd.DataFrame:
     """One tidy row per comparison (columns :data:`COMPARISON_COLUMNS`), in the order given."""
     return pd.DataFrame([c.row() for c in comparisons], columns=COMPARISON_COLUMNS)
+
+
+def compare_each(
+    out_dirs: str | os.PathLike | Sequence[str | os.PathLike],
+    protocol: str,
+    a: str,
+    others: Iterable[str],
+    ids: Iterable[str] | None = None,
+    subset: str = "",
+    metric: str = "ua",
+    method: str = "t",
+) -> pd.DataFrame:
+    """:func:`compare` of ``a`` against each of ``others`` that finished folds, as one :func:`comparison_table`."""
+    dirs = [out_dirs] if isinstance(out_dirs, (str, os.PathLike)) else list(out_dirs)
+    done = [b for b in others if b != a and all(fold_dirs(d, protocol, b) for d in dirs)]
+    return comparison_table(compare(dirs, protocol, a, b, ids, subset, metric, method) for b in done)
+
+
+def mean_intervals(
+    out_dirs: str | os.PathLike | Sequence[str | os.PathLike],
+    protocol: str,
+    variants: Iterable[str],
+    ids: Iterable[str] | None = None,
+    metric: str = "ua",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Per variant: mean accuracy (points) over its (fold, seed) units, the units and a t interval's half-width.
+
+    The half-width is that of the mean of the units (``scipy.stats.t``), for error bars; it says how far the
+    mean would move with other folds and seeds, not whether two variants differ (that is :func:`compare`, whose
+    paired interval is narrower because both variants meet the same test utterances).
+    Columns: variant, mean, half_width, n_units; a variant without finished folds is left out.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
+    dirs = [out_dirs] if isinstance(out_dirs, (str, os.PathLike)) else list(out_dirs)
+    keep = None if ids is None else {str(i) for i in ids}
+    score = unweighted_accuracy if metric == "ua" else weighted_accuracy
+    rows = []
+    for v in variants:
+        values = []
+        for out in dirs:
+            for folder in fold_dirs(out, protocol, v):
+                p = _predictions(folder)
+                if keep is not None:
+                    p = p[p.index.isin(keep)]
+                if len(p):
+                    values.append(100 * score(p["label"], p["pred"]))
+        if not values:
+            continue
+        x = np.asarray(values, dtype=float)
+        half = (float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+                if len(x) > 1 else float("nan"))
+        rows.append({"variant": v, "mean": float(x.mean()), "half_width": half, "n_units": len(x)})
+    return pd.DataFrame(rows, columns=["variant", "mean", "half_width", "n_units"])

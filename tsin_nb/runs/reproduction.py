@@ -30,6 +30,7 @@ EXPECTED_FIGURES: dict[str, list[str]] = {
     "07_embeddings_tsne_umap": [f"fig{n}_{m}_{p}" for m in ("tsne", "umap") for n, p in ((5, "SesI"), (6, "SpkI"), (7, "SpkD"))],
     "08_confusion_matrices": ["fig3_confusion"],
     "09_alignment_viewer": ["alignment_example", "alignment_quality"],
+    "10_when_alignment_matters": ["when_alignment_matters", "focus_example"],
 }
 
 

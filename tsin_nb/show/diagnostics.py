@@ -23,17 +23,23 @@ from tsin_nb.core import VARIANT_LABELS
 CUE_NAMES: dict[str, str] = {"text": "words", "voice": "voice", "both": "both", "focus": "focus"}
 
 
-def load_predictions(out_dir: str | os.PathLike, protocol: str, variants: Sequence[str]) -> pd.DataFrame:
-    """Every finished fold's ``predictions.csv`` (utt_id, label, pred) with ``variant`` and ``fold`` columns."""
+def load_predictions(out_dir: str | os.PathLike | Sequence[str | os.PathLike], protocol: str,
+                     variants: Sequence[str]) -> pd.DataFrame:
+    """Every finished fold's ``predictions.csv`` (utt_id, label, pred) with ``variant``, ``fold`` and ``run`` columns.
+
+    ``out_dir`` may be several results folders (one per training seed); ``run`` numbers them from 0.
+    """
     from tsin_nb.runs import fold_dirs
 
+    dirs = [out_dir] if isinstance(out_dir, (str, os.PathLike)) else list(out_dir)
     parts = []
-    for variant in variants:
-        for folder in fold_dirs(out_dir, protocol, variant):
-            df = pd.read_csv(folder / "predictions.csv", usecols=["utt_id", "label", "pred"])
-            parts.append(df.assign(variant=variant, fold=folder.name))
+    for k, out in enumerate(dirs):
+        for variant in variants:
+            for folder in fold_dirs(out, protocol, variant):
+                df = pd.read_csv(folder / "predictions.csv", usecols=["utt_id", "label", "pred"])
+                parts.append(df.assign(variant=variant, fold=folder.name, run=k))
     if not parts:
-        return pd.DataFrame(columns=["utt_id", "label", "pred", "variant", "fold"])
+        return pd.DataFrame(columns=["utt_id", "label", "pred", "variant", "fold", "run"])
     return pd.concat(parts, ignore_index=True)
 
 
@@ -68,8 +74,49 @@ def cue_accuracy(predictions: pd.DataFrame, cues: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def cue_units(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protocol: str, variants: Sequence[str],
+              cues: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Accuracy per variant and cue with a 95 % interval half-width over the (fold, seed) units (for error bars).
+
+    Columns as :func:`cue_accuracy` (the means over units, %); ``attrs["half_width"]`` holds the half-widths.
+    """
+    from tsin_nb.runs import mean_intervals
+
+    means, halves = {}, {}
+    for cue, name in CUE_NAMES.items():
+        ids = set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
+        if not ids:
+            continue
+        m = mean_intervals(out_dirs, protocol, variants, ids=ids, metric="wa", confidence=confidence)
+        means[name], halves[name] = m.set_index("variant")["mean"], m.set_index("variant")["half_width"]
+    m = mean_intervals(out_dirs, protocol, variants, ids=set(cues["utt_id"].astype(str)), metric="wa",
+                       confidence=confidence)
+    means["all"], halves["all"] = m.set_index("variant")["mean"], m.set_index("variant")["half_width"]
+    order = [v for v in variants if v in means["all"].index]
+    out, half = pd.DataFrame(means).reindex(order), pd.DataFrame(halves).reindex(order)
+    out.columns.name = "cue"
+    out.attrs["half_width"] = half
+    return out
+
+
+def cue_comparisons(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protocol: str, cues: pd.DataFrame,
+                    a: str = "tsin", others: Sequence[str] = ()) -> pd.DataFrame:
+    """``a`` minus each of ``others`` in accuracy (points) on each cue's test utterances, with paired 95 % intervals.
+
+    One row per (cue, other) as ``tsin_nb.runs.comparison_table``, ``subset`` naming the cue as readers see it.
+    """
+    from tsin_nb.runs import compare_each
+
+    parts = []
+    for cue, name in CUE_NAMES.items():
+        ids = set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
+        if ids:
+            parts.append(compare_each(out_dirs, protocol, a, others, ids=ids, subset=name, metric="wa"))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def plot_cue_accuracy(table: pd.DataFrame, title: str | None = None) -> Figure:
-    """Grouped bars: accuracy per variant, one bar per cue (words, voice, both)."""
+    """Grouped bars: accuracy per variant, one bar per cue; error bars from ``table.attrs["half_width"]`` if any."""
     cues = [c for c in table.columns if c != "all"]
     colors = {"words": "#4c72b0", "voice": "#dd8452", "both": "#55a868", "focus": "#c44e52"}
     fig = Figure(figsize=(max(6.0, 0.9 * len(table) + 2.5), 3.8), layout="constrained")
@@ -77,12 +124,17 @@ def plot_cue_accuracy(table: pd.DataFrame, title: str | None = None) -> Figure:
     x = np.arange(len(table))
     width = 0.8 / max(len(cues), 1)
     for k, cue in enumerate(cues):
+        half = table.attrs.get("half_width")
+        yerr = half[cue].reindex(table.index).to_numpy(float) if half is not None and cue in half else None
         bars = ax.bar(x - 0.4 + width * (k + 0.5), table[cue].to_numpy(float), width, label=cue,
-                      color=colors.get(cue, None))
+                      color=colors.get(cue, None), yerr=yerr, capsize=2, error_kw={"lw": 0.8})
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.axhline(25, color="0.4", ls=":", lw=1, label="chance (4 classes)")
     ax.set_xticks(x, [VARIANT_LABELS.get(str(v), str(v)) for v in table.index], rotation=25, ha="right")
     ax.set(ylabel="accuracy (%)", ylim=(0, 105), title=title or "Accuracy by where the emotion is carried")
+    if table.attrs.get("half_width") is not None:
+        ax.text(1.0, 1.01, "error bars: 95 % interval over folds x seeds", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=7, color="0.3")
     ax.legend(fontsize=8, ncols=len(cues) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     ax.grid(axis="y", alpha=0.3)
     return fig

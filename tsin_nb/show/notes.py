@@ -241,10 +241,20 @@ def table_one_text(t1: pd.DataFrame, settings: Mapping[str, Any] | None = None) 
     return "\n".join(lines)
 
 
-def table_five_facts(results: pd.DataFrame, protocol: str, metric: str = "ua") -> dict[str, Any]:
-    """Table V as numbers (means over folds, in %): TSIN's mean; per other row its mean, TSIN's lead, the folds
-    TSIN is ahead in, the verdict and the paper's lead (``paper_diff``, UA or WA as ``metric``); the ablations
-    TSIN is not above; Speech against Text; and the best linear row. ``tsin`` is None without a TSIN result."""
+#: The verdict of a paired interval (``tsin_nb.runs.VERDICTS``) in the words of :func:`compare`.
+INTERVAL_VERDICTS = {"higher": "above", "lower": "below", "no measurable difference": "level"}
+
+
+def table_five_facts(results: pd.DataFrame, protocol: str, metric: str = "ua",
+                     comparisons: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Table V as numbers (means over folds and seeds, in %): TSIN's mean; per other row its mean, TSIN's lead, the
+    units (fold, seed) TSIN is ahead in, the verdict and the paper's lead (``paper_diff``, UA or WA as ``metric``);
+    the ablations TSIN is not above; Speech against Text; and the best linear row. ``tsin`` is None without a
+    TSIN result.
+
+    ``comparisons`` (``tsin_nb.runs.compare_each`` of TSIN against the other rows): each row's verdict is then its
+    paired 95 % interval's (``low``, ``high``; "level" when it holds 0) instead of a fixed 1-point margin.
+    """
     from tsin_nb.runs import PAPER_TABLE_FIVE, TABLE_FIVE_ROWS
 
     col = 1 if metric == "ua" else 0
@@ -252,7 +262,8 @@ def table_five_facts(results: pd.DataFrame, protocol: str, metric: str = "ua") -
     f: dict[str, Any] = {"protocol": protocol, "metric": metric, "tsin": None, "rows": {}}
     if "tsin" not in set(r["variant"]):
         return f
-    per_fold = r.pivot_table(index="fold", columns="variant", values=metric, aggfunc="mean") * 100
+    unit = ["fold", "seed"] if "seed" in r.columns else ["fold"]
+    per_fold = r.pivot_table(index=unit, columns="variant", values=metric, aggfunc="mean") * 100
     order = [v for v in TABLE_FIVE_ROWS if v in per_fold.columns]
     per_fold = per_fold[order + [v for v in per_fold.columns if v not in order]]
     means = per_fold.mean()
@@ -265,6 +276,13 @@ def table_five_facts(results: pd.DataFrame, protocol: str, metric: str = "ua") -
                         "wins": int((both["tsin"] > both[v]).sum()), "n_folds": len(both),
                         "verdict": compare(tsin, float(means[v])),
                         "paper_diff": paper["tsin"] - paper[v] if v in paper and "tsin" in paper else None}
+        c = None if comparisons is None else comparisons[
+            (comparisons["b"] == v) & (comparisons["metric"] == metric) & (comparisons["subset"] == "")
+            & (comparisons["protocol"] == protocol)]
+        if c is not None and len(c):
+            c = c.iloc[0]
+            f["rows"][v].update(diff=float(c["mean"]), low=float(c["low"]), high=float(c["high"]),
+                                n_units=int(c["n_units"]), verdict=INTERVAL_VERDICTS[str(c["verdict"])])
     ablations = [v for v in ("speech", "text", "no_ta", "no_si") if v in f["rows"]]
     f["ablations"] = ablations
     f["ablations_not_beaten"] = [v for v in ablations if f["rows"][v]["verdict"] != "above"]
@@ -279,17 +297,22 @@ def table_five_facts(results: pd.DataFrame, protocol: str, metric: str = "ua") -
     return f
 
 
-def table_five_text(results: pd.DataFrame, protocol: str, metric: str = "ua") -> str:
+def table_five_text(results: pd.DataFrame, protocol: str, metric: str = "ua",
+                    comparisons: pd.DataFrame | None = None) -> str:
     """The note under Table V, rendered from :func:`table_five_facts`."""
-    f = table_five_facts(results, protocol, metric)
-    head = f"**What this shows** ({protocol}, {metric.upper()}, mean over folds)."
+    f = table_five_facts(results, protocol, metric, comparisons)
+    paired = any("low" in r for r in f["rows"].values())
+    head = (f"**What this shows** ({protocol}, {metric.upper()}, mean over folds and seeds; TSIN minus each row with "
+            "its paired 95 % interval, \"level with\" when the interval holds 0)." if paired else
+            f"**What this shows** ({protocol}, {metric.upper()}, mean over folds).")
     if f["tsin"] is None:
         return f"{head} No TSIN result on {protocol}."
 
     def row(v: str, r: Mapping[str, Any]) -> str:
         paper = f", paper {pts(r['paper_diff'])}" if r["paper_diff"] is not None else ""
-        return (f"{VERDICT_WORDS[r['verdict']]} {label(v)} {r['mean']:.1f} % ({pts(r['diff'])}, ahead in "
-                f"{r['wins']}/{r['n_folds']} folds{paper})")
+        spread = f" [{r['low']:+.1f}, {r['high']:+.1f}]" if "low" in r else ""
+        return (f"{VERDICT_WORDS[r['verdict']]} {label(v)} {r['mean']:.1f} % ({pts(r['diff'])}{spread}, ahead in "
+                f"{r['wins']}/{r['n_folds']} {'units' if paired else 'folds'}{paper})")
 
     lines = [f"{head} TSIN {f['tsin']:.1f} %: " + "; ".join(row(v, r) for v, r in f["rows"].items()) + "."]
     if f["ablations"]:

@@ -132,9 +132,14 @@ def salient_text(hits: Sequence[bool], chance: Sequence[float]) -> str:
             f"of {f['n']} test utterances: {VERDICT_WORDS[f['verdict']]} chance ({f['chance']:.1f} %).")
 
 
-def cue_facts(table: pd.DataFrame) -> dict[str, Any]:
+def cue_facts(table: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> dict[str, Any]:
     """Per-cue accuracy (%): per model its best and worst cue; and, with Speech, Text and TSIN, TSIN's accuracy on
-    the words against Text's and on the voice against Speech's, with verdicts."""
+    the words against Text's and on the voice against Speech's, with verdicts.
+
+    ``comparisons`` (``cue_comparisons``: TSIN minus each model per cue, paired 95 % intervals) adds ``paired``:
+    per cue, per model, the difference, its interval and the verdict (``level`` when the interval holds 0); the
+    words / voice verdicts then come from those intervals.
+    """
     rows = {}
     for variant, row in table.iterrows():
         vals = row.drop(labels=[c for c in row.index if c == "all"]).astype(float)
@@ -150,12 +155,35 @@ def cue_facts(table: pd.DataFrame) -> dict[str, Any]:
                       "text_voice": float(table.loc["text", "voice"])}
         f["fused"]["words_verdict"] = compare(f["fused"]["tsin_words"], f["fused"]["text_words"], level=2.0)
         f["fused"]["voice_verdict"] = compare(f["fused"]["tsin_voice"], f["fused"]["speech_voice"], level=2.0)
+    if comparisons is not None and len(comparisons):
+        verdicts = {"higher": "above", "lower": "below", "no measurable difference": "level"}
+        paired: dict[str, dict[str, Any]] = {}
+        for _, c in comparisons.iterrows():
+            paired.setdefault(str(c["subset"]), {})[str(c["b"])] = {
+                "diff": float(c["mean"]), "low": float(c["low"]), "high": float(c["high"]),
+                "tsin": float(c["mean_a"]), "other": float(c["mean_b"]), "n_units": int(c["n_units"]),
+                "verdict": verdicts[str(c["verdict"])]}
+        f["paired"] = paired
+        if "fused" in f:
+            if "text" in paired.get("words", {}):
+                f["fused"]["words_verdict"] = paired["words"]["text"]["verdict"]
+            if "speech" in paired.get("voice", {}):
+                f["fused"]["voice_verdict"] = paired["voice"]["speech"]["verdict"]
     return f
 
 
-def cue_text(table: pd.DataFrame) -> str:
+def cue_text(table: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> str:
     """The note under the per-cue table, rendered from :func:`cue_facts`."""
-    f = cue_facts(table)
+    f = cue_facts(table, comparisons)
+    if "paired" in f:
+        lines = ["**What this shows** (accuracy on the test utterances of each cue; TSIN minus each model on the "
+                 "same utterances, paired 95 % interval over folds x seeds; \"level with\" when it holds 0)."]
+        for cue, others in f["paired"].items():
+            tsin = next(iter(others.values()))["tsin"]
+            lines.append(f"- *{cue}*: TSIN {tsin:.0f} %; " + "; ".join(
+                f"{VERDICT_WORDS[o['verdict']]} {label(v)} {o['other']:.0f} % ({o['diff']:+.1f} "
+                f"[{o['low']:+.1f}, {o['high']:+.1f}])" for v, o in others.items()) + ".")
+        return "\n".join(lines)
     lines = ["**What this shows** (accuracy on test utterances whose emotion is carried by ...)."]
     for v, r in f["rows"].items():
         lines.append(f"- {label(v)}: best on *{r['best']}* ({r['best_acc']:.0f} %), worst on *{r['worst']}* "
@@ -167,3 +195,56 @@ def cue_text(table: pd.DataFrame) -> str:
                      f"({VERDICT_WORDS[u['voice_verdict']]} Speech's {u['speech_voice']:.0f} %; Text "
                      f"{u['text_voice']:.0f} %).")
     return "\n".join(lines)
+
+
+def _pays_off(local: str | None, global_: str | None) -> str:
+    """How an idea's verdict on the local cue and on the global one reads as one clause."""
+    if local is None:
+        return "could not be compared on the local cue"
+    if local == "above":
+        return ("pays off where the evidence is local and not where it is global" if global_ in ("level", "below")
+                else "pays off where the evidence is local, and also where it is global" if global_ == "above"
+                else "pays off where the evidence is local")
+    if local == "level":
+        return "makes no measurable difference on this run, even where the evidence is local"
+    return "costs accuracy on this run even where the evidence is local"
+
+
+def focus_facts(cue_facts_paired: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                local: str = "focus", global_: str = "voice") -> dict[str, Any]:
+    """When TSIN's ideas matter: TSIN minus w/o TA (temporal alignment) and minus w/o SI (semantic interaction) on
+    the ``local`` cue (which word was emphasised) and on the ``global`` cue (the whole utterance's prosody), and
+    TSIN, Linear fusion and Text on the local cue; each with its paired interval (``cue_facts(...)["paired"]``)."""
+    loc, glo = cue_facts_paired.get(local, {}), cue_facts_paired.get(global_, {})
+    f: dict[str, Any] = {"local": local, "global": global_}
+    for idea, variant in (("ta", "no_ta"), ("si", "no_si")):
+        f[idea] = {"local": dict(loc[variant]) if variant in loc else None,
+                   "global": dict(glo[variant]) if variant in glo else None}
+        f[idea]["reading"] = _pays_off(loc[variant]["verdict"] if variant in loc else None,
+                                       glo[variant]["verdict"] if variant in glo else None)
+    f["baselines"] = {v: dict(loc[v]) for v in ("lin_fusion", "text", "lin_text") if v in loc}
+    f["tsin_local"] = next(iter(loc.values()))["tsin"] if loc else None
+    return f
+
+
+def focus_text(cue_facts_paired: Mapping[str, Mapping[str, Mapping[str, Any]]],
+               local: str = "focus", global_: str = "voice") -> str:
+    """The note that closes notebook 10, rendered from :func:`focus_facts`."""
+    f = focus_facts(cue_facts_paired, local, global_)
+    if f["tsin_local"] is None:
+        return f"**What this says.** No result on *{local}* utterances."
+
+    def diff(r: Mapping[str, Any] | None) -> str:
+        return "not run" if r is None else (f"{VERDICT_WORDS[r['verdict']]} it, {r['diff']:+.1f} points "
+                                            f"[{r['low']:+.1f}, {r['high']:+.1f}]")
+
+    lines = [f"**What this says.** On *{local}* utterances TSIN is right in {f['tsin_local']:.0f} %."]
+    if f["baselines"]:
+        lines.append("Models that read utterance averages or the words alone: " + ", ".join(
+            f"{label(v)} {r['other']:.0f} %" for v, r in f["baselines"].items())
+            + " (choosing one of the two named emotions at random gives 50 %).")
+    for idea, name, variant in (("ta", "Temporal alignment", "no_ta"), ("si", "Semantic interaction", "no_si")):
+        g = f[idea]
+        lines.append(f"{name} (TSIN against {label(variant)}): on *{local}* TSIN is {diff(g['local'])}; on "
+                     f"*{global_}* {diff(g['global'])}. It {g['reading']}.")
+    return " ".join(lines)

@@ -269,3 +269,32 @@ def plot_table_bars(df: pd.DataFrame, paper: pd.DataFrame | None = None, err: pd
     if title:
         fig.suptitle(_wrap_title(title, width_in))
     return fig
+
+
+def plot_paired_differences(comparisons: pd.DataFrame, title: str | None = None, unit: str = "points") -> Figure:
+    """One panel per ``subset`` (cue), one row per compared model: A - B with its paired 95 % interval.
+
+    ``comparisons`` as ``tsin_nb.runs.comparison_table`` (columns a, b, subset, mean, low, high, verdict). A dotted
+    line marks 0; an interval that crosses it is drawn hollow ("no measurable difference").
+    """
+    subsets = list(dict.fromkeys(comparisons["subset"].astype(str)))
+    others = list(dict.fromkeys(comparisons["b"].astype(str)))
+    fig = new_figure((2.6 * len(subsets) + 1.6, 0.42 * len(others) + 1.5))
+    axes = np.atleast_1d(fig.subplots(1, len(subsets), sharey=True, sharex=True, squeeze=False)[0])
+    y = {b: len(others) - 1 - k for k, b in enumerate(others)}
+    for ax, subset in zip(axes, subsets):
+        part = comparisons[comparisons["subset"].astype(str) == subset]
+        for _, r in part.iterrows():
+            level = r["verdict"] == "no measurable difference"
+            color = "0.55" if level else ("#2f7f3f" if r["mean"] > 0 else "#b03030")
+            ax.plot([r["low"], r["high"]], [y[str(r["b"])]] * 2, color=color, lw=2)
+            ax.scatter([r["mean"]], [y[str(r["b"])]], color="white" if level else color, edgecolors=color, zorder=3,
+                       s=30)
+        ax.axvline(0, color="0.3", ls=":", lw=1)
+        ax.set_title(subset or "all", fontsize=10)
+        ax.set_xlabel(f"{comparisons['a'].iloc[0]} minus model ({unit})", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(list(y.values()), [mathtext_safe(variant_label(b)) for b in y])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

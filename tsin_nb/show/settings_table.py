@@ -37,6 +37,9 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "Eq. 4 prior on word order": f"Gaussian, width {cfg.align_prior:g} of the utterance" if cfg.align_prior > 0
         else "none",
         "Eq. 9 weights applied": "as normalised (sum 1)" if cfg.si_scale == "sum" else "x m words (mean 1)",
+        "Eq. 9 pairing": "w^t on speech, w^s on text (prose)" if cfg.si_pairing == "prose"
+        else "w^t on text, w^s on speech (superscripts)",
+        "Eq. 3 learned position score": f"{cfg.align_pos} frequencies" if cfg.align_pos > 0 else "none",
         "LSTM": f"{'bi' if cfg.bidirectional else 'uni'}directional, {cfg.lstm_layers} layer(s)",
         "epochs": str(cfg.epochs),
         "batch size": str(cfg.batch_size),
@@ -54,6 +57,8 @@ _PAPER_SILENT = {
     "speech normalisation": "not given",
     "leading / trailing silence": "not mentioned",
     "Eq. 4 prior on word order": "none",
+    "Eq. 9 pairing": "prose and superscripts disagree",
+    "Eq. 3 learned position score": "none",
     "word vectors (width E)": "BERT-base (768)",
     "Eq. 8 normalisation": "divide by the sum",
     "LSTM": "\"LSTM\"",
@@ -64,7 +69,7 @@ _PAPER_SILENT = {
 
 
 #: Settings in ``_PAPER_SILENT`` that the paper does state (only not as a config default).
-_PAPER_GIVEN = ("word vectors (width E)", "Eq. 8 normalisation", "Eq. 4 prior on word order")
+_PAPER_GIVEN = ("word vectors (width E)", "Eq. 8 normalisation", "Eq. 4 prior on word order", "Eq. 3 learned position score")
 
 
 #: Rows of :func:`paper_vs_run` per topic, for notebooks that touch only part of the pipeline.
