@@ -96,7 +96,8 @@ def test_synth_never_deletes_the_users_files(tmp_path):
     (root / "note.txt").write_text("my note")
     (root / ".tsin_synth.partial").write_text(json.dumps({"seed": 0, "n_utterances": 10, "version": 1}))
     one_line(["synth", str(root), "--size", "120", "--seed", "5"], ".tsin_synth.partial", "nothing was deleted")
-    (root / ".tsin_synth.partial").write_text(json.dumps({"seed": 5, "n_utterances": 120, "version": 1}))
+    (root / ".tsin_synth.partial").write_text(json.dumps({"seed": 5, "n_utterances": 120, "version": 1,
+                                                          "cues": "four"}))
     one_line(["synth", str(root), "--size", "120", "--seed", "5"], "Session1/dialog/mine.txt")
     assert (root / "Session1" / "dialog" / "mine.txt").read_text() == "my data"
     assert (root / "note.txt").read_text() == "my note"

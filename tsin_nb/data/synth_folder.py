@@ -69,12 +69,14 @@ def prepare_folder(root: Path, settings: dict[str, int | str], plan: list[Uttera
     if partial.exists():
         found = read_marker(partial, settings)
         if found != settings:
-            said = (f"--size {found['n_utterances']} --seed {found['seed']}" if isinstance(found, dict)
-                    and None not in found.values() else "settings it does not record")
+            def said(x: dict) -> str:
+                return f"--size {x['n_utterances']} --seed {x['seed']} --cues {x['cues']}"
+
+            made = said(found) if isinstance(found, dict) and None not in found.values() else "settings it does not record"
             raise ValueError(
-                f"{root} holds an unfinished synthetic corpus made with {said} (marker {partial}), not "
-                f"--size {settings['n_utterances']} --seed {settings['seed']}; rerun with those settings to "
-                "finish it, or choose another folder (nothing was deleted)"
+                f"{root} holds an unfinished synthetic corpus made with {made} (marker {partial}), not "
+                f"{said(settings)}; rerun with those settings to finish it, or choose another folder (nothing was "
+                "deleted)"
             )
         planned = planned_files(plan)
         ours, foreign = [], []
