@@ -43,6 +43,7 @@ from tsin_nb.show import (
     paper_vs_run,
     plot_architecture,
     plot_cue_accuracy,
+    plot_paired_differences,
     salient_facts,
     salient_text,
     silhouette,
@@ -133,6 +134,18 @@ def test_cue_and_focus_notes_read_the_paired_intervals() -> None:
     text = focus_text(f["paired"])
     assert "right in 88 %" in text and "Linear fusion 50 %" in text and "pays off where the evidence is local" in text
     assert "No result" in focus_text({})
+
+
+def test_paired_difference_plot_has_a_panel_per_cue_and_hollow_level_points() -> None:
+    comps = pd.DataFrame([_comparison("no_ta", 20.0, 12.0, 28.0, "focus", "wa"),
+                          _comparison("no_si", 1.0, -3.0, 5.0, "focus", "wa"),
+                          _comparison("no_ta", 0.5, -2.0, 3.0, "voice", "wa")])
+    fig = plot_paired_differences(comps, title="t")
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["focus", "voice"]
+    assert axes[0].get_xlabel().startswith("TSIN minus model")
+    faces = [tuple(c.get_facecolor()[0][:3]) for c in axes[0].collections]
+    assert (1.0, 1.0, 1.0) in faces and any(f != (1.0, 1.0, 1.0) for f in faces)  # level: hollow; measured: filled
 
 
 def test_did_not_train_needs_chance_and_a_flat_loss() -> None:

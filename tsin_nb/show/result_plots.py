@@ -292,7 +292,7 @@ def plot_paired_differences(comparisons: pd.DataFrame, title: str | None = None,
                        s=30)
         ax.axvline(0, color="0.3", ls=":", lw=1)
         ax.set_title(subset or "all", fontsize=10)
-        ax.set_xlabel(f"{comparisons['a'].iloc[0]} minus model ({unit})", fontsize=8)
+        ax.set_xlabel(f"{variant_label(str(comparisons['a'].iloc[0]))} minus model ({unit})", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(list(y.values()), [mathtext_safe(variant_label(b)) for b in y])
     if title:
