@@ -41,6 +41,12 @@ def alignment_scores(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bmd,bnd->bmn", T, S)  # (B, M, N)
 
 
+def relative_positions(mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) prefix mask -> (B, L) position (i + 1/2) / n of every step among the n real ones (padding > 1)."""
+    n = mask.sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)  # (B, 1)
+    return (torch.arange(mask.shape[1], device=mask.device)[None, :] + 0.5) / n  # (B, L)
+
+
 def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> torch.Tensor:
     """Log-prior (B, M, N) that word j of m sits near frame i of n: -(p_i - q_j)^2 / (2 width^2).
 
@@ -48,17 +54,9 @@ def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> 
     real ones, so ``width`` is a share of the utterance. Speech and text run in the same order; this
     is the only knowledge the prior adds (no timing). Not in the paper (``cfg.align_prior``).
     """
-    n = S_mask.sum(dim=1).clamp(min=1).to(torch.float32)[:, None, None]  # (B, 1, 1)
-    m = T_mask.sum(dim=1).clamp(min=1).to(torch.float32)[:, None, None]  # (B, 1, 1)
-    p = (torch.arange(S_mask.shape[1], device=S_mask.device)[None, None, :] + 0.5) / n  # (B, 1, N)
-    q = (torch.arange(T_mask.shape[1], device=T_mask.device)[None, :, None] + 0.5) / m  # (B, M, 1)
+    p = relative_positions(S_mask)[:, None, :]  # (B, 1, N)
+    q = relative_positions(T_mask)[:, :, None]  # (B, M, 1)
     return -((p - q) ** 2) / (2.0 * width**2)  # (B, M, N)
-
-
-def relative_positions(mask: torch.Tensor) -> torch.Tensor:
-    """(B, L) prefix mask -> (B, L) position (i + 1/2) / n of every step among the n real ones (padding > 1)."""
-    n = mask.sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)  # (B, 1)
-    return (torch.arange(mask.shape[1], device=mask.device)[None, :] + 0.5) / n  # (B, L)
 
 
 def fourier_features(pos: torch.Tensor, k: int) -> torch.Tensor:

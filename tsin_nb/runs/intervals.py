@@ -97,6 +97,11 @@ def _predictions(folder: Path) -> pd.DataFrame:
     return df.set_index("utt_id")
 
 
+def _folders(out_dirs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
+    """One results folder or several, as a list."""
+    return [out_dirs] if isinstance(out_dirs, (str, os.PathLike)) else list(out_dirs)
+
+
 def _seed(folder: Path) -> object:
     """The training seed recorded in a fold's metrics.json (None when it records none)."""
     try:
@@ -123,11 +128,10 @@ def paired_units(
     for one variant only, or a fold holds none of ``ids``.
     Columns: :data:`UNIT_COLUMNS` (accuracies as fractions, ``d_ua`` / ``d_wa`` = 100 x (A - B)).
     """
-    dirs = [out_dirs] if isinstance(out_dirs, (str, os.PathLike)) else list(out_dirs)
+    dirs = _folders(out_dirs)
     if not dirs:
         raise ValueError("no results folder given")
-    dirs_b = dirs if out_dirs_b is None else (
-        [out_dirs_b] if isinstance(out_dirs_b, (str, os.PathLike)) else list(out_dirs_b))
+    dirs_b = dirs if out_dirs_b is None else _folders(out_dirs_b)
     if len(dirs_b) != len(dirs):
         raise ValueError(f"{len(dirs)} results folders for {a} but {len(dirs_b)} for {b}: pair them seed by seed")
     keep = None if ids is None else {str(i) for i in ids}
@@ -259,7 +263,7 @@ def compare_each(
     method: str = "t",
 ) -> pd.DataFrame:
     """:func:`compare` of ``a`` against each of ``others`` that finished folds, as one :func:`comparison_table`."""
-    dirs = [out_dirs] if isinstance(out_dirs, (str, os.PathLike)) else list(out_dirs)
+    dirs = _folders(out_dirs)
     done = [b for b in others if b != a and all(fold_dirs(d, protocol, b) for d in dirs)]
     return comparison_table(compare(dirs, protocol, a, b, ids, subset, metric, method) for b in done)
 
@@ -281,7 +285,7 @@ def mean_intervals(
     """
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
-    dirs = [out_dirs] if isinstance(out_dirs, (str, os.PathLike)) else list(out_dirs)
+    dirs = _folders(out_dirs)
     keep = None if ids is None else {str(i) for i in ids}
     score = unweighted_accuracy if metric == "ua" else weighted_accuracy
     rows = []

@@ -23,23 +23,17 @@ from tsin_nb.core import VARIANT_LABELS
 CUE_NAMES: dict[str, str] = {"text": "words", "voice": "voice", "both": "both", "focus": "focus"}
 
 
-def load_predictions(out_dir: str | os.PathLike | Sequence[str | os.PathLike], protocol: str,
-                     variants: Sequence[str]) -> pd.DataFrame:
-    """Every finished fold's ``predictions.csv`` (utt_id, label, pred) with ``variant``, ``fold`` and ``run`` columns.
-
-    ``out_dir`` may be several results folders (one per training seed); ``run`` numbers them from 0.
-    """
+def load_predictions(out_dir: str | os.PathLike, protocol: str, variants: Sequence[str]) -> pd.DataFrame:
+    """Every finished fold's ``predictions.csv`` (utt_id, label, pred) with ``variant`` and ``fold`` columns."""
     from tsin_nb.runs import fold_dirs
 
-    dirs = [out_dir] if isinstance(out_dir, (str, os.PathLike)) else list(out_dir)
     parts = []
-    for k, out in enumerate(dirs):
-        for variant in variants:
-            for folder in fold_dirs(out, protocol, variant):
-                df = pd.read_csv(folder / "predictions.csv", usecols=["utt_id", "label", "pred"])
-                parts.append(df.assign(variant=variant, fold=folder.name, run=k))
+    for variant in variants:
+        for folder in fold_dirs(out_dir, protocol, variant):
+            df = pd.read_csv(folder / "predictions.csv", usecols=["utt_id", "label", "pred"])
+            parts.append(df.assign(variant=variant, fold=folder.name))
     if not parts:
-        return pd.DataFrame(columns=["utt_id", "label", "pred", "variant", "fold", "run"])
+        return pd.DataFrame(columns=["utt_id", "label", "pred", "variant", "fold"])
     return pd.concat(parts, ignore_index=True)
 
 
@@ -74,6 +68,12 @@ def cue_accuracy(predictions: pd.DataFrame, cues: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def cue_ids(cues: pd.DataFrame) -> dict[str, set[str]]:
+    """The test-utterance ids of each cue present in ``cues``, keyed by the name readers see (``CUE_NAMES``)."""
+    ids = {name: set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str)) for cue, name in CUE_NAMES.items()}
+    return {name: s for name, s in ids.items() if s}
+
+
 def cue_units(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protocol: str, variants: Sequence[str],
               cues: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Accuracy per variant and cue with a 95 % interval half-width over the (fold, seed) units (for error bars).
@@ -83,15 +83,9 @@ def cue_units(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protoco
     from tsin_nb.runs import mean_intervals
 
     means, halves = {}, {}
-    for cue, name in CUE_NAMES.items():
-        ids = set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
-        if not ids:
-            continue
-        m = mean_intervals(out_dirs, protocol, variants, ids=ids, metric="wa", confidence=confidence)
-        means[name], halves[name] = m.set_index("variant")["mean"], m.set_index("variant")["half_width"]
-    m = mean_intervals(out_dirs, protocol, variants, ids=set(cues["utt_id"].astype(str)), metric="wa",
-                       confidence=confidence)
-    means["all"], halves["all"] = m.set_index("variant")["mean"], m.set_index("variant")["half_width"]
+    for name, ids in {**cue_ids(cues), "all": set(cues["utt_id"].astype(str))}.items():
+        m = mean_intervals(out_dirs, protocol, variants, ids=ids, metric="wa", confidence=confidence).set_index("variant")
+        means[name], halves[name] = m["mean"], m["half_width"]
     order = [v for v in variants if v in means["all"].index]
     out, half = pd.DataFrame(means).reindex(order), pd.DataFrame(halves).reindex(order)
     out.columns.name = "cue"
@@ -107,11 +101,8 @@ def cue_comparisons(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], p
     """
     from tsin_nb.runs import compare_each
 
-    parts = []
-    for cue, name in CUE_NAMES.items():
-        ids = set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
-        if ids:
-            parts.append(compare_each(out_dirs, protocol, a, others, ids=ids, subset=name, metric="wa"))
+    parts = [compare_each(out_dirs, protocol, a, others, ids=ids, subset=name, metric="wa")
+             for name, ids in cue_ids(cues).items()]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -123,8 +114,8 @@ def plot_cue_accuracy(table: pd.DataFrame, title: str | None = None) -> Figure:
     ax = fig.add_subplot()
     x = np.arange(len(table))
     width = 0.8 / max(len(cues), 1)
+    half = table.attrs.get("half_width")
     for k, cue in enumerate(cues):
-        half = table.attrs.get("half_width")
         yerr = half[cue].reindex(table.index).to_numpy(float) if half is not None and cue in half else None
         bars = ax.bar(x - 0.4 + width * (k + 0.5), table[cue].to_numpy(float), width, label=cue,
                       color=colors.get(cue, None), yerr=yerr, capsize=2, error_kw={"lw": 0.8})
@@ -132,7 +123,7 @@ def plot_cue_accuracy(table: pd.DataFrame, title: str | None = None) -> Figure:
     ax.axhline(25, color="0.4", ls=":", lw=1, label="chance (4 classes)")
     ax.set_xticks(x, [VARIANT_LABELS.get(str(v), str(v)) for v in table.index], rotation=25, ha="right")
     ax.set(ylabel="accuracy (%)", ylim=(0, 105), title=title or "Accuracy by where the emotion is carried")
-    if table.attrs.get("half_width") is not None:
+    if half is not None:
         ax.text(1.0, 1.01, "error bars: 95 % interval over folds x seeds", transform=ax.transAxes, ha="right",
                 va="bottom", fontsize=7, color="0.3")
     ax.legend(fontsize=8, ncols=len(cues) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.3))

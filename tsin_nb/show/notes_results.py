@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tsin_nb.core import EMOTIONS
-from tsin_nb.show.notes import VERDICT_WORDS, compare, label
+from tsin_nb.show.notes import INTERVAL_VERDICTS, VERDICT_WORDS, compare, label
 
 
 def embeddings_facts(means: Mapping[str, float], failed: Mapping[str, tuple[int, int]],
@@ -156,13 +156,12 @@ def cue_facts(table: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> d
         f["fused"]["words_verdict"] = compare(f["fused"]["tsin_words"], f["fused"]["text_words"], level=2.0)
         f["fused"]["voice_verdict"] = compare(f["fused"]["tsin_voice"], f["fused"]["speech_voice"], level=2.0)
     if comparisons is not None and len(comparisons):
-        verdicts = {"higher": "above", "lower": "below", "no measurable difference": "level"}
         paired: dict[str, dict[str, Any]] = {}
         for _, c in comparisons.iterrows():
             paired.setdefault(str(c["subset"]), {})[str(c["b"])] = {
                 "diff": float(c["mean"]), "low": float(c["low"]), "high": float(c["high"]),
                 "tsin": float(c["mean_a"]), "other": float(c["mean_b"]), "n_units": int(c["n_units"]),
-                "verdict": verdicts[str(c["verdict"])]}
+                "verdict": INTERVAL_VERDICTS[str(c["verdict"])]}
         f["paired"] = paired
         if "fused" in f:
             if "text" in paired.get("words", {}):
