@@ -35,8 +35,10 @@ test: $(STAMP) lint
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py
 
+# the default run also rewrites the README's results from the summary it wrote beside the figures
 reproduce: $(STAMP)
 	$(BIN)/tsin-nb reproduce $(if $(PARAMS),--params $(PARAMS)) $(if $(CORPUS),--corpus $(CORPUS))
+	$(if $(PARAMS)$(CORPUS),,$(BIN)/tsin-nb report)
 
 smoke: $(STAMP)
 	$(BIN)/tsin-nb reproduce --params notebooks/smoke.yaml --build build/smoke

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -13,8 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tsin_nb.runs import EXPECTED_FIGURES, REPO, reproduce
+from tsin_nb.runs import EXPECTED_FIGURES, REPO, load_summary, reproduce
 from tsin_nb.runs import reproduction as rp
+from tsin_nb.show import RESULTS_BEGIN, RESULTS_END, figure_run, update_readme
 
 NOTEBOOKS = sorted(rp.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 PAPER_PART = re.compile(r"(Section [IVX]+|Eqs?\. ?\d+|Table [IVX]+|Figs?\. ?\d+)")
@@ -70,7 +72,10 @@ def test_reproduce_prints_one_line_per_notebook_and_nothing_else(tmp_path: Path,
     assert code == 0
     assert err == "", f"kernel or library noise on stderr: {err!r}"  # e.g. "Kernel is running over TCP ..."
     lines = out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("00_tiny") and " s  -> " in lines[0], out
+    assert len(lines) == 2 and lines[0].startswith("00_tiny") and " s  -> " in lines[0], out
+    assert lines[1].startswith("summary") and str(tmp_path / "figures" / "summary.json") in lines[1]
+    summary = load_summary(tmp_path / "figures" / "summary.json")
+    assert list(summary["run"]["notebooks"]) == ["00_tiny"] and summary["run"]["complete"]
     assert str(tmp_path / "build" / "notebooks" / "00_tiny.ipynb") in lines[0]
     executed = nbformat.read(tmp_path / "build" / "notebooks" / "00_tiny.ipynb", as_version=4)
     assert executed.cells[-1].outputs[0]["text"] == "4\n"  # the parameter reached the kernel, bars were off
@@ -140,10 +145,18 @@ def _outputs_of(nb: nbformat.NotebookNode) -> list[dict]:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    """Every notebook run once with the smoke values; the exercises below reuse its build folder."""
+    tmp_path = tmp_path_factory.mktemp("smoke")
+    code = reproduce(params_file=rp.NOTEBOOKS / "smoke.yaml", build_dir=tmp_path / "build", fig_dir=tmp_path / "figures")
+    return code, tmp_path
+
+
 @pytest.mark.slow
-def test_every_notebook_runs_with_smoke_values_and_writes_its_figures(tmp_path: Path) -> None:
+def test_every_notebook_runs_with_smoke_values_and_writes_its_figures(smoke_run: tuple[int, Path]) -> None:
+    code, tmp_path = smoke_run
     figures = tmp_path / "figures"
-    code = reproduce(params_file=rp.NOTEBOOKS / "smoke.yaml", build_dir=tmp_path / "build", fig_dir=figures)
     assert code == 0
     missing = [f"{name}.{ext}" for names in EXPECTED_FIGURES.values() for name in names
                for ext in ("png", "pdf") if not (figures / f"{name}.{ext}").is_file()]
@@ -160,9 +173,121 @@ def test_every_notebook_runs_with_smoke_values_and_writes_its_figures(tmp_path: 
                 assert lines <= MAX_TEXT_LINES, f"{path.name} cell {i + 1} shows {lines} lines of text"
             if cell.cell_type == "markdown" and i > 1:  # "What this shows" notes are built by code, not typed
                 assert "What this shows" not in cell.source, f"{path.name} cell {i + 1}: a typed interpretation"
+    # every figure carries the run's id, the summary holds every table the README reads, and the README renders
+    summary = load_summary(figures / "summary.json")
+    assert {figure_run(p) for p in figures.glob("*.png")} == {summary["run"]["id"]}
+    assert {"corpus", "table_one", "table_five", "cues", "fig4", "alignment", "pointers", "focus"} <= set(summary)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{RESULTS_BEGIN}\n{RESULTS_END}\n")
+    assert update_readme(readme, summary) and "**Table V** on SesI" in readme.read_text()
     # the viewer of notebook 09 leaves a picture beside the widget, and the widget state is saved with it
     nb09 = nbformat.read(executed / "09_alignment_viewer.ipynb", as_version=4)
     viewer = [o for o in _outputs_of(nb09) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(viewer) == 1 and viewer[0]["data"]["image/png"] and "VBox" not in viewer[0]["data"]["text/plain"]
     state = nb09.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert viewer[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] in state
+
+
+#: An exercise in a notebook's summary: "1. **Change** `a = 1` and `b = "x"` (time). **Expect** ... **Why:** ..."
+EXERCISE = re.compile(r"^\d+\. \*\*Change\*\* (?P<change>.+?) \((?P<time>[^()]+)\)\. \*\*Expect\*\* (?P<expect>.+?)\. "
+                      r"\*\*Why:\*\* (?P<why>.+)\.$", re.M)
+
+
+def exercises(path: Path) -> list[dict]:
+    """The exercises of a notebook, each with its parameter change parsed from the code spans."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown" and "**Exercises" in c.source)
+    out = []
+    for m in EXERCISE.finditer(text):
+        change = {}
+        for span in re.findall(r"`([^`]+)`", m.group("change")):
+            name, _, value = span.partition(" = ")
+            change[name.strip()] = ast.literal_eval(value)
+        out.append({**m.groupdict(), "params": change})
+    return out
+
+
+def test_every_exercise_says_what_to_change_how_long_and_what_to_expect() -> None:
+    import papermill as pm
+
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        listed = [line for c in nb.cells if c.cell_type == "markdown" and "**Exercises" in c.source
+                  for line in c.source.splitlines() if re.match(r"^\d+\. ", line)]
+        found = exercises(path)
+        assert found and len(found) == len(listed), f"{path.name}: an exercise without Change / time / Expect / Why"
+        known = set(pm.inspect_notebook(str(path)))
+        for ex in found:
+            assert ex["params"] and set(ex["params"]) <= known, f"{path.name}: {ex['change']} is not a parameter"
+            assert re.search(r"min|second|s\b|no training", ex["time"]), ex["time"]
+
+
+def _execute(path: Path, out: Path, params: dict) -> None:
+    """Run one notebook headless with the smoke values and ``params`` on top (as ``reproduce`` runs it)."""
+    import papermill as pm
+
+    values = {**rp._load_params(rp.NOTEBOOKS / "smoke.yaml"), **params}
+    known = pm.inspect_notebook(str(path))
+    pm.execute_notebook(str(path), str(out), parameters={k: v for k, v in values.items() if k in known},
+                        kernel_name="python3", cwd=str(rp.NOTEBOOKS), progress_bar=False, log_output=False,
+                        config=rp.kernel_config("python3"), kernel_manager_class=rp.batch_kernel_manager())
+
+
+def _run_exercise(tmp_path: Path, path: Path, number: int, exercise: dict) -> str | None:
+    """One exercise on a copy of the smoke build (so exercises never share a fold folder); an error line or None."""
+    import shutil
+
+    from papermill.exceptions import PapermillExecutionError
+
+    work = tmp_path / f"{path.stem}-exercise{number}"
+    shutil.copytree(tmp_path / "build", work / "build", ignore=shutil.ignore_patterns("notebooks"))
+    try:
+        _execute(path, work / path.name, {"build_dir": str(work / "build"), "fig_dir": str(work / "figures"),
+                                          **exercise["params"]})
+    except PapermillExecutionError as err:
+        return f"{path.name} exercise {number} ({exercise['change']}): cell {err.cell_index}: {err.ename}: {err.evalue}"
+    return None
+
+
+@pytest.mark.slow
+def test_every_exercise_runs_on_the_smoke_corpus(smoke_run: tuple[int, Path]) -> None:
+    """Each reader's change on top of the smoke values, two at a time (one per core), each on its own build copy."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    code, tmp_path = smoke_run
+    assert code == 0, "the smoke run failed; its build is what the exercises start from"
+    runs = [(path, i, ex) for path in NOTEBOOKS for i, ex in enumerate(exercises(path), 1)]
+    assert len(runs) >= len(NOTEBOOKS)
+    with rp.headless_kernels(), ThreadPoolExecutor(max_workers=2) as pool:
+        errors = [e for e in pool.map(lambda r: _run_exercise(tmp_path, *r), runs) if e]
+    assert not errors, "exercises that fail:\n" + "\n".join(errors)
+
+
+@pytest.mark.slow
+def test_result_notes_describe_a_manifest_corpus_from_its_own_settings(tmp_path: Path) -> None:
+    """Notebooks 05, 06, 08, 09 and 10 on a corpus without cues or word timings: every sentence must still be true."""
+    from corpora import write_corpus
+
+    words = {"ang": "furious", "hap": "delighted", "sad": "gloomy", "neu": "fine"}
+    (tmp_path / "wavs").mkdir()
+    manifest = write_corpus(tmp_path / "wavs", lambda label: f"today I feel {words[label]} about it", per_speaker=8)
+    csv = tmp_path / "my_corpus.csv"
+    manifest[["utt_id", "wav_path", "text", "label", "speaker", "session"]].to_csv(csv, index=False)
+    params = {"corpus": str(csv), "build_dir": str(tmp_path / "build"), "fig_dir": str(tmp_path / "figures"),
+              "folds": 1, "protocols": "SesI"}
+    shown = {}
+    with rp.headless_kernels():
+        for stem in ("05_cross_validation", "06_ablations", "08_confusion_matrices", "09_alignment_viewer",
+                     "10_when_alignment_matters"):
+            out = tmp_path / f"{stem}.ipynb"
+            _execute(rp.NOTEBOOKS / f"{stem}.ipynb", out, params)
+            shown[stem] = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
+                                     for o in _outputs_of(nbformat.read(out, as_version=4)))
+    notes = "\n".join(shown.values())
+    assert "my_corpus" in shown["05_cross_validation"], "Table I's note does not name the run's corpus"
+    assert "What this shows" in notes
+    for claim in ("synthetic", "focus", "emphasis", "1000 utterances", "embedded corpus,"):
+        assert claim not in notes.replace("not the embedded corpus", ""), f"a note claims {claim!r} of a manifest corpus"
+    assert "nan" not in notes.lower().replace("nanosecond", ""), "a note shows a number that was never measured"
+    assert "no salient words" in shown["09_alignment_viewer"]
+    assert "not the embedded corpus" in shown["10_when_alignment_matters"]

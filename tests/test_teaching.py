@@ -164,9 +164,17 @@ def test_curve_facts_find_the_validation_minimum() -> None:
     assert f["verdict"] == "overfitting" and f["best_loss_epoch"] == 3 and f["best_ua_epoch"] == 4
     assert f["scored_epoch"] == 6 and curve_facts(h, "val")["scored_epoch"] == 4
     assert f["best_val_ua"] == pytest.approx(65.0) and f["last_val_ua"] == pytest.approx(61.0)
+    confident = h.assign(val_ua=[0.4, 0.5, 0.6, 0.65, 0.64, 0.65])  # loss up, UA not down: no overfitting
+    assert curve_facts(confident)["verdict"] == "loss_rose"
+    assert "no evidence of overfitting" in curve_text(confident) and "overfitting:" not in curve_text(confident)
     h["val_loss"] = sorted(val, reverse=True)
     assert curve_facts(h)["verdict"] == "still_improving"
     assert curve_facts(h.drop(columns=["val_loss", "val_ua"]))["verdict"] == "no_validation"
+    above = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.8, 0.6], "val_loss": [0.9, 0.7, 0.5],
+                          "val_ua": [0.5, 0.6, 0.7]})
+    assert curve_facts(above)["train_above_val"] == 1.0
+    assert "text dropout 0.7, switched off for validation" in curve_text(above, regularised=["text dropout 0.7"])
+    assert "lies above" not in curve_text(above.assign(train_loss=[0.5, 0.4, 0.3]))  # below: nothing to explain
 
 
 def test_test_vs_val_and_literal_run_facts() -> None:

@@ -100,7 +100,9 @@ def test_speech_steps(tmp_path) -> None:
     assert by_title["log-Mel"].get_xlim()[1] == pytest.approx(n_frames * hop / sr)
     assert by_title["Mel filterbank"].get_xlabel() == "frequency (Hz)"
     cbar_labels = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
-    assert len(cbar_labels) == 5 and cbar_labels[0] == "dB" and cbar_labels[2] == ""  # power in dB only
+    assert len(cbar_labels) == 5 and cbar_labels[0] == "power (dB)"  # the wide-range power shown in dB
+    assert cbar_labels[1] == "filter weight" and cbar_labels[2] == "log-Mel energy (dB)"
+    assert all(cbar_labels)  # every colour bar says what its colour means
     _saves(fig, tmp_path, "speech_steps")
 
 
@@ -134,8 +136,8 @@ def test_confusions_side_by_side(tmp_path) -> None:
     rng = np.random.default_rng(1)
     cms = {p: rng.integers(0, 20, (4, 4)) for p in ("SesI", "SpkI", "SpkD")}
     fig = plot_confusions(cms)
-    assert len(fig.axes) == 3
-    assert [ax.get_title().split()[0] for ax in fig.axes] == list(cms)
+    assert len(_panels(fig)) == 3 and len(fig.axes) == 6  # one colour bar each
+    assert [ax.get_title().split()[0] for ax in _panels(fig)] == list(cms)
     _saves(fig, tmp_path, "fig3")
 
 
@@ -226,16 +228,16 @@ def _utterance(n_frames: int = 40, words: tuple[str, ...] = ("so", "very", "angr
 def test_plot_alignment_panels_and_selection(tmp_path) -> None:
     u = _utterance()
     fig = plot_alignment(**u, label="ang", pred=1)
-    assert len(fig.axes) == 3  # spectrogram, alignment, weights
+    assert len(_panels(fig)) == 3  # spectrogram, alignment, weights (and a colour bar per heat map)
     assert "true: ang" in fig.get_suptitle() and "predicted: hap" in fig.get_suptitle()
-    spec_ax, al_ax, w_ax = fig.axes
+    spec_ax, al_ax, w_ax = _panels(fig)
     assert spec_ax.images[0].get_array().shape == (8, 40)
     assert al_ax.images[0].get_array().shape == (4, 40)  # upsampled from stride 2
     assert len(w_ax.patches) == 8  # 4 words x 2 sides
     assert [t.get_text() for t in al_ax.get_yticklabels()] == u["words"]
 
     sel = plot_alignment(**u, label="ang", pred="ang", selected_word=2)
-    assert len(sel.axes) == 4  # plus the attention line
+    assert len(_panels(sel)) == 4  # plus the attention line
     span = [p for p in sel.axes[0].patches if p.get_gid() == "selected-span"][0]
     xs = span.get_patch_transform().transform(span.get_path().vertices)[:, 0]
     assert (xs.min(), xs.max()) == pytest.approx((0.20, 0.30))
@@ -251,10 +253,10 @@ def test_plot_alignment_only_real_parts_and_no_alignment() -> None:
     padded = dict(u, spectrogram=np.pad(u["spectrogram"], ((0, 0), (0, 20))),
                   alignment=np.pad(u["alignment"], ((0, 3), (0, 10))), words=u["words"], n_real_frames=40)
     fig = plot_alignment(**padded)
-    assert fig.axes[0].images[0].get_array().shape == (8, 40)
-    assert fig.axes[1].images[0].get_array().shape == (4, 40)
+    assert _panels(fig)[0].images[0].get_array().shape == (8, 40)
+    assert _panels(fig)[1].images[0].get_array().shape == (4, 40)
     bare = plot_alignment(u["spectrogram"], None, u["words"], word_frames=u["word_frames"], selected_word=1)
-    assert len(bare.axes) == 1
+    assert len(_panels(bare)) == 1
     with pytest.raises(ValueError, match="selected_word"):
         plot_alignment(**u, selected_word=9)
 

@@ -1,4 +1,4 @@
-"""The ``tsin-nb`` command: synth, inspect, features, run, table and reproduce."""
+"""The ``tsin-nb`` command: synth, inspect, features, run, table, reproduce and report."""
 
 from __future__ import annotations
 
@@ -133,6 +133,30 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
                      fig_dir=args.figures)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tsin_nb.runs import load_summary
+    from tsin_nb.show import readme_section, results_markdown, update_readme
+
+    try:
+        summary = load_summary(args.summary)
+        readme = Path(args.readme)
+        if args.check:
+            if readme_section(readme.read_text()) != results_markdown(summary):
+                print(f"tsin-nb report: {readme}'s results differ from {args.summary}; run `tsin-nb report`",
+                      file=sys.stderr)
+                return 1
+            print(f"{readme}: results match {args.summary} (run {summary['run']['id']})")
+            return 0
+        changed = update_readme(readme, summary)
+    except (OSError, ValueError) as err:
+        print(f"tsin-nb report: {err}", file=sys.stderr)
+        return 2
+    print(f"{readme}: results {'rewritten' if changed else 'already'} from {args.summary} (run {summary['run']['id']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tsin-nb``."""
     p = argparse.ArgumentParser(prog="tsin-nb", description="TSIN workbook: data, features, training, tables.")
@@ -191,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for figures (default: the repository's figures/ for the default build folder, "
                         "else BUILD/figures)")
     s.set_defaults(func=_cmd_reproduce)
+
+    s = sub.add_parser("report", help="write the README's results section from a run's summary.json")
+    s.add_argument("--summary", default="figures/summary.json", help="the summary a reproduce run wrote")
+    s.add_argument("--readme", default="README.md")
+    s.add_argument("--check", action="store_true", help="only check that the README matches the summary")
+    s.set_defaults(func=_cmd_report)
     return p
 
 

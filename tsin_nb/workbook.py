@@ -29,6 +29,7 @@ from tsin_nb.runs import (
     fold_content,
     fold_status,
     make_folds,
+    record,
     run_experiment,
     tie_fold_to_content,
     torch_threads,
@@ -249,6 +250,14 @@ class Workbook:
         parts = [self.train(variants, protocols, folds, tag=self.seed_tag(k), seed=self.seed + k)
                  for k in range(seeds)]
         return pd.concat(parts, ignore_index=True)
+
+    def record(self, section: str, value: Any) -> bool:
+        """Put ``value`` in the run's summary under ``section`` when ``tsin-nb reproduce`` runs this notebook.
+
+        The README's results are generated from that summary, so what a notebook records is what the README says.
+        A notebook run by hand records nothing (returns False).
+        """
+        return record(self.build, section, {"settings": self.settings(), **value} if isinstance(value, dict) else value)
 
     def status_line(self) -> str:
         """One line from the status table: folds trained now, reused and failed, and where their logs are."""

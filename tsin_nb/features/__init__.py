@@ -24,6 +24,7 @@ from tsin_nb.features.speech import (
     logmel_steps,
     num_frames,
     pad_or_truncate,
+    trim_silence,
 )
 from tsin_nb.features.store import FeatureStore
 from tsin_nb.features.text import EMPTY_WORD, split_tokens, split_words, time_to_frame, word_spans
@@ -52,6 +53,7 @@ __all__ = [
     "minilm_path",
     "num_frames",
     "pad_or_truncate",
+    "trim_silence",
     "split_tokens",
     "split_words",
     "summarize",

@@ -183,7 +183,9 @@ def summarize(store: FeatureStore) -> str:
         f"utterances: {len(store)}   speech {tuple(store.speech.shape)}   text {tuple(store.text.shape)}",
         f"text model: {s.get('text_model')} ({s.get('text_kind')}, text_dim={s.get('text_dim')})",
         f"speech: {s.get('n_mels')} Mel bands x 3, {s.get('win_ms')} ms Hamming / {s.get('hop_ms')} ms hop, "
-        f"normalization={s.get('speech_norm')}",
+        + (f"silence {s['trim_db']:g} dB below the peak trimmed, " if s.get("trim_db") else "no trimming, ")
+        + ("stored unnormalised (a model with speech_norm='fold' standardises with its training fold's statistics)"
+           if s.get("speech_norm") == "none" else f"normalised per {s.get('speech_norm')}"),
         f"truncated: {st.get('speech_truncated')} clips > {s.get('n_frames')} frames, "
         f"{st.get('text_truncated')} transcripts > {s.get('n_words')} words; "
         f"empty transcripts: {st.get('empty_transcripts')}; word timings: {st.get('word_frames_known')}",

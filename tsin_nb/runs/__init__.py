@@ -1,6 +1,7 @@
 """Stage 5, many folds: the SesI / SpkI / SpkD folds, protocol x variant x fold as jobs (serial, local
 processes or a Dask cluster) with one writer per fold folder, each fold tied to its content, results on disk
-and read back (Tables I and V), and the papermill reproduction of every notebook.
+and read back (Tables I and V), and the papermill reproduction of every notebook with the run's summary
+(``summary``: the one file every README number comes from).
 
 Paired differences between variants carry a 95 % interval over folds and seeds (``intervals``).
 
@@ -57,8 +58,26 @@ from tsin_nb.runs.results import (
     table_five,
     table_one,
 )
+from tsin_nb.runs.summary import (
+    FIGURE_KEY,
+    RUN_ENV,
+    SUMMARY_NAME,
+    cpu_info,
+    current_run,
+    load_summary,
+    record,
+    summary_path,
+)
 
 __all__ = [
+    "FIGURE_KEY",
+    "RUN_ENV",
+    "SUMMARY_NAME",
+    "cpu_info",
+    "current_run",
+    "load_summary",
+    "record",
+    "summary_path",
     "CONNECT_TIMEOUT_S",
     "CONTENT_FILE",
     "EXPECTED_FIGURES",

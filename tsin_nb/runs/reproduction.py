@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tsin_nb.runs.params import default_figures_dir, load_params_file, notebook_parameters, validate_params
+from tsin_nb.runs.summary import RUN_ENV, finish_notebook, finish_run, start_run
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -30,7 +31,7 @@ EXPECTED_FIGURES: dict[str, list[str]] = {
     "07_embeddings_tsne_umap": [f"fig{n}_{m}_{p}" for m in ("tsne", "umap") for n, p in ((5, "SesI"), (6, "SpkI"), (7, "SpkD"))],
     "08_confusion_matrices": ["fig3_confusion"],
     "09_alignment_viewer": ["alignment_example", "alignment_quality"],
-    "10_when_alignment_matters": ["when_alignment_matters", "focus_example"],
+    "10_when_alignment_matters": ["cue_accuracy", "when_alignment_matters", "focus_example"],
 }
 
 
@@ -97,19 +98,26 @@ def batch_kernel_manager() -> type:
 
 
 @contextlib.contextmanager
-def headless_kernels() -> Iterator[None]:
-    """Kernels started inside draw no progress bars: a bar in an executed notebook is a frozen widget or text."""
+def headless_kernels(run_id: str | None = None) -> Iterator[None]:
+    """Kernels started inside draw no progress bars (a bar in an executed notebook is a frozen widget or text)
+    and, given ``run_id``, record their tables in the run's summary and stamp their figures with it."""
     from tsin_nb.core import ENV
 
-    before = os.environ.get(ENV)
-    os.environ[ENV] = "0"
+    values = {ENV: "0", RUN_ENV: run_id}
+    before = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def reproduce(
@@ -142,13 +150,15 @@ def reproduce(
         print(f"tsin-nb reproduce: no notebook matches {only!r} in {NOTEBOOKS}", file=sys.stderr)
         return 1
     config, manager = kernel_config("python3"), batch_kernel_manager()
+    run_id = start_run(build, params, REPO, only=only)  # the summary every README number comes from
+    began = time.perf_counter()
     for path in paths:
         out = executed / path.name
         start = time.perf_counter()
         print(f"{path.stem:<26}", end="", flush=True)  # the line is finished when the notebook is
         known = pm.inspect_notebook(str(path))
         try:
-            with headless_kernels():
+            with headless_kernels(run_id):
                 pm.execute_notebook(
                     str(path), str(out), parameters={k: v for k, v in params.items() if k in known}, kernel_name="python3",
                     cwd=str(NOTEBOOKS), progress_bar=False, log_output=False, config=config,
@@ -162,8 +172,13 @@ def reproduce(
                 f"{err.ename}: {err.evalue}\nThe executed copy with the traceback is {out}",
                 file=sys.stderr,
             )
+            finish_run(build, time.perf_counter() - began, ok=False)
             return 1
+        finish_notebook(build, path.stem, time.perf_counter() - start)
         names = ", ".join(EXPECTED_FIGURES.get(path.stem, []))
         print(f" {time.perf_counter() - start:7.1f} s  -> {_shown(out)}"
               + (f"; {_shown(figures)}/: {names} (PNG + PDF)" if names else ""), flush=True)
+    finish_run(build, time.perf_counter() - began, ok=True, fig_dir=figures)
+    print(f"{'summary':<26} {_shown(figures / 'summary.json')} (run {run_id}; `tsin-nb report` puts it in the README)",
+          flush=True)
     return 0

@@ -14,6 +14,7 @@ from tsin_nb.show.diagnostics import (
     load_predictions,
     plot_cue_accuracy,
     read_cues,
+    salient_pointers,
     silhouette,
     silhouette_table,
 )
@@ -71,12 +72,15 @@ from tsin_nb.show.notes_results import (
     embeddings_text,
     focus_facts,
     focus_text,
+    pointer_facts,
+    pointer_text,
     salient_facts,
     salient_text,
     silhouette_facts,
     silhouette_text,
 )
-from tsin_nb.show.plotting import emotion_color, emotion_marker, save_figure, variant_label
+from tsin_nb.show.plotting import emotion_color, emotion_marker, figure_run, save_figure, variant_label
+from tsin_nb.show.report import RESULTS_BEGIN, RESULTS_END, readme_section, results_markdown, update_readme
 from tsin_nb.show.result_plots import (
     embed_2d,
     plot_confusion,
@@ -90,6 +94,12 @@ from tsin_nb.show.settings_table import TOPICS, paper_vs_run
 from tsin_nb.show.widgets import AlignmentRecord, AlignmentViewer, records_from_arrays
 
 __all__ = [
+    "RESULTS_BEGIN",
+    "RESULTS_END",
+    "figure_run",
+    "readme_section",
+    "results_markdown",
+    "update_readme",
     "AlignmentRecord",
     "AlignmentViewer",
     "TOPICS",
@@ -149,7 +159,10 @@ __all__ = [
     "plot_weight_normalization",
     "read_cues",
     "records_from_arrays",
+    "pointer_facts",
+    "pointer_text",
     "salient_facts",
+    "salient_pointers",
     "salient_text",
     "save_figure",
     "show_note",
@@ -174,3 +187,7 @@ __all__ = [
     "upsample_alignment",
     "variant_label",
 ]
+
+from tsin_nb.show.alignment_plots import attention_title  # noqa: E402
+
+__all__ += ["attention_title"]

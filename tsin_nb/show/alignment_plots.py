@@ -13,10 +13,23 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from tsin_nb.core import TSINConfig
 from tsin_nb.show.alignment import attention_in_span, upsample_alignment
 from tsin_nb.show.plotting import label_name, mathtext_safe, new_figure, variant_label
 
 # ----------------------------------------------------------------------------- alignment
+
+#: The alignment panel's title when nothing but Eq. 3's learned scores shapes the attention.
+ATTENTION_LABEL = "attention of each word over the frames (Eq. 4)"
+
+
+def attention_title(cfg: TSINConfig) -> str:
+    """What shaped the alignment a model of ``cfg`` draws: Eq. 4's learned scores, and any prior or position score."""
+    extra = ([f"word-order prior (σ={cfg.align_prior:g})"] if cfg.align_prior > 0 else []) + \
+        (["learned position score"] if cfg.align_pos > 0 else [])
+    if not extra:
+        return ATTENTION_LABEL
+    return "attention over the frames (Eq. 4): learned scores + " + " + ".join(extra)
 
 
 def _clip_spans(word_frames: Sequence[Any] | None, n_words: int, n_frames: int) -> list[tuple[int, int] | None]:
@@ -37,8 +50,13 @@ def plot_alignment(spectrogram: np.ndarray, alignment: np.ndarray | None, words:
                    text_weights: np.ndarray | None = None, stride: int = 1, n_real_frames: int | None = None,
                    label: Any = None, pred: Any = None, selected_word: int | None = None,
                    hop_s: float = 0.01, title: str | None = None,
-                   figsize: tuple[float, float] | None = None) -> Figure:
-    """Log-Mel spectrogram, word-by-frame alignment alpha' (Eq. 4), true word spans and word weights (Eq. 8)."""
+                   figsize: tuple[float, float] | None = None, *, attention_label: str = ATTENTION_LABEL,
+                   spectrogram_label: str = "log-Mel (dB unless normalised)") -> Figure:
+    """Log-Mel spectrogram, word-by-frame alignment alpha' (Eq. 4), true word spans and word weights (Eq. 8).
+
+    ``attention_label`` titles the alignment panel: pass :func:`attention_title` of the run's config, so a
+    picture shaped by a word-order prior is not called plain attention. Each heat map has a labelled colour bar.
+    """
     spec = np.asarray(spectrogram, dtype=float)  # (n_mels, T)
     n_frames = spec.shape[1] if n_real_frames is None else min(int(n_real_frames), spec.shape[1])
     spec = spec[:, :n_frames]
@@ -60,8 +78,8 @@ def plot_alignment(spectrogram: np.ndarray, alignment: np.ndarray | None, words:
     t_end = n_frames * hop_s
 
     ax_spec = fig.add_subplot(gs[0])
-    ax_spec.imshow(spec, origin="lower", aspect="auto", extent=(0, t_end, 0, spec.shape[0]), cmap="magma",
-                   interpolation="nearest")
+    im_spec = ax_spec.imshow(spec, origin="lower", aspect="auto", extent=(0, t_end, 0, spec.shape[0]),
+                             cmap="magma", interpolation="nearest")
     ax_spec.set(ylabel="Mel band", xlim=(0, t_end))
     for s_e in spans:
         if s_e is not None:
@@ -95,12 +113,15 @@ def plot_alignment(spectrogram: np.ndarray, alignment: np.ndarray | None, words:
         if span is None:
             sel_title += " (no true span)"
     ax_spec.set_title(sel_title or "log-Mel spectrogram", fontsize=10)
+    fig.colorbar(im_spec, ax=ax_spec, fraction=0.04, pad=0.01, label=spectrogram_label)
 
     k = 1
     if a is not None:
         ax_al = fig.add_subplot(gs[k], sharex=ax_spec)
         k += 1
-        ax_al.imshow(a, aspect="auto", extent=(0, t_end, n_words, 0), cmap="viridis", interpolation="nearest")
+        im_al = ax_al.imshow(a, aspect="auto", extent=(0, t_end, n_words, 0), cmap="viridis",
+                             interpolation="nearest")
+        fig.colorbar(im_al, ax=ax_al, fraction=0.04, pad=0.01, label="attention per frame\n(each row sums to 1)")
         for j, se in enumerate(spans):
             if se is not None:
                 ax_al.add_patch(Rectangle((se[0] * hop_s, j), (se[1] - se[0]) * hop_s, 1, fill=False,
@@ -111,7 +132,7 @@ def plot_alignment(spectrogram: np.ndarray, alignment: np.ndarray | None, words:
         step = max(1, math.ceil(n_words / 40))
         ax_al.set_yticks(np.arange(0, n_words, step) + 0.5, [mathtext_safe(w) for w in words[::step]], fontsize=7)
         ax_al.set(xlabel="time (s)", ylabel="word",
-                  title=f"alignment alpha' (Eq. 4), stride {stride}; boxes: true word spans")
+                  title=f"{mathtext_safe(attention_label)}, stride {stride}; boxes: true word spans")
         ax_al.title.set_fontsize(10)
 
     if weights:
@@ -163,7 +184,8 @@ def plot_alignment_quality(df_by_variant: Mapping[str, pd.DataFrame], title: str
                     palette={"attention in span": "#4c72b0", "uniform alignment": "#bbbbbb"})
     ax_box.set(ylabel="share of the word's attention", xlabel="", ylim=(0, 1.02),
                title="Attention inside the true word span, per utterance")
-    ax_box.legend(fontsize=8, loc="upper right")
+    if ax_box.get_legend_handles_labels()[0]:  # nothing to name when no word has a known span
+        ax_box.legend(fontsize=8, loc="upper right")
     names, values = zip(*ratios)
     bars = ax_ratio.bar(names, values, color="#4c72b0")
     ax_ratio.bar_label(bars, fmt="%.2f", fontsize=8)

@@ -159,3 +159,39 @@ def silhouette_table(per_fold: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread of the silhouette over folds, per protocol and variant (in order of appearance)."""
     g = per_fold.groupby(["protocol", "variant"], sort=False)["silhouette"]
     return g.agg(silhouette="mean", std="std", folds="count").reset_index()
+
+
+#: The trivial rules a "the largest weight points at the salient word" claim is measured against.
+POINTER_RULES = ("last word", "first word", "uniform pick")
+
+
+def salient_pointers(records: Sequence, meta: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per cue: how often the largest text-side weight (Eq. 8) falls on the salient word, beside trivial rules.
+
+    ``records`` are alignment records (``utt_id``, ``words``, ``text_weights``), ``meta`` is ``synthetic_meta.csv``
+    indexed by ``utt_id``. Rows: each cue present (as readers see it) and ``all``. Columns: ``n``, ``weights %``
+    with its Wilson interval (``low``, ``high``, ``scipy.stats.binomtest``), and the hit rate (%) of always
+    choosing the last word, the first word, or a word at random (``uniform pick``: the mean of 1 / words).
+    A salient word beyond the words the model sees counts as a miss for every rule.
+    """
+    from scipy.stats import binomtest
+
+    rows = []
+    for r in records:
+        if r.text_weights is None or r.utt_id not in meta.index or meta.loc[r.utt_id, "cue"] not in CUE_NAMES:
+            continue
+        m, s = len(r.words), int(meta.loc[r.utt_id, "salient_index"])
+        rows.append({"cue": CUE_NAMES[meta.loc[r.utt_id, "cue"]], "weights": int(np.argmax(r.text_weights[:m])) == s,
+                     "last word": s == m - 1, "first word": s == 0, "uniform pick": (1 / m) if s < m else 0.0})
+    if not rows:
+        return pd.DataFrame(columns=["n", "weights %", "low", "high", *POINTER_RULES])
+    df = pd.DataFrame(rows)
+    out = {}
+    for name, g in [*((c, df[df["cue"] == c]) for c in CUE_NAMES.values() if (df["cue"] == c).any()), ("all", df)]:
+        ci = binomtest(int(g["weights"].sum()), len(g)).proportion_ci(confidence, method="wilson")
+        out[name] = {"n": len(g), "weights %": 100 * g["weights"].mean(), "low": 100 * ci.low, "high": 100 * ci.high,
+                     **{rule: 100 * g[rule].mean() for rule in POINTER_RULES}}
+    table = pd.DataFrame(out).T
+    table["n"] = table["n"].astype(int)
+    table.index.name = "cue"
+    return table

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from tsin_nb.core import EMOTIONS
 from tsin_nb.show.plotting import emotion_color, mathtext_safe, new_figure
@@ -93,8 +94,11 @@ def plot_dataset_stats(manifest: pd.DataFrame, durations: np.ndarray | None = No
 
 def plot_speech_steps(steps: Mapping[str, np.ndarray], sr: int, hop_length: int, win_length: int | None = None,
                       n_fft: int | None = None, frame_index: int | None = None, n_frames: int | None = None,
-                      ncols: int = 2) -> Figure:
-    """One panel per named feature step: 1-D arrays as lines, 2-D arrays as heatmaps (time in s on frame axes)."""
+                      ncols: int = 2, *, colorbar_labels: Mapping[str, str] | None = None) -> Figure:
+    """One panel per named feature step: 1-D arrays as lines, 2-D arrays as heatmaps (time in s on frame axes).
+
+    Each heatmap has a colour bar labelled by :func:`_step_unit` (or ``colorbar_labels[name]``).
+    """
     arrays = {k: np.asarray(v) for k, v in steps.items()}
     n_bins = n_fft // 2 + 1 if n_fft else None
     if n_frames is None:
@@ -109,7 +113,7 @@ def plot_speech_steps(steps: Mapping[str, np.ndarray], sr: int, hop_length: int,
         if a.ndim == 1:
             _plot_1d(ax, a, sr, hop_length, win_length, n_bins, frame_index, signal_len)
         elif a.ndim == 2:
-            _plot_2d(ax, a, sr, hop_length, n_bins, n_frames)
+            _plot_2d(ax, a, sr, hop_length, n_bins, n_frames, (colorbar_labels or {}).get(name) or _step_unit(name))
         else:
             raise ValueError(f"step {name!r} has shape {a.shape}; only 1-D and 2-D arrays can be drawn")
     return fig
@@ -141,7 +145,24 @@ def _plot_1d(ax: Any, a: np.ndarray, sr: int, hop: int, win: int | None, n_bins:
         ax.set(xlabel="index", ylabel="value")
 
 
-def _plot_2d(ax: Any, a: np.ndarray, sr: int, hop: int, n_bins: int | None, n_frames: int | None) -> None:
+def _step_unit(name: str) -> str:
+    """What the colour of a feature step's heatmap means, from its name (``"value"`` when unknown)."""
+    key = name.lower().replace("-", "").replace("_", "").replace(" ", "")
+    if "deltadelta" in key or "delta2" in key or "ΔΔ" in name:
+        return "ΔΔ: change of Δ per frame"
+    if "delta" in key or "Δ" in name:
+        return "Δ: change per frame"
+    if "filter" in key:
+        return "filter weight"
+    if "logmel" in key:
+        return "log-Mel energy (dB)"
+    if "power" in key:
+        return "power"
+    return "value"
+
+
+def _plot_2d(ax: Any, a: np.ndarray, sr: int, hop: int, n_bins: int | None, n_frames: int | None,
+             label: str = "value") -> None:
     """A 2-D step as a heatmap; frame axes in seconds, FFT-bin axes in Hz, wide-range powers in dB."""
     data, unit = a, False
     positive = a[a > 0]
@@ -158,7 +179,8 @@ def _plot_2d(ax: Any, a: np.ndarray, sr: int, hop: int, n_bins: int | None, n_fr
     im = ax.imshow(data, origin="lower", aspect="auto", extent=(x0, x1, 0, y1), cmap="magma",
                    interpolation="nearest")
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.figure.colorbar(im, ax=ax, pad=0.01, fraction=0.04, label="dB" if unit else None)
+    label = ("power (dB)" if label in ("power", "value") else f"{label}, in dB") if unit else label
+    ax.figure.colorbar(im, ax=ax, pad=0.01, fraction=0.04, label=label)
 
 
 # ----------------------------------------------------------------------------- text features and Eq. 8
@@ -181,7 +203,9 @@ def plot_text_steps(subwords: np.ndarray, subword_tokens: Sequence[str], words: 
         ax = fig.add_subplot(nrows, ncols, k + 1)
         a = np.asarray(a, dtype=float).T  # (features, steps)
         lim = float(np.percentile(np.abs(a), 99)) or 1.0  # a few outliers ([CLS]) would wash out the rest
-        ax.imshow(a, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        im = ax.imshow(a, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        fig.colorbar(im, ax=ax, pad=0.01, fraction=0.05, label="value (clipped at ±p99)")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xticks(range(len(ticks)), [mathtext_safe(t) for t in ticks], rotation=60, fontsize=7)
         ax.set(title=mathtext_safe(name), ylabel="feature")
     return fig

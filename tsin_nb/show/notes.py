@@ -93,8 +93,15 @@ def did_not_train(history: pd.DataFrame | Sequence[Mapping[str, Any]], ua: float
 
 def curve_facts(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str = "last") -> dict[str, Any]:
     """One fold's curves: training loss first and last; the epoch of the lowest validation loss and of the best
-    validation UA (%); ``verdict`` ``overfitting`` (validation loss rose by over 2 % after its minimum),
-    ``still_improving`` or ``no_validation``; and the epoch the test fold is scored with under ``select``."""
+    validation UA (%); the share of epochs whose training loss lies above the validation loss; ``verdict``:
+
+    - ``overfitting``: the validation loss rose by over 2 % after its minimum *and* the validation UA ends more than
+      2 points below its best while the training loss kept falling: worse decisions on unseen utterances;
+    - ``loss_rose``: the validation loss rose, but the validation UA did not fall: more confident mistakes, not
+      worse decisions (no evidence of overfitting);
+    - ``still_improving`` or ``no_validation``;
+
+    and the epoch the test fold is scored with under ``select``."""
     h = pd.DataFrame(history)
     n = len(h)
     f: dict[str, Any] = {"epochs": n, "first_loss": float(h["train_loss"].iloc[0]),
@@ -104,24 +111,46 @@ def curve_facts(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str
         vl = h["val_loss"]
         f.update(best_loss_epoch=int(h.loc[vl.idxmin(), "epoch"]), best_val_loss=float(vl.min()),
                  last_val_loss=float(vl.iloc[-1]), best_ua_epoch=int(h.loc[h["val_ua"].idxmax(), "epoch"]),
-                 best_val_ua=100 * float(h["val_ua"].max()), last_val_ua=100 * float(h["val_ua"].iloc[-1]))
+                 best_val_ua=100 * float(h["val_ua"].max()), last_val_ua=100 * float(h["val_ua"].iloc[-1]),
+                 train_above_val=float((h["train_loss"] > vl).mean()))
         rose = f["best_loss_epoch"] < n and vl.iloc[-1] - vl.min() > 0.02 * max(vl.min(), 1e-8)
-        f["verdict"] = "overfitting" if rose else "still_improving"
+        worse = f["best_val_ua"] - f["last_val_ua"] > 2.0 and f["last_loss"] < float(h["train_loss"].min()) + 1e-12
+        f["verdict"] = ("overfitting" if worse else "loss_rose") if rose else "still_improving"
         if select == "val":
             f["scored_epoch"] = f["best_ua_epoch"]
     return f
 
 
-def curve_text(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str = "last") -> str:
-    """The note under the training curves, rendered from :func:`curve_facts`."""
+#: How a note reads each verdict of :func:`curve_facts`.
+CURVE_WORDS = {
+    "overfitting": "overfitting: the validation UA fell too, while the training loss kept falling",
+    "loss_rose": "the validation UA did not fall with it: more confident mistakes, not worse decisions, so this is "
+                 "no evidence of overfitting",
+    "still_improving": "still near its lowest",
+}
+
+
+def curve_text(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str = "last",
+               regularised: Sequence[str] = ()) -> str:
+    """The note under the training curves, rendered from :func:`curve_facts`.
+
+    ``regularised`` names what is switched on only while training (e.g. ``"dropout 0.1"``, ``"text dropout 0.7"``):
+    it is why a training loss can lie above the validation loss, and the note says so when it does.
+    """
     f = curve_facts(history, select)
     lines = [f"**What this shows.** Over {f['epochs']} epochs the training loss fell from {f['first_loss']:.3f} "
              f"to {f['last_loss']:.3f}."]
     if f["verdict"] != "no_validation":
-        trend = ("rose to" if f["verdict"] == "overfitting" else "ends at")
+        trend = "rose to" if f["verdict"] in ("overfitting", "loss_rose") else "ends at"
         lines.append(f"The validation loss was lowest at epoch {f['best_loss_epoch']} ({f['best_val_loss']:.3f}) and "
-                     f"{trend} {f['last_val_loss']:.3f} ({f['verdict'].replace('_', ' ')}); the validation UA peaked "
+                     f"{trend} {f['last_val_loss']:.3f} ({CURVE_WORDS[f['verdict']]}); the validation UA peaked "
                      f"at epoch {f['best_ua_epoch']} ({f['best_val_ua']:.1f} %) and ends at {f['last_val_ua']:.1f} %.")
+        if f["train_above_val"] > 0.5:
+            why = (f"training runs with {' and '.join(regularised)}, switched off for validation, and averages "
+                   "over an epoch while the weights still change" if regularised else
+                   "the training loss averages over an epoch while the weights still change")
+            lines.append(f"The training loss lies above the validation loss in {100 * f['train_above_val']:.0f} % of "
+                         f"the epochs: {why}.")
     lines.append(f"The test fold is scored with epoch {f['scored_epoch']} (`select = \"{f['select']}\"`).")
     return " ".join(lines)
 
@@ -230,7 +259,7 @@ def table_one_text(t1: pd.DataFrame, settings: Mapping[str, Any] | None = None) 
     for protocol, p in f["protocols"].items():
         spread = (f"folds range from {p['lo_ua']:.1f} ({p['lo_fold']}) to {p['hi_ua']:.1f} ({p['hi_fold']})"
                   if p["lo_ua"] != p["hi_ua"] else f"every fold at {p['lo_ua']:.1f}")
-        lines.append(f"- {protocol}: mean UA {p['ua']:.1f} % over {p['n_folds']} folds (paper {p['paper_ua']:.1f} %, "
+        lines.append(f"- {protocol}: mean UA {p['ua']:.1f} % over {p['n_folds']} fold{'s' if p['n_folds'] != 1 else ''} (paper {p['paper_ua']:.1f} %, "
                      f"{pts(p['diff'])}); {spread}.")
     if f["same_order"] is not None:
         lines.append(f"- Order by mean UA: {' > '.join(f['order'])} (paper: {' > '.join(f['paper_order'])}); "

@@ -51,19 +51,22 @@ def silhouette_facts(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     facts = {}
     for protocol, g in table.groupby("protocol", sort=False):
         s = g.set_index("variant")["silhouette"].astype(float).sort_values(ascending=False)
-        facts[str(protocol)] = {"silhouettes": {str(v): float(x) for v, x in s.items()},
+        folds = int(g["folds"].min()) if "folds" in g else None
+        facts[str(protocol)] = {"silhouettes": {str(v): float(x) for v, x in s.items()}, "folds": folds,
                                 "best": str(s.index[0]), "tsin_best": s.index[0] == "tsin" if "tsin" in s else None}
     return facts
 
 
 def silhouette_text(table: pd.DataFrame) -> str:
     """The note under the silhouette table, rendered from :func:`silhouette_facts`."""
-    lines = ["**What this shows** (silhouette of the test embeddings, mean over folds)."]
+    lines = ["**What this shows** (silhouette of the test embeddings, mean over the folds each protocol ran)."]
     for protocol, p in silhouette_facts(table).items():
-        verdict = "" if p["tsin_best"] is None else ("; TSIN's are the clearest." if p["tsin_best"] else
-                                                      "; TSIN's are not the clearest.")
-        lines.append(f"- {protocol}: " + " > ".join(f"{label(v)} {x:.2f}" for v, x in p["silhouettes"].items())
-                     + verdict)
+        verdict = "" if p["tsin_best"] is None else ("; TSIN's are the clearest" if p["tsin_best"] else
+                                                      "; TSIN's are not the clearest")
+        n = "" if p["folds"] is None else (f" ({p['folds']} fold{'s' if p['folds'] != 1 else ''}"
+                                           + (": one fold is one sample, not a mean)" if p["folds"] == 1 else ")"))
+        lines.append(f"- {protocol}{n}: " + " > ".join(f"{label(v)} {x:.2f}" for v, x in p["silhouettes"].items())
+                     + verdict + ".")
     return "\n".join(lines)
 
 
@@ -77,9 +80,11 @@ def confusion_facts(cms: Mapping[str, np.ndarray], labels: Sequence[str] = EMOTI
         off = cm.copy()
         np.fill_diagonal(off, 0)
         i, j = np.unravel_index(np.argmax(off), off.shape)
+        present = cm.sum(1) > 0  # classes with test utterances
         facts[name] = {"best": labels[int(np.argmax(recall))], "best_recall": 100 * float(recall.max()),
-                       "worst": labels[int(np.argmin(recall))], "worst_recall": 100 * float(recall.min()),
-                       "confused": labels[int(i)], "taken_for": labels[int(j)],
+                       "worst": labels[int(np.argmin(np.where(present, recall, np.inf)))],
+                       "worst_recall": 100 * float(recall[present].min()) if present.any() else 0.0,
+                       "errors": int(off.sum()), "confused": labels[int(i)], "taken_for": labels[int(j)],
                        "confused_share": 100 * float(off[i, j] / cm[i].sum()) if cm[i].sum() else 0.0}
     return facts
 
@@ -88,8 +93,12 @@ def confusion_text(cms: Mapping[str, np.ndarray], labels: Sequence[str] = EMOTIO
     """The note under Fig. 3, rendered from :func:`confusion_facts`."""
     lines = ["**What this shows.**"]
     for name, c in confusion_facts(cms, labels).items():
-        lines.append(f"- {name}: best recalled {c['best']} ({c['best_recall']:.0f} %), worst {c['worst']} "
-                     f"({c['worst_recall']:.0f} %); most frequent error {c['confused']} taken for {c['taken_for']} "
+        if not c["errors"]:
+            lines.append(f"- {name}: no errors; every test utterance is recognised.")
+            continue
+        recalls = (f"every class recalled at {c['best_recall']:.0f} %" if c["best_recall"] == c["worst_recall"] else
+                   f"best recalled {c['best']} ({c['best_recall']:.0f} %), worst {c['worst']} ({c['worst_recall']:.0f} %)")
+        lines.append(f"- {name}: {recalls}; most frequent error {c['confused']} taken for {c['taken_for']} "
                      f"({c['confused_share']:.0f} % of {c['confused']}).")
     return "\n".join(lines)
 
@@ -107,8 +116,12 @@ def alignment_facts(overall: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def alignment_text(overall: pd.DataFrame) -> str:
     """The note under the alignment table, rendered from :func:`alignment_facts`."""
+    facts = {k: a for k, a in alignment_facts(overall).items() if np.isfinite(a["ratio"])}
+    if not facts:
+        return ("**What this shows.** Nothing about placement: this corpus has no word timings, so no attention can be "
+                "checked against the true word spans.")
     lines = ["**What this shows** (ratio = attention in span / uniform share; 1 is chance)."]
-    for name, a in alignment_facts(overall).items():
+    for name, a in facts.items():
         lines.append(f"- {label(name)}: {a['in_span']:.1f} % in span against {a['uniform']:.1f} % uniform, ratio "
                      f"{a['ratio']:.2f}: {VERDICT_WORDS[a['verdict']]} chance.")
     return "\n".join(lines)
@@ -247,3 +260,31 @@ def focus_text(cue_facts_paired: Mapping[str, Mapping[str, Mapping[str, Any]]],
         lines.append(f"{name} (TSIN against {label(variant)}): on *{local}* TSIN is {diff(g['local'])}; on "
                      f"*{global_}* {diff(g['global'])}. It {g['reading']}.")
     return " ".join(lines)
+
+
+def pointer_facts(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per row of ``salient_pointers``: the weights' hit rate and interval, the best trivial rule and its rate,
+    and the verdict ``above`` / ``below`` (the rule's rate outside the weights' interval) or ``level``."""
+    from tsin_nb.show.diagnostics import POINTER_RULES
+
+    facts = {}
+    for cue, row in table.iterrows():
+        best = max(POINTER_RULES, key=lambda rule: float(row[rule]))
+        rate, low, high = float(row["weights %"]), float(row["low"]), float(row["high"])
+        verdict = "above" if low > row[best] else "below" if high < row[best] else "level"
+        facts[str(cue)] = {"n": int(row["n"]), "rate": rate, "low": low, "high": high, "rule": best,
+                           "rule_rate": float(row[best]), "verdict": verdict}
+    return facts
+
+
+def pointer_text(table: pd.DataFrame) -> str:
+    """The note under the salient-word table: does the largest weight beat the best trivial rule, cue by cue?"""
+    if table.empty:
+        return "**What this shows.** No test utterance with a known salient word."
+    words = {"above": "above", "below": "below", "level": "no better than"}
+    lines = ["**What this shows** (largest text-side weight of Eq. 8 on the salient word, % of test utterances, "
+             "95 % Wilson interval, against the best of: always the last word, always the first, a random word)."]
+    for cue, f in pointer_facts(table).items():
+        lines.append(f"- {cue} ({f['n']} utterances): {f['rate']:.1f} % [{f['low']:.1f}, {f['high']:.1f}], "
+                     f"{words[f['verdict']]} the rule '{f['rule']}' ({f['rule_rate']:.1f} %).")
+    return "\n".join(lines)

@@ -92,11 +92,31 @@ def save_figure(fig: Figure, name: str, fig_dir: str | Path = "figures", dpi: in
     """Write ``name.png`` (for the README, kept under ``max_png_bytes``) and ``name.pdf``; return both paths."""
     out = Path(fig_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from tsin_nb.runs import FIGURE_KEY, current_run
+
     png, pdf = out / f"{name}.png", out / f"{name}.pdf"
+    run = current_run()  # the run of `tsin-nb reproduce` that drew it, so a test can match figures to a summary
     while True:
-        fig.savefig(png, dpi=dpi)
+        fig.savefig(png, dpi=dpi, metadata={FIGURE_KEY: run} if run else None)
         if png.stat().st_size <= max_png_bytes or dpi <= 40:
             break
         dpi = int(dpi * 0.75)
-    fig.savefig(pdf, metadata={"CreationDate": None})  # no timestamp: re-runs give the same bytes
+    # no timestamp: re-runs of one reproduce give the same bytes
+    fig.savefig(pdf, metadata={"CreationDate": None, **({"Subject": f"{FIGURE_KEY} {run}"} if run else {})})
     return [png, pdf]
+
+
+def figure_run(path: str | Path) -> str | None:
+    """The run id stamped into a figure written by :func:`save_figure` (PNG or PDF), or None."""
+    from tsin_nb.runs import FIGURE_KEY
+
+    p = Path(path)
+    if p.suffix.lower() == ".png":
+        from PIL import Image
+
+        with Image.open(p) as im:
+            return im.info.get(FIGURE_KEY) or None
+    import re
+
+    found = re.search(rb"/Subject \((?:" + re.escape(FIGURE_KEY.encode()) + rb") ([0-9a-f]+)\)", p.read_bytes())
+    return found.group(1).decode() if found else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import patheffects
 from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
@@ -63,8 +63,11 @@ def plot_training_curves(history: pd.DataFrame | Sequence[Mapping[str, Any]], ti
 
 
 def plot_confusion(cm: np.ndarray, labels: Sequence[str] = EMOTIONS, title: str | None = None,
-                   normalize: bool = True, ax: Any = None, cbar: bool = False) -> Figure:
-    """Confusion matrix heatmap (rows true, columns predicted): row-normalized % with the counts."""
+                   normalize: bool = True, ax: Any = None, cbar: bool = True) -> Figure:
+    """Confusion matrix heatmap (rows true, columns predicted): row-normalized % with the counts.
+
+    ``cbar`` adds a colour bar saying what the colour means (% of the true row, or utterances).
+    """
     cm = np.asarray(cm, dtype=float)
     if cm.shape != (len(labels), len(labels)):
         raise ValueError(f"confusion matrix has shape {cm.shape}, expected {(len(labels), len(labels))}")
@@ -76,7 +79,8 @@ def plot_confusion(cm: np.ndarray, labels: Sequence[str] = EMOTIONS, title: str 
     annot = np.array([[f"{p:.1f}%\n({int(round(n))})" for p, n in zip(pr, nr)] for pr, nr in zip(pct, cm)])
     sns.heatmap(data, annot=annot, fmt="", cmap="Blues", vmin=0, vmax=100 if normalize else None,
                 xticklabels=list(labels), yticklabels=list(labels), square=True, cbar=cbar, ax=ax,
-                annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white")
+                annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white",
+                cbar_kws={"label": "% of the true row" if normalize else "utterances", "shrink": 0.8})
     ax.set(xlabel="predicted", ylabel="true")
     ax.tick_params(axis="y", rotation=0)
     if title:
@@ -151,6 +155,11 @@ def plot_embeddings(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]], met
 
 # ----------------------------------------------------------------------------- tables
 
+#: Drawing order of a bar chart with paper values: grid, our bars, their error bars, then the paper's markers.
+BAR_ZORDER, ERRORBAR_ZORDER, PAPER_ZORDER = 2.0, 2.5, 4.0
+#: A white outline around a paper marker, so it shows on a bar of its own colour.
+_HALO = [patheffects.Stroke(linewidth=3.4, foreground="white"), patheffects.Normal()]
+
 
 def table_wide(df: pd.DataFrame, index: str | None = None) -> pd.DataFrame:
     """A results table as rows x (protocol, metric) columns, from wide, flat ('SesI WA') or long form."""
@@ -215,6 +224,8 @@ def plot_table_bars(df: pd.DataFrame, paper: pd.DataFrame | None = None, err: pd
 
     Fractions are shown as %; each panel shows only the rows it has values for (Table I: folds per protocol),
     any "Mean" row at the right end of every panel. Panels are stacked so the figure reads at a page's width.
+    The y axis starts at 0, so bar lengths compare; the paper's diamonds (gid ``"paper"``) are drawn above the
+    bars and error bars, with a white outline, so they show where our bar is taller.
     """
     ours = table_wide(df, index)
     scale = _percent_scale(ours)
@@ -246,22 +257,21 @@ def plot_table_bars(df: pd.DataFrame, paper: pd.DataFrame | None = None, err: pd
             yerr = None
             if spread is not None and (proto, metric) in spread.columns:
                 yerr = spread[(proto, metric)].reindex(rows).to_numpy(float)
-            bars = ax.bar(pos, vals, width, yerr=yerr, capsize=2, color=color, label=f"{metric} (ours)")
+            bars = ax.bar(pos, vals, width, yerr=yerr, capsize=2, color=color, label=f"{metric} (ours)",
+                          zorder=BAR_ZORDER, error_kw={"zorder": ERRORBAR_ZORDER, "ecolor": "0.15"})
             ax.bar_label(bars, labels=[f"{v:.1f}" if np.isfinite(v) else "" for v in vals], fontsize=7,
                          label_type="center", rotation=90, color="white")
             if ref is not None and (proto, metric) in ref.columns:
                 pv = ref[(proto, metric)].reindex(rows).to_numpy(float)
-                ax.scatter(pos, pv, marker="D", s=36, facecolors="none", linewidths=1.4, zorder=3,
-                           edgecolors=color, label=f"{metric} (paper)")
+                ax.scatter(pos, pv, marker="D", s=36, facecolors="none", linewidths=1.4, zorder=PAPER_ZORDER,
+                           edgecolors=color, label=f"{metric} (paper)", gid="paper", path_effects=_HALO)
         ax.set_xticks(x, [mathtext_safe(variant_label(str(r))) for r in rows], rotation=30, ha="right")
         ax.set_xlim(-0.6, n_rows - 0.4)  # the same bar width in every panel
         ax.set_title(proto)
-        ax.set_ylabel("%")
+        ax.set_ylabel("accuracy (%)")
         ax.grid(axis="y", alpha=0.3)
-    low = np.nanmin(ours.to_numpy(float))
-    if ref is not None:
-        low = min(low, np.nanmin(ref.to_numpy(float)))
-    axes[0].set_ylim(max(0.0, 10 * math.floor((low - 10) / 10)), 100)
+        ax.set_axisbelow(True)
+    axes[0].set_ylim(0, 100)  # from 0: bar lengths compare honestly
     handles, names = axes[0].get_legend_handles_labels()
     per_entry_in = 0.35 + 0.6 * 8 / 72 * max((len(n) for n in names), default=1)  # marker + text at 8 pt
     ncols = max(1, min(len(names), int((width_in - 0.3) / per_entry_in)))

@@ -77,6 +77,14 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "speech": ("speech frames n", "speech step seen by the LSTM (and by Eq. 4)", "Mel bands (features 3 x bands)",
                "speech normalisation", "leading / trailing silence"),
     "text": ("words m", "word vectors (width E)", "model width d"),
+    "training": ("epochs", "batch size", "learning rate", "Adam weight decay", "classifier dropout",
+                 "text dropout (whole text, fused variants)", "reported model"),
+    "fusion": ("model width d", "fusion width d'", "Eq. 4 prior on word order", "Eq. 3 learned position score",
+               "Eq. 8 normalisation", "Eq. 9 weights applied", "Eq. 9 pairing",
+               "text dropout (whole text, fused variants)", "epochs"),
+    "alignment": ("speech step seen by the LSTM (and by Eq. 4)", "Eq. 4 prior on word order",
+                  "Eq. 3 learned position score", "Eq. 8 normalisation", "Eq. 9 pairing", "epochs"),
+    "protocol": ("model width d", "epochs", "reported model"),
     "none": (),
 }
 
