@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,3 +26,14 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    """Every notebook run once with the smoke values (``reproduce``'s exit code and the folder holding ``build``,
+    ``figures``); the exercise runs and the browser test start from copies of its build folder."""
+    from tsin_nb.runs import NOTEBOOKS, reproduce
+
+    root = tmp_path_factory.mktemp("smoke")
+    code = reproduce(params_file=NOTEBOOKS / "smoke.yaml", build_dir=root / "build", fig_dir=root / "figures")
+    return code, root

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -143,17 +141,17 @@ def test_update_readme_rewrites_only_between_the_markers(tmp_path: Path) -> None
         update_readme(readme, _summary())
 
 
-def test_report_command_writes_and_checks(tmp_path: Path) -> None:
+def test_report_command_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tsin_nb.cli import main
+
     (tmp_path / "summary.json").write_text(json.dumps(_summary()))
     (tmp_path / "README.md").write_text(f"{RESULTS_BEGIN}\n{RESULTS_END}\n")
-    cmd = [sys.executable, "-m", "tsin_nb.cli", "report", "--summary", str(tmp_path / "summary.json"),
-           "--readme", str(tmp_path / "README.md")]
-    check = subprocess.run([*cmd, "--check"], capture_output=True, text=True)
-    assert check.returncode == 1 and "differ" in check.stderr
-    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
-    assert subprocess.run([*cmd, "--check"], capture_output=True, text=True).returncode == 0
-    missing = subprocess.run([*cmd[:-4], "--summary", str(tmp_path / "nope.json")], capture_output=True, text=True)
-    assert missing.returncode == 2 and "no run summary" in missing.stderr
+    args = ["report", "--summary", str(tmp_path / "summary.json"), "--readme", str(tmp_path / "README.md")]
+    assert main([*args, "--check"]) == 1 and "differ" in capsys.readouterr().err
+    assert main(args) == 0 and "rewritten" in capsys.readouterr().out
+    assert main([*args, "--check"]) == 0 and "match" in capsys.readouterr().out
+    assert main(["report", "--summary", str(tmp_path / "nope.json"), "--readme", str(tmp_path / "README.md")]) == 2
+    assert "no run summary" in capsys.readouterr().err
 
 
 def test_committed_readme_summary_and_figures_come_from_one_run() -> None:
