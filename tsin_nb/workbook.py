@@ -19,22 +19,35 @@ from typing import Any
 
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from tsin_nb.core import TSINConfig, get_device, safe_fold_dirname, set_seed
-from tsin_nb.data import DEFAULT_CUES, DEFAULT_SIZE
+from tsin_nb.data import DEFAULT_CUES, DEFAULT_SIZE, equal_segment_misses
 from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
+from tsin_nb.model import prior_alignment
 from tsin_nb.runs import (
     STATUS_COLUMNS,
     Fold,
     fold_content,
     fold_status,
+    load_outputs,
     make_folds,
     record,
     run_experiment,
     tie_fold_to_content,
     torch_threads,
 )
-from tsin_nb.show import status_line
+from tsin_nb.show import (
+    ALIGNED_ROW,
+    NO_PRIOR_ROW,
+    PRIOR_ONLY_ROW,
+    AlignmentRecord,
+    AlignmentRows,
+    read_cues,
+    records_from_arrays,
+    save_figure,
+    status_line,
+)
 from tsin_nb.train import FitResult, fit
 
 
@@ -211,12 +224,13 @@ class Workbook:
 
     def train(self, variants: str | Sequence[str], protocols: str | Sequence[str] = "SesI", folds: int | None = None,
               tag: str = "", text_model: str | None = None, progress: bool = False, seed: int | None = None,
-              **config_changes: Any) -> pd.DataFrame:
+              report: bool = False, **config_changes: Any) -> pd.DataFrame:
         """Train (or reuse) ``variants`` on ``protocols`` (the first ``folds`` folds, all when 0 or None).
 
         Settings in ``config_changes`` change the preset (e.g. ``align_loss=1.0``); such a run belongs in its own
         folder, named by ``tag``; so does a training ``seed`` other than the run's (the corpus stays the run's).
-        Returns the results table; the status of each fold is added to ``status``.
+        Returns the results table; the status of each fold is added to ``status`` (printed with ``report``: see
+        :meth:`status_line`).
         """
         if (config_changes or (seed is not None and seed != self.seed)) and not tag:
             raise ValueError(f"settings {sorted(config_changes) or ['seed']} change the preset: give the run its own tag")
@@ -228,6 +242,8 @@ class Workbook:
             jobs=self.jobs, scheduler=self.scheduler or None)
         self.status = pd.concat([df for df in (self.status, fold_status(results)) if len(df)], ignore_index=True) \
             if len(self.status) or len(results) else self.status
+        if report:
+            print(self.status_line())
         return results
 
     def seed_folders(self, seeds: int) -> list[Path]:
@@ -239,29 +255,111 @@ class Workbook:
         return f"seed{self.seed + k}" if k else ""
 
     def train_seeds(self, variants: str | Sequence[str], seeds: int = 1, protocols: str | Sequence[str] = "SesI",
-                    folds: int | None = None) -> pd.DataFrame:
+                    folds: int | None = None, report: bool = False) -> pd.DataFrame:
         """:meth:`train` with ``seeds`` training seeds (the run's seed, then the next ones), on the same folds.
 
         The first seed's folds are the run's own (so other notebooks reuse them); the others go to the folders of
-        :meth:`seed_folders`. Returns every seed's results in one table.
+        :meth:`seed_folders`. Returns every seed's results in one table (``report``: print :meth:`status_line`).
         """
         if seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
         parts = [self.train(variants, protocols, folds, tag=self.seed_tag(k), seed=self.seed + k)
                  for k in range(seeds)]
+        if report:
+            print(self.status_line())
         return pd.concat(parts, ignore_index=True)
 
-    def record(self, section: str, value: Any) -> bool:
+    def record(self, section: str, value: Any) -> None:
         """Put ``value`` in the run's summary under ``section`` when ``tsin-nb reproduce`` runs this notebook.
 
         The README's results are generated from that summary, so what a notebook records is what the README says.
-        A notebook run by hand records nothing (returns False).
+        A notebook run by hand records nothing. Returns None, so a cell that ends with it prints nothing.
         """
-        return record(self.build, section, {"settings": self.settings(), **value} if isinstance(value, dict) else value)
+        record(self.build, section, {"settings": self.settings(), **value} if isinstance(value, dict) else value)
 
     def status_line(self) -> str:
         """One line from the status table: folds trained now, reused and failed, and where their logs are."""
         return status_line(self.status, self.build / "results")
+
+    def save_figure(self, fig: Figure, name: str) -> Figure:
+        """Write ``fig`` as ``name.png`` and ``name.pdf`` in the run's figures folder (:func:`tsin_nb.show.save_figure`)
+        and return it, so a cell can end with the saved figure."""
+        save_figure(fig, name, self.figures)
+        return fig
+
+    # ------------------------------------------------------------ look inside ---
+
+    def cue_meta(self) -> pd.DataFrame | None:
+        """The embedded corpus's ``synthetic_meta.csv`` (cue, salient and other word of each utterance) indexed by
+        ``utt_id``; None for another corpus."""
+        path = self.root / "synthetic_meta.csv"
+        return pd.read_csv(path, keep_default_na=False).set_index("utt_id") if path.is_file() else None
+
+    def cues(self) -> pd.DataFrame | None:
+        """``utt_id`` and ``cue`` of the embedded corpus's utterances that carry a cue (:func:`tsin_nb.show.read_cues`);
+        None for another corpus."""
+        return read_cues(self.root)
+
+    def equal_segment_misses(self, cue: str = "focus") -> pd.DataFrame:
+        """Where equal time segments (the "w/o TA" alignment) put the emphasised word of each ``cue`` utterance, with
+        this run's frame limit (:func:`tsin_nb.data.equal_segment_misses`)."""
+        return equal_segment_misses(self.root, cue=cue, n_frames=self.cfg.n_frames)
+
+    def cue_utterances(self, cue: str) -> set[str]:
+        """The ids of the embedded corpus's utterances of ``cue`` (``"focus"``); empty for another corpus."""
+        meta = self.cue_meta()
+        return set() if meta is None else set(meta.index[meta["cue"] == cue].astype(str))
+
+    def alignment_records(self, variant: str, protocol: str = "SesI", fold_index: int = 0,
+                          tag: str = "") -> list[AlignmentRecord]:
+        """The alignment records (spectrogram, words, true spans, Eq. 4 alignment, Eq. 8 weights, label and
+        prediction) of the test utterances of one trained fold of ``variant`` (of the run tagged ``tag``)."""
+        out = load_outputs(self.results_for(tag), protocol, variant, fold_index)
+        return records_from_arrays(out["ids"], out["labels"], out["preds"], out.get("alignments"),
+                                   out.get("speech_weights"), out.get("text_weights"), self.store(),
+                                   self.cfg.speech_stride)
+
+    def alignment_rows(self, variants: str | Sequence[str], protocol: str = "SesI", fold_index: int = 0,
+                       align_loss: float = 0.0, prior_rows: bool = False, report: bool = False) -> AlignmentRows:
+        """Train (or reuse) ``variants`` on the first ``fold_index + 1`` folds and return the alignment records of
+        fold ``fold_index``, one row per variant, and the rows beyond the paper that were asked for:
+
+        - ``align_loss > 0``: TSIN trained with each Eq. 4 row pulled towards its word's true span (needs word
+          timings; left out, with the reason, on a corpus without them);
+        - ``prior_rows`` (when the preset has a word-order prior, ``align_prior > 0``): TSIN trained with Eq. 4
+          as printed (no prior), and the prior alone (Eq. 4 with every score set to 0: no training, no timing).
+
+        ``report`` prints :meth:`status_line` after the training.
+        """
+        folds, store = fold_index + 1, self.store()
+        self.train(variants, protocols=protocol, folds=folds)
+        records = {v: self.alignment_records(v, protocol, fold_index) for v in _listed(variants)}
+        left_out: dict[str, str] = {}
+        if align_loss > 0 and not store.settings.get("stats", {}).get("word_frames_known"):
+            left_out[ALIGNED_ROW] = ("this corpus has no word timings: the alignment-loss row, which needs the true "
+                                     "spans, is left out")
+            align_loss = 0.0
+        if align_loss > 0:
+            tag = f"align{align_loss:g}"
+            self.train("tsin", protocols=protocol, folds=folds, tag=tag, align_loss=align_loss)
+            records[ALIGNED_ROW] = self.alignment_records("tsin", protocol, fold_index, tag)
+        untrained: frozenset[str] = frozenset()
+        if prior_rows and self.cfg.align_prior <= 0:
+            left_out[NO_PRIOR_ROW] = ("the preset has no word-order prior (align_prior = 0): the rows without it and "
+                                      "of the prior alone are left out")
+        elif prior_rows:
+            self.train("tsin", protocols=protocol, folds=folds, tag="noprior", align_prior=0.0)
+            records[NO_PRIOR_ROW] = self.alignment_records("tsin", protocol, fold_index, "noprior")
+            out = load_outputs(self.results_dir, protocol, "tsin", fold_index)
+            rows = store.index(list(out["ids"]))
+            prior = prior_alignment(store.speech_mask[rows], store.text_mask[rows], self.cfg.speech_stride,
+                                    self.cfg.align_prior).numpy()  # (U, M, N')
+            records[PRIOR_ONLY_ROW] = records_from_arrays(out["ids"], out["labels"], out["preds"], prior, None, None,
+                                                          store, self.cfg.speech_stride)
+            untrained = frozenset({PRIOR_ONLY_ROW})
+        if report:
+            print(self.status_line())
+        return AlignmentRows(records, untrained, left_out, float(align_loss))
 
     def fit_fold(self, model: torch.nn.Module, fold: Fold, cfg: TSINConfig, protocol: str, variant: str) -> FitResult:
         """``fit`` one fold as a ``run_experiment`` job does (one thread, its folder tied to the fold's content),

@@ -19,6 +19,7 @@ from tsin_nb.data.corpus import (
     read_wdseg,
     report_damaged,
 )
+from tsin_nb.data.cues import CUE_COLUMNS, synthetic_cues
 from tsin_nb.data.drops import DROPPED_FILE, report_drops
 from tsin_nb.data.espeak import EVENT_WORD, EspeakError, synthesize, synthesize_events
 from tsin_nb.data.iemocap import KNOWN_COUNTS, check_known_counts, load_iemocap
@@ -37,6 +38,7 @@ from tsin_nb.data.synth_plan import (
 
 __all__ = [
     "AudioError",
+    "CUE_COLUMNS",
     "CUE_SHARES",
     "CorpusError",
     "DAMAGED_FILE",
@@ -70,6 +72,7 @@ __all__ = [
     "report_damaged",
     "report_drops",
     "synthesize",
+    "synthetic_cues",
     "synthesize_events",
     "utterance_ssml",
 ]

@@ -4,12 +4,19 @@ model (or one-hot, random, static vectors), word spans in frames, all cached on 
 Imports ``tsin_nb.core`` and ``tsin_nb.data``.
 """
 
-from tsin_nb.features.build import build_feature_store, config_for_store, features_main, summarize
+from tsin_nb.features.build import (
+    build_feature_store,
+    build_store_twice,
+    config_for_store,
+    features_main,
+    summarize,
+)
 from tsin_nb.features.cache import hash_key, wav_stamp
 from tsin_nb.features.embedders import (
     OneHotEmbedder,
     RandomEmbedder,
     StaticEmbedder,
+    Subwords,
     TextEmbedder,
     TransformerEmbedder,
     embedder_class,
@@ -36,10 +43,12 @@ __all__ = [
     "OneHotEmbedder",
     "RandomEmbedder",
     "StaticEmbedder",
+    "Subwords",
     "TextEmbedder",
     "TransformerEmbedder",
     "add_deltas",
     "build_feature_store",
+    "build_store_twice",
     "check_text_model",
     "config_for_store",
     "delta_width",

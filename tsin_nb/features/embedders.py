@@ -17,6 +17,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -90,6 +91,29 @@ def read_static_vectors(
     return vectors, dim
 
 
+@dataclass(frozen=True)
+class Subwords:
+    """One word list as the text model reads it: its tokens, the word each came from, and each token's vector.
+
+    ``word_ids[t]`` is the position of token ``t``'s word, -1 for a special token such as ``[CLS]``;
+    ``vectors`` is (tokens, E). Kinds without sub-words give one token per word, its vector the word's.
+    """
+
+    tokens: list[str]
+    word_ids: np.ndarray  # (tokens,) int
+    vectors: np.ndarray  # (tokens, E) float32
+
+    @property
+    def n_subwords(self) -> int:
+        """Tokens that belong to a word (special tokens not counted)."""
+        return int((self.word_ids >= 0).sum())
+
+    @property
+    def n_split(self) -> int:
+        """Words cut into more than one token."""
+        return int((np.bincount(self.word_ids[self.word_ids >= 0]) > 1).sum())
+
+
 class TextEmbedder:
     """The interface every kind implements: ``kind``, ``spec``, ``dim``, ``identity``, ``fit``, ``embed_words``.
 
@@ -149,6 +173,14 @@ class TextEmbedder:
 
     def _word_vector(self, word: str, dim: int) -> np.ndarray:
         raise NotImplementedError
+
+    def subwords(self, words: Sequence[str]) -> Subwords:
+        """``words`` as the model reads them (:class:`Subwords`); here one token per word, its vector the word's."""
+        return Subwords(list(words), np.arange(len(words)), self.embed_words([words])[0])
+
+    def first_split(self, texts: Iterable[str]) -> int:
+        """Position of the first text with a word cut into several sub-words; 0 when none is (or no sub-words)."""
+        return 0
 
 
 class OneHotEmbedder(TextEmbedder):
@@ -356,6 +388,25 @@ class TransformerEmbedder(TextEmbedder):
         except Exception:  # an unusual name or cache layout only weakens the key
             return None
         return Path(hit).parent if isinstance(hit, str) else None
+
+    def subwords(self, words: Sequence[str]) -> Subwords:
+        """The tokenizer's sub-words of ``words`` (with the special tokens), their word ids and the encoder's last
+        hidden layer for each: what :meth:`embed_words` averages per word."""
+        self._load_transformer()
+        enc = self._tokenizer(list(words), is_split_into_words=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = self._model(**enc.to(next(self._model.parameters()).device)).last_hidden_state[0]  # (tokens, E)
+        return Subwords(self._tokenizer.convert_ids_to_tokens(enc["input_ids"][0]),
+                        np.array([-1 if w is None else w for w in enc.word_ids()]), hidden.float().cpu().numpy())
+
+    def first_split(self, texts: Iterable[str]) -> int:
+        """Position of the first text with a word the tokenizer cuts into several sub-words; 0 when none is."""
+        self._load_transformer()
+        for i, text in enumerate(texts):
+            words = split_words(text)
+            if words and len(self._tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]) > len(words):
+                return i
+        return 0
 
     def embed_words(self, word_lists: Sequence[Sequence[str]], progress: bool = False) -> list[np.ndarray]:
         """One (n_i, E) float32 array per word list (n_i = 0 for an empty list), in batches of ``batch_size``."""

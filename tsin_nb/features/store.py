@@ -35,6 +35,12 @@ class FeatureStore:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def stats(self) -> dict[str, Any]:
+        """What building the store counted (``settings["stats"]``): e.g. ``speech_truncated``, clips over n frames,
+        and ``text_truncated``, transcripts over m words; empty for a store built without them."""
+        return dict(self.settings.get("stats", {}))
+
     def index(self, ids: Sequence[str]) -> torch.Tensor:
         """Row positions of ``ids``; an unknown id is a KeyError naming it."""
         missing = [u for u in ids if u not in self._pos]

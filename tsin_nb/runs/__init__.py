@@ -8,6 +8,7 @@ Paired differences between variants carry a 95 % interval over folds and seeds (
 Imports every stage above it (``core``, ``data``, ``features``, ``model``, ``train``), never ``show``.
 """
 
+from tsin_nb.runs.ablations import embedding_means, table_five_bars, table_five_record, train_embeddings
 from tsin_nb.runs.content import (
     CONTENT_FILE,
     content_changes,
@@ -70,6 +71,10 @@ from tsin_nb.runs.summary import (
 )
 
 __all__ = [
+    "embedding_means",
+    "table_five_bars",
+    "table_five_record",
+    "train_embeddings",
     "FIGURE_KEY",
     "RUN_ENV",
     "SUMMARY_NAME",

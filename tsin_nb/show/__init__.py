@@ -4,24 +4,39 @@ the architecture diagram, alignment-quality and per-cue measures, and the facts 
 Imports every stage above it; nothing imports it except the notebooks, ``workbook`` and ``cli``.
 """
 
-from tsin_nb.show.alignment import alignment_quality, attention_in_span, upsample_alignment
-from tsin_nb.show.alignment_plots import plot_alignment, plot_alignment_quality
+from tsin_nb.show.alignment import (
+    ALIGNED_ROW,
+    NO_PRIOR_ROW,
+    PRIOR_ONLY_ROW,
+    AlignmentRows,
+    alignment_quality,
+    attention_in_span,
+    upsample_alignment,
+)
+from tsin_nb.show.alignment_plots import plot_alignment, plot_alignment_quality, plot_alignment_record
 from tsin_nb.show.diagnostics import (
     cue_accuracy,
     cue_comparisons,
+    cue_examples,
+    cue_study,
     cue_units,
+    embedding_figures,
     embedding_silhouettes,
     load_predictions,
     plot_cue_accuracy,
     read_cues,
     salient_pointers,
     silhouette,
+    silhouette_summary,
     silhouette_table,
+    summed_confusions,
 )
 from tsin_nb.show.diagram import add_colorbars, architecture_shapes, plot_architecture
 from tsin_nb.show.input_plots import (
+    SPEECH_PANELS,
     plot_dataset_stats,
     plot_speech_steps,
+    plot_speech_walkthrough,
     plot_text_steps,
     plot_weight_normalization,
 )
@@ -35,6 +50,7 @@ from tsin_nb.show.notes import (
     literal_run_text,
     loop_facts,
     loop_text,
+    regularisation,
     show_note,
     status_facts,
     status_line,
@@ -56,6 +72,7 @@ from tsin_nb.show.notes_inputs import (
     padding_text,
     speech_steps_facts,
     speech_steps_text,
+    speech_walkthrough,
     store_facts,
     store_text,
     text_steps_facts,
@@ -72,6 +89,7 @@ from tsin_nb.show.notes_results import (
     embeddings_text,
     focus_facts,
     focus_text,
+    misplaced_text,
     pointer_facts,
     pointer_text,
     salient_facts,
@@ -88,14 +106,18 @@ from tsin_nb.show.result_plots import (
     plot_embeddings,
     plot_paired_differences,
     plot_table_bars,
+    plot_table_one,
     plot_training_curves,
 )
 from tsin_nb.show.settings_table import TOPICS, paper_vs_run
-from tsin_nb.show.widgets import AlignmentRecord, AlignmentViewer, records_from_arrays
+from tsin_nb.show.widgets import AlignmentRecord, AlignmentViewer, Example, pick_example, records_from_arrays
 
 __all__ = [
+    "plot_table_one",
+    "regularisation",
     "RESULTS_BEGIN",
     "RESULTS_END",
+    "SPEECH_PANELS",
     "figure_run",
     "readme_section",
     "results_markdown",
@@ -152,6 +174,7 @@ __all__ = [
     "plot_dataset_stats",
     "plot_embeddings",
     "plot_speech_steps",
+    "plot_speech_walkthrough",
     "plot_paired_differences",
     "plot_table_bars",
     "plot_text_steps",
@@ -172,6 +195,7 @@ __all__ = [
     "silhouette_text",
     "speech_steps_facts",
     "speech_steps_text",
+    "speech_walkthrough",
     "status_facts",
     "status_line",
     "store_facts",
@@ -191,3 +215,6 @@ __all__ = [
 from tsin_nb.show.alignment_plots import attention_title  # noqa: E402
 
 __all__ += ["attention_title"]
+__all__ += ["ALIGNED_ROW", "NO_PRIOR_ROW", "PRIOR_ONLY_ROW", "AlignmentRows", "Example", "cue_examples", "cue_study",
+            "embedding_figures", "misplaced_text", "pick_example", "plot_alignment_record", "silhouette_summary",
+            "summed_confusions"]

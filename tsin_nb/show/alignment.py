@@ -6,7 +6,8 @@ lies inside the word's true span; a uniform alignment over the real frames score
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -82,3 +83,52 @@ def alignment_quality(records: Iterable[Any]) -> pd.DataFrame:
     out["n_words"] = out["n_words"].astype(int)
     out["ratio"] = out["mass_in_span"] / out["uniform_share"]
     return out[_UTT_COLUMNS]
+
+
+#: The rows notebook 09 adds beside the variants: TSIN trained with the alignment loss, TSIN trained without the
+#: word-order prior, and the prior alone (Eq. 4 with every score set to 0: no training).
+ALIGNED_ROW = "tsin + alignment loss"
+NO_PRIOR_ROW = "tsin without word-order prior"
+PRIOR_ONLY_ROW = "word-order prior alone (untrained)"
+
+
+@dataclass
+class AlignmentRows:
+    """The alignment records of each row of notebook 09's tables (a variant or an extra run), in order.
+
+    ``untrained`` names the rows no training shaped (their predictions are another row's: no accuracy of their
+    own); ``left_out`` says, per row asked for but not run, why; ``align_loss`` is the alignment-loss weight that
+    was run (0 when that row was left out).
+    """
+
+    records: dict[str, list[Any]]
+    untrained: frozenset[str] = frozenset()
+    left_out: dict[str, str] = field(default_factory=dict)
+    align_loss: float = 0.0
+
+    @property
+    def first(self) -> list[Any]:
+        """The records of the first row (the first variant asked for)."""
+        return next(iter(self.records.values()))
+
+    def quality(self, ids: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
+        """:func:`alignment_quality` of each row (of the utterances in ``ids`` when given)."""
+        return {name: alignment_quality(_among(recs, ids)) for name, recs in self.records.items()}
+
+    def overview(self, ids: Collection[str] | None = None) -> pd.DataFrame | None:
+        """One row per alignment: the ``overall`` row of :func:`alignment_quality` and ``accuracy %`` beside it
+        (NaN for an untrained row), over the utterances in ``ids`` when given; None when no record is among them."""
+        if ids is not None and not any(r.utt_id in ids for recs in self.records.values() for r in recs):
+            return None
+        rows = {}
+        for name, q in self.quality(ids).items():
+            recs = _among(self.records[name], ids)
+            rows[name] = {**q.loc["overall"].to_dict(), "accuracy %": np.nan if name in self.untrained or not recs
+                          else 100 * float(np.mean([r.label == r.pred for r in recs]))}
+        out = pd.DataFrame(rows).T
+        out["n_words"] = out["n_words"].astype(int)
+        return out
+
+
+def _among(records: Sequence[Any], ids: Collection[str] | None) -> list[Any]:
+    return list(records) if ids is None else [r for r in records if r.utt_id in ids]

@@ -163,6 +163,18 @@ def plot_alignment(spectrogram: np.ndarray, alignment: np.ndarray | None, words:
     return fig
 
 
+def plot_alignment_record(record: Any, selected_word: int | None = 0, cfg: TSINConfig | None = None) -> Figure:
+    """:func:`plot_alignment` of one alignment record (``tsin_nb.show.AlignmentRecord``), with ``selected_word``
+    (clipped to the words the model sees) drawn over the spectrogram; ``cfg`` titles the alignment panel
+    (:func:`attention_title`)."""
+    words = list(record.words)
+    if selected_word is not None:
+        selected_word = min(int(selected_word), len(words) - 1) if words else None
+    return plot_alignment(record.spectrogram, record.alignment, words, record.word_frames, record.speech_weights,
+                          record.text_weights, stride=record.stride, n_real_frames=record.n_real_frames,
+                          label=record.label, pred=record.pred, selected_word=selected_word,
+                          attention_label=ATTENTION_LABEL if cfg is None else attention_title(cfg))
+
 def plot_alignment_quality(df_by_variant: Mapping[str, pd.DataFrame], title: str | None = None) -> Figure:
     """Per-utterance mass-in-span against the uniform share per variant (boxes), and the overall ratio (bars)."""
     long, ratios = [], []

@@ -88,6 +88,7 @@ def cue_units(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protoco
         means[name], halves[name] = m["mean"], m["half_width"]
     order = [v for v in variants if v in means["all"].index]
     out, half = pd.DataFrame(means).reindex(order), pd.DataFrame(halves).reindex(order)
+    out.index.name = half.index.name = "variant"
     out.columns.name = "cue"
     out.attrs["half_width"] = half
     return out
@@ -195,3 +196,83 @@ def salient_pointers(records: Sequence, meta: pd.DataFrame, confidence: float = 
     table["n"] = table["n"].astype(int)
     table.index.name = "cue"
     return table
+
+
+#: The paper's figure of each protocol's embeddings (Fig. 5 SesI, Fig. 6 SpkI, Fig. 7 SpkD).
+EMBEDDING_FIGURES: dict[str, int] = {"SesI": 5, "SpkI": 6, "SpkD": 7}
+
+
+def _listed(value: str | Sequence[str]) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
+
+
+def embedding_figures(out_dir: str | os.PathLike, protocols: str | Sequence[str], variants: Sequence[str],
+                      fold_index: int, fig_dir: str | os.PathLike, seed: int = 0,
+                      methods: Sequence[str] = ("tsne", "umap")) -> dict[str, Figure]:
+    """Figs. 5-7: each variant's test embeddings of fold ``fold_index`` projected to 2-D, one figure per method and
+    protocol, saved as ``fig{5,6,7}_{method}_{protocol}`` under ``fig_dir``; returns them by name, in that order."""
+    from tsin_nb.core import EMOTIONS
+    from tsin_nb.runs import load_outputs
+    from tsin_nb.show.plotting import save_figure
+    from tsin_nb.show.result_plots import embed_2d, plot_embeddings
+
+    figures = {}
+    for method in methods:
+        for protocol in _listed(protocols):
+            points = {}
+            for variant in variants:
+                out = load_outputs(out_dir, protocol, variant, fold_index)
+                points[variant] = (embed_2d(out["embeddings"], method=method, seed=seed),
+                                   np.array([EMOTIONS[i] for i in out["labels"]]))
+            name = f"fig{EMBEDDING_FIGURES.get(protocol, 0)}_{method}_{protocol}"
+            figures[name] = plot_embeddings(points, method="none",
+                                            title=f"{method.upper()} of test embeddings, {protocol} fold {fold_index + 1}")
+            save_figure(figures[name], name, fig_dir)
+    return figures
+
+
+def silhouette_summary(out_dir: str | os.PathLike, protocols: str | Sequence[str],
+                       variants: Sequence[str]) -> pd.DataFrame:
+    """:func:`silhouette_table` over the folds that every one of ``variants`` finished (so each mean is over the
+    same test utterances): protocol, variant, silhouette (mean), std and folds."""
+    per_fold = embedding_silhouettes(out_dir, _listed(protocols), variants)
+    per_fold = per_fold[per_fold.groupby(["protocol", "fold"])["variant"].transform("nunique") == len(set(variants))]
+    return silhouette_table(per_fold)
+
+
+def summed_confusions(out_dir: str | os.PathLike, protocols: str | Sequence[str], variant: str = "tsin",
+                      folds: int | None = None) -> dict[str, np.ndarray]:
+    """Fig. 3: per protocol, the (C, C) confusion counts (rows true, columns predicted) added over its finished test
+    folds (the first ``folds`` when given), keyed ``"SesI (5 folds)"``; every test utterance counts once."""
+    from tsin_nb.runs import load_metrics
+
+    out = {}
+    for protocol in _listed(protocols):
+        runs = load_metrics(out_dir, protocol, variant)[: folds or None]
+        if not runs:
+            raise FileNotFoundError(f"no finished {variant} fold of {protocol} under {out_dir}")
+        cm = np.sum([np.asarray(m["confusion"]) for m in runs], axis=0)
+        if cm.sum() != sum(m["n_test"] for m in runs):
+            raise ValueError(f"{protocol}: the confusion counts do not add up to the test utterances")
+        out[f"{protocol} ({len(runs)} fold{'s' if len(runs) != 1 else ''})"] = cm
+    return out
+
+
+def cue_examples(corpus_root: str | os.PathLike) -> pd.DataFrame | None:
+    """One utterance of each cue of the embedded corpus (label, text, the word that carries it and, for ``focus``,
+    the other candidate); None for a corpus without cues."""
+    path = Path(corpus_root) / "synthetic_meta.csv"
+    if not path.is_file():
+        return None
+    meta = pd.read_csv(path, keep_default_na=False).set_index("utt_id")
+    meta = meta[meta["cue"].isin(list(CUE_NAMES))]
+    cols = [c for c in ("cue", "label_code", "text", "salient_word", "other_word") if c in meta.columns]
+    return meta.groupby("cue", sort=False).head(1)[cols]
+
+
+def cue_study(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protocol: str, variants: Sequence[str],
+              cues: pd.DataFrame, a: str = "tsin") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`cue_units` (accuracy per variant and cue, with interval half-widths) and :func:`cue_comparisons`
+    (``a`` minus each variant per cue, paired intervals) over the same (fold, seed) units."""
+    variants = _listed(variants)
+    return cue_units(out_dirs, protocol, variants, cues), cue_comparisons(out_dirs, protocol, cues, a, variants)

@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from tsin_nb.core import EMOTIONS
+from tsin_nb.core import EMOTIONS, TSINConfig
 from tsin_nb.show.plotting import emotion_color, mathtext_safe, new_figure
 
 # ----------------------------------------------------------------------------- dataset
@@ -117,6 +117,17 @@ def plot_speech_steps(steps: Mapping[str, np.ndarray], sr: int, hop_length: int,
         else:
             raise ValueError(f"step {name!r} has shape {a.shape}; only 1-D and 2-D arrays can be drawn")
     return fig
+
+
+#: The steps of a speech walk-through that :func:`plot_speech_walkthrough` draws, in order.
+SPEECH_PANELS = ("signal", "window", "power", "filterbank", "logmel", "delta", "delta2")
+
+
+def plot_speech_walkthrough(walk: Mapping[str, Any], cfg: TSINConfig) -> Figure:
+    """:func:`plot_speech_steps` of a :func:`~tsin_nb.show.speech_walkthrough`'s :data:`SPEECH_PANELS`, with the
+    run's sample rate and the walk-through's window, hop and FFT length."""
+    return plot_speech_steps({k: walk[k] for k in SPEECH_PANELS}, sr=cfg.sample_rate, hop_length=walk["hop"],
+                             win_length=walk["win"], n_fft=2 * (walk["filterbank"].shape[1] - 1))
 
 
 def _plot_1d(ax: Any, a: np.ndarray, sr: int, hop: int, win: int | None, n_bins: int | None,

@@ -8,8 +8,11 @@ is in the notebook's markdown, not here. Paper values come from the paper's tabl
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +133,13 @@ CURVE_WORDS = {
 }
 
 
+def regularisation(cfg: Any, variant: str) -> list[str]:
+    """What ``cfg`` switches on only while training ``variant`` (``curve_text``'s ``regularised``): the classifier
+    dropout when above 0, and the text dropout when above 0 for a fused variant (not ``"speech"`` or ``"text"``)."""
+    return [f"dropout {cfg.classifier_dropout:g}"] * (cfg.classifier_dropout > 0) + \
+        [f"text dropout {cfg.text_dropout:g}"] * (cfg.text_dropout > 0 and variant not in ("speech", "text"))
+
+
 def curve_text(history: pd.DataFrame | Sequence[Mapping[str, Any]], select: str = "last",
                regularised: Sequence[str] = ()) -> str:
     """The note under the training curves, rendered from :func:`curve_facts`.
@@ -222,9 +232,21 @@ def literal_run_facts(softmax: Mapping[str, Any], literal: Mapping[str, Any]) ->
             "literal_trained": not broke}
 
 
-def literal_run_text(softmax: Mapping[str, Any], literal: Mapping[str, Any]) -> str:
-    """The note under the Eq. 8 training run, rendered from :func:`literal_run_facts`."""
-    f = literal_run_facts(softmax, literal)
+def literal_run_text(softmax: Mapping[str, Any] | str | os.PathLike,
+                     literal: Mapping[str, Any] | str | os.PathLike) -> str:
+    """The note under the Eq. 8 training run, rendered from :func:`literal_run_facts`.
+
+    Each run is a mapping with its test ``ua`` (a share) and training ``history``, or a finished fold folder
+    (``fold_dirs(...)[0]``), whose ``metrics.json`` and ``history.csv`` are read.
+    """
+    def read(run: Mapping[str, Any] | str | os.PathLike) -> Mapping[str, Any]:
+        if isinstance(run, Mapping):
+            return run
+        folder = Path(run)
+        return {"ua": json.loads((folder / "metrics.json").read_text())["ua"],
+                "history": pd.read_csv(folder / "history.csv")}
+
+    f = literal_run_facts(read(softmax), read(literal))
     (s0, s1), (l0, l1) = f["softmax_loss"], f["literal_loss"]
     return (f"**What this shows.** One fold, same seed: softmax test UA {f['softmax_ua']:.1f} % (training loss "
             f"{s0:.3f} -> {s1:.3f}), literal {f['literal_ua']:.1f} % ({l0:.3f} -> {l1:.3f}): "

@@ -2,17 +2,24 @@
 
 As in :mod:`tsin_nb.show.notes`: ``X_facts(...)`` gives the numbers of what a cell computed (and of the run's
 config), ``X_text(...)`` renders them in one to three sentences; fixed context is in the notebooks' markdown.
+:func:`speech_walkthrough` runs one clip through the run's speech path for notebook 01 and says what each stage did.
 """
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 
 from tsin_nb.core import EMOTIONS, TSINConfig
-from tsin_nb.data import KNOWN_COUNTS
+from tsin_nb.data import KNOWN_COUNTS, load_audio
+from tsin_nb.features import frame_lengths, logmel_steps, pad_or_truncate, trim_silence
+from tsin_nb.model import pool_frames
 
 
 def dataset_facts(manifest: pd.DataFrame) -> dict[str, Any]:
@@ -45,7 +52,9 @@ def cue_share_facts(meta: pd.DataFrame) -> dict[str, float]:
 
 
 def cue_share_text(meta: pd.DataFrame) -> str:
-    """The note under the cue table, rendered from :func:`cue_share_facts`."""
+    """The note under the cue table, rendered from :func:`cue_share_facts` (a corpus without cues says so)."""
+    if meta.empty:
+        return "**What this shows.** Nothing: this is not the embedded corpus, so no utterance has a cue label."
     f = cue_share_facts(meta)
     return (f"**What this shows.** {f['text']:.0%} of these utterances carry their emotion in the words only, "
             f"{f['voice']:.0%} in the voice only, {f['both']:.0%} in both. A text-only model can be right on at most "
@@ -53,12 +62,16 @@ def cue_share_text(meta: pd.DataFrame) -> str:
 
 
 def folds_facts(folds: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, int]]:
-    """Per protocol: the number of folds and the smallest and largest test set and validation part."""
+    """Per protocol: the number of folds, the smallest and largest test set and validation part, the utterances
+    in the folds (training, validation or test), how many of them some test set holds, and how many two or more."""
     facts = {}
     for protocol, fs in folds.items():
         test, val = [len(f.test) for f in fs], [len(f.val) for f in fs]
+        seen = Counter(u for f in fs for u in f.test)
+        every = set(seen) | {u for f in fs for part in (getattr(f, "train", ()), f.val) for u in part}
         facts[protocol] = {"n_folds": len(fs), "test_min": min(test), "test_max": max(test),
-                           "val_min": min(val), "val_max": max(val)}
+                           "val_min": min(val), "val_max": max(val), "utterances": len(every),
+                           "tested": len(seen), "tested_twice": sum(n > 1 for n in seen.values())}
     return facts
 
 
@@ -68,10 +81,15 @@ def _span(lo: int, hi: int) -> str:
 
 def folds_text(folds: Mapping[str, Sequence[Any]]) -> str:
     """The note under the fold tables, rendered from :func:`folds_facts`."""
-    lines = ["**What this shows.**"]
-    for protocol, p in folds_facts(folds).items():
+    lines, facts = ["**What this shows.**"], folds_facts(folds)
+    once = {p for p, f in facts.items() if f["tested"] == f["utterances"] and not f["tested_twice"]}
+    for protocol, p in facts.items():
+        tested = "" if protocol in once else (f"; {p['tested']} of {p['utterances']} utterances tested, "
+                                              f"{p['tested_twice']} of them more than once")
         lines.append(f"- {protocol}: {p['n_folds']} folds; test sets of {_span(p['test_min'], p['test_max'])} "
-                     f"utterances, validation parts of {_span(p['val_min'], p['val_max'])}.")
+                     f"utterances, validation parts of {_span(p['val_min'], p['val_max'])}{tested}.")
+    if once:
+        lines.append(f"\n{', '.join(p for p in facts if p in once)}: every utterance is tested exactly once.")
     return "\n".join(lines)
 
 
@@ -111,7 +129,7 @@ def text_steps_text(n_words: int, n_subwords: int, n_split: int, width: int) -> 
 
 
 def store_facts(n_utt: int, n_truncated_words: int, n_truncated_frames: int, cfg: TSINConfig) -> dict[str, int]:
-    """Utterances stored, how many exceed m words or fill all n frames (and lose their end), and m and n."""
+    """Utterances stored, how many exceed m words or n frames (and lose their end), and m and n."""
     return {"utterances": int(n_utt), "over_words": int(n_truncated_words), "over_frames": int(n_truncated_frames),
             "m": cfg.n_words, "n": cfg.n_frames}
 
@@ -120,7 +138,7 @@ def store_text(n_utt: int, n_truncated_words: int, n_truncated_frames: int, cfg:
     """The note under the feature store, rendered from :func:`store_facts`."""
     f = store_facts(n_utt, n_truncated_words, n_truncated_frames, cfg)
     return (f"**What this shows.** {f['utterances']} utterances are stored; {f['over_words']} have more than "
-            f"m = {f['m']} words and {f['over_frames']} fill all n = {f['n']} frames: they lose their end.")
+            f"m = {f['m']} words and {f['over_frames']} more than n = {f['n']} frames: they lose their end.")
 
 
 def padding_facts(n_real: int, cfg: TSINConfig) -> dict[str, int | float]:
@@ -137,3 +155,39 @@ def padding_text(n_real: int, cfg: TSINConfig) -> str:
            f"fills {f['frames']} of the n = {f['slots']} frame slots; {f['padding']} are padding")
     return (f"**What this shows.** The utterance {fit}. The speech LSTM reads N = {f['lstm_steps']} steps of "
             f"{f['step_ms']:g} ms ({_pooling(f['stride'])}).")
+
+
+#: What the stored speech features are, per ``speech_norm``.
+_STORED = {"fold": "not normalised (the model standardises them with the training fold's statistics)",
+           "utterance": "normalised per utterance", "none": "not normalised"}
+
+
+def speech_walkthrough(y: np.ndarray | str | os.PathLike, cfg: TSINConfig) -> dict[str, Any]:
+    """One clip through the run's speech path, every intermediate kept, and three lines saying what each stage did.
+
+    Silence trimming (``cfg.trim_db``; 0 keeps the clip), :func:`~tsin_nb.features.logmel_steps` of the trimmed
+    clip with the normalisation the store applies (none for ``speech_norm="fold"``: the model standardises later),
+    cut or zero-padded to ``cfg.n_frames`` with its mask, and pooled by ``cfg.speech_stride`` as the speech LSTM
+    reads it. Keys: those of ``logmel_steps`` and ``clip`` (``y``), ``trimmed``, ``start`` (samples cut at the start), ``win``,
+    ``hop`` (samples), ``padded`` (n_frames, F), ``mask`` (n_frames,), ``pooled`` (N', F or 2 F),
+    ``pooled_mask`` (N',) and ``text``. ``y`` is the clip's samples at ``cfg.sample_rate``, or its audio file.
+    """
+    if not isinstance(y, np.ndarray):
+        y = load_audio(y, cfg.sample_rate)  # (samples,) mono
+    sr, (win, hop) = cfg.sample_rate, frame_lengths(cfg)
+    trimmed, start = trim_silence(y, cfg)
+    steps = logmel_steps(trimmed, cfg, norm="none" if cfg.speech_norm == "fold" else cfg.speech_norm)
+    padded, mask = pad_or_truncate(steps["features"], cfg.n_frames)  # (n_frames, F), (n_frames,)
+    pooled, pooled_mask = pool_frames(torch.from_numpy(padded)[None], torch.from_numpy(mask)[None],
+                                      cfg.speech_stride, cfg.speech_pool)  # (1, N', F or 2 F), (1, N')
+    stats = "mean and standard deviation" if cfg.speech_pool == "mean_std" else "their mean"
+    text = "\n".join([
+        f"trimming (trim_db = {cfg.trim_db:g}): {len(trimmed) / sr:.2f} of {len(y) / sr:.2f} s kept, "
+        f"{start / sr:.2f} s cut at the start, {(len(y) - start - len(trimmed)) / sr:.2f} s at the end",
+        f"frames of {win} samples every {hop} samples; stored features {_STORED[cfg.speech_norm]}",
+        f"the speech LSTM reads {tuple(pooled.shape[1:])} (steps x features), {int(pooled_mask.sum())} of them real: "
+        + (f"blocks of {cfg.speech_stride} frames pooled to {stats}" if cfg.speech_stride > 1 else "every frame")
+        + (", then standardised with the training fold's statistics" if cfg.speech_norm == "fold" else ""),
+    ])
+    return {**steps, "clip": y, "trimmed": trimmed, "start": start, "win": win, "hop": hop, "padded": padded, "mask": mask,
+            "pooled": pooled[0].numpy(), "pooled_mask": pooled_mask[0].numpy(), "text": text}

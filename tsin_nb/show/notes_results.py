@@ -288,3 +288,13 @@ def pointer_text(table: pd.DataFrame) -> str:
         lines.append(f"- {cue} ({f['n']} utterances): {f['rate']:.1f} % [{f['low']:.1f}, {f['high']:.1f}], "
                      f"{words[f['verdict']]} the rule '{f['rule']}' ({f['rule_rate']:.1f} %).")
     return "\n".join(lines)
+
+
+def misplaced_text(misses: pd.DataFrame) -> str:
+    """One printed line from ``tsin_nb.data.equal_segment_misses``: how often equal time segments (the "w/o TA"
+    alignment) put most of the emphasised word under another word."""
+    if misses.empty:
+        return "no focus utterance: nothing for equal segments to misplace"
+    return (f"equal segments put most of the emphasised word under another word in "
+            f"{100 * misses['misplaced'].mean():.1f} % of {len(misses)} focus utterances (mean share of its frames "
+            f"in its own segment {100 * misses['inside'].mean():.0f} %)")

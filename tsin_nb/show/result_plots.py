@@ -308,3 +308,14 @@ def plot_paired_differences(comparisons: pd.DataFrame, title: str | None = None,
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def plot_table_one(t1: pd.DataFrame, title: str | None = "Table I: TSIN per test set (bars: this run; hollow "
+                   "diamonds: the paper, on IEMOCAP)") -> Figure:
+    """Table I (``runs.table_one``: protocol, test set, WA, UA, paper WA, paper UA) as bars per test set, one panel
+    per protocol, with the paper's values as hollow diamonds where it has them."""
+    ids = ["protocol", "test set"]
+    ours = t1.melt(id_vars=ids, value_vars=["WA", "UA"], var_name="metric")
+    paper = t1.melt(id_vars=ids, value_vars=["paper WA", "paper UA"], var_name="metric")
+    paper["metric"] = paper["metric"].str.removeprefix("paper ")
+    return plot_table_bars(ours, paper=paper, index="test set", title=title)

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tsin_nb.core import EMOTIONS
-from tsin_nb.show.alignment_plots import plot_alignment
+from tsin_nb.show.alignment_plots import plot_alignment, plot_alignment_record
 from tsin_nb.show.plotting import figure_png
 
 
@@ -86,6 +86,56 @@ def records_from_arrays(ids: Sequence[str], labels: Sequence[Any], preds: Sequen
             label=_name(labels[k], emotions), pred=_name(preds[k], emotions), n_real_frames=n_real,
         ))
     return records
+
+
+@dataclass
+class Example:
+    """One utterance to draw: its record, the word to select, the other candidate word, and where it came from."""
+
+    record: AlignmentRecord
+    salient: int  # index of the corpus's salient (emphasised) word; 0 when the corpus names none
+    other: int | None  # index of the other candidate word of a ``focus`` utterance, else None
+    pool: list[AlignmentRecord]  # the records it was chosen from (those of ``cue`` when one was given)
+    description: str  # one line: id, label, prediction and the words named by the corpus
+
+    def plot(self, cfg: Any = None) -> Figure:
+        """The alignment picture of the record with the salient word selected (:func:`plot_alignment_record`)."""
+        return plot_alignment_record(self.record, self.salient, cfg)
+
+
+def pick_example(records: Sequence[AlignmentRecord], meta: Any = None, example: str = "",
+                 cue: str | None = None) -> Example:
+    """The utterance to draw: ``example`` when it is among ``records``, else the first correctly classified one with
+    word timings (preferring five words or more), else the first.
+
+    ``meta`` is the embedded corpus's ``synthetic_meta.csv`` indexed by ``utt_id`` (None for another corpus): it
+    names the salient word (and for ``focus`` the other candidate); with ``cue``, only that cue's records count.
+    """
+    known = meta is not None
+    pool = [r for r in records if cue is None or (known and r.utt_id in meta.index and meta.loc[r.utt_id, "cue"] == cue)]
+    if not pool:
+        raise ValueError(f"no record to draw{f' of cue {cue!r}' if cue else ''} among {len(records)}")
+    right = [r for r in pool if r.label == r.pred and r.word_frames is not None]
+    chosen = next((r for r in pool if r.utt_id == example), ([r for r in right if len(r.words) >= 5] or right or pool)[0])
+    row = meta.loc[chosen.utt_id] if known and chosen.utt_id in meta.index else None
+    salient = int(row["salient_index"]) if row is not None else 0
+    other = _index(row.get("other_index")) if row is not None else None
+    text = f"{chosen.utt_id}: label {chosen.label}, predicted {chosen.pred}"
+    if row is not None and other is not None:
+        text += (f"; emphasised word {row['salient_word']!r} (index {salient}), other candidate "
+                 f"{row['other_word']!r} (index {other})")
+    elif row is not None:
+        text += f"; salient word {row['salient_word']!r} (index {salient})"
+    if row is not None and max(salient, other or 0) >= len(chosen.words):
+        text += f"; the model sees only the first {len(chosen.words)} words"
+    return Example(chosen, salient, other, pool, text)
+
+def _index(value: Any) -> int | None:
+    """A word index from a ``synthetic_meta.csv`` cell, None for an empty one ("" or NaN)."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 class AlignmentViewer:

@@ -5,7 +5,7 @@ Imports ``tsin_nb.core``, ``tsin_nb.features`` and ``tsin_nb.model``.
 """
 
 from tsin_nb.train.baselines import fit_linear
-from tsin_nb.train.batches import cut_batch, feature_tensors, pool_once
+from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pool_once
 from tsin_nb.train.checkpoints import set_aside
 from tsin_nb.train.metrics import (
     confusion,
@@ -19,6 +19,7 @@ from tsin_nb.train.trainer import (
     FitResult,
     alignment_loss,
     config_diff,
+    first_epoch_of_fit,
     fit,
     fold_digest,
     fold_speech_stats,
@@ -28,6 +29,8 @@ from tsin_nb.train.trainer import (
 )
 
 __all__ = [
+    "autocast",
+    "first_epoch_of_fit",
     "CHECKPOINT",
     "FitResult",
     "alignment_loss",

@@ -32,7 +32,7 @@ from tsin_nb.core import (
     upgrade_config_dict,
 )
 from tsin_nb.features import FeatureStore
-from tsin_nb.model import loss_fn
+from tsin_nb.model import build_model, loss_fn
 from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pad_to, pool_once, train_batches
 from tsin_nb.train.checkpoints import load_checkpoint_or_set_aside
 from tsin_nb.train.metrics import confusion, unweighted_accuracy, weighted_accuracy
@@ -416,3 +416,13 @@ def _speech_stats(model: nn.Module) -> dict[str, np.ndarray] | None:
     if norm is None:
         return None
     return {"mean": norm.mean.detach().cpu().numpy(), "std": norm.std.detach().cpu().numpy()}
+
+
+def first_epoch_of_fit(cfg: TSINConfig, variant: str, store: FeatureStore, fold: Any,
+                       device: str | torch.device = "auto") -> float:
+    """``fit``'s mean training loss over the first epoch of a fresh ``variant`` seeded with ``cfg.seed`` (no folder,
+    no log): what a plain training loop written out with the same seeds must reproduce."""
+    set_seed(cfg.seed)  # the initial weights, as every job of run_experiment
+    result = fit(build_model(cfg, variant), store, fold, cfg.replace(epochs=1), device=str(device), progress=False,
+                 log=None)
+    return float(result.history[0]["train_loss"])
