@@ -151,8 +151,9 @@ def padding_facts(n_real: int, cfg: TSINConfig) -> dict[str, int | float]:
 def padding_text(n_real: int, cfg: TSINConfig) -> str:
     """The note under the padding cell, rendered from :func:`padding_facts`."""
     f = padding_facts(n_real, cfg)
+    verb = "is" if f["padding"] == 1 else "are"
     fit = (f"has {f['frames']} frames for n = {f['slots']} slots: the last {f['cut']} are cut" if f["cut"] else
-           f"fills {f['frames']} of the n = {f['slots']} frame slots; {f['padding']} are padding")
+           f"fills {f['frames']} of the n = {f['slots']} frame slots; {f['padding']} {verb} padding")
     return (f"**What this shows.** The utterance {fit}. The speech LSTM reads N = {f['lstm_steps']} steps of "
             f"{f['step_ms']:g} ms ({_pooling(f['stride'])}).")
 

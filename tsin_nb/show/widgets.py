@@ -130,6 +130,7 @@ def pick_example(records: Sequence[AlignmentRecord], meta: Any = None, example: 
         text += f"; the model sees only the first {len(chosen.words)} words"
     return Example(chosen, salient, other, pool, text)
 
+
 def _index(value: Any) -> int | None:
     """A word index from a ``synthetic_meta.csv`` cell, None for an empty one ("" or NaN)."""
     try:
