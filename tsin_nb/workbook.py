@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from tsin_nb.core import TSINConfig, get_device, safe_fold_dirname, set_seed
-from tsin_nb.data import DEFAULT_CUES, DEFAULT_SIZE, equal_segment_misses
+from tsin_nb.core import TSINConfig, get_device, listed, safe_fold_dirname, set_seed
+from tsin_nb.data import DEFAULT_CUES, DEFAULT_SIZE, equal_segment_misses, read_synthetic_meta
 from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
 from tsin_nb.model import prior_alignment
 from tsin_nb.runs import (
@@ -236,7 +236,7 @@ class Workbook:
             raise ValueError(f"settings {sorted(config_changes) or ['seed']} change the preset: give the run its own tag")
         preset = TSINConfig.preset(self.preset, **config_changes) if config_changes else self.preset
         results = run_experiment(
-            self.root, self.results_for(tag), protocols=_listed(protocols), variants=_listed(variants), preset=preset,
+            self.root, self.results_for(tag), protocols=listed(protocols), variants=listed(variants), preset=preset,
             epochs=self.epochs, folds=folds or None, seed=self.seed if seed is None else seed, cache_dir=self.cache,
             text_model=text_model or self.text_model, device=str(self.device), progress=progress, log=None,
             jobs=self.jobs, scheduler=self.scheduler or None)
@@ -292,8 +292,7 @@ class Workbook:
     def cue_meta(self) -> pd.DataFrame | None:
         """The embedded corpus's ``synthetic_meta.csv`` (cue, salient and other word of each utterance) indexed by
         ``utt_id``; None for another corpus."""
-        path = self.root / "synthetic_meta.csv"
-        return pd.read_csv(path, keep_default_na=False).set_index("utt_id") if path.is_file() else None
+        return read_synthetic_meta(self.root)
 
     def cues(self) -> pd.DataFrame | None:
         """``utt_id`` and ``cue`` of the embedded corpus's utterances that carry a cue (:func:`tsin_nb.show.read_cues`);
@@ -333,7 +332,7 @@ class Workbook:
         """
         folds, store = fold_index + 1, self.store()
         self.train(variants, protocols=protocol, folds=folds)
-        records = {v: self.alignment_records(v, protocol, fold_index) for v in _listed(variants)}
+        records = {v: self.alignment_records(v, protocol, fold_index) for v in listed(variants)}
         left_out: dict[str, str] = {}
         if align_loss > 0 and not store.settings.get("stats", {}).get("word_frames_known"):
             left_out[ALIGNED_ROW] = ("this corpus has no word timings: the alignment-loss row, which needs the true "
@@ -369,6 +368,3 @@ class Workbook:
         with torch_threads(1):
             return fit(model, self.store(), fold, cfg, out_dir=out_dir, resume=True, device=str(self.device), log=None)
 
-
-def _listed(value: str | Iterable[str]) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)

@@ -16,6 +16,11 @@ import numpy as np
 import torch
 
 
+def listed(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Names given as ``"a,b"`` (blanks and empty items dropped) or as a sequence, as a tuple."""
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+
+
 def set_seed(seed: int = 0) -> None:
     """Seed random, numpy and torch (CPU and CUDA)."""
     random.seed(seed)

@@ -19,7 +19,7 @@ from tsin_nb.data.corpus import (
     read_wdseg,
     report_damaged,
 )
-from tsin_nb.data.cues import CUE_COLUMNS, synthetic_cues
+from tsin_nb.data.cues import CUE_COLUMNS, read_synthetic_meta, synthetic_cues
 from tsin_nb.data.drops import DROPPED_FILE, report_drops
 from tsin_nb.data.espeak import EVENT_WORD, EspeakError, synthesize, synthesize_events
 from tsin_nb.data.iemocap import KNOWN_COUNTS, check_known_counts, load_iemocap
@@ -68,6 +68,7 @@ __all__ = [
     "plan_corpus",
     "probe_audio",
     "read_text",
+    "read_synthetic_meta",
     "read_wdseg",
     "report_damaged",
     "report_drops",

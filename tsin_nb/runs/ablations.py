@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from tsin_nb.core import VARIANT_LABELS
+from tsin_nb.core import VARIANT_LABELS, listed
 from tsin_nb.runs.intervals import compare_each, mean_intervals
 from tsin_nb.runs.results import fold_dirs, load_metrics
 
@@ -31,10 +31,6 @@ class Trains(Protocol):
     def results_for(self, tag: str = "") -> Path: ...
 
 
-def _listed(names: str | Sequence[str]) -> list[str]:
-    return [n for n in names.split(",") if n] if isinstance(names, str) else list(names)
-
-
 def table_five_bars(t5: pd.DataFrame, runs: Folders, protocols: str | Sequence[str],
                     variants: str | Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Table V as ``plot_table_bars`` takes it: (ours, paper, err), rows the variants this run has values for.
@@ -46,9 +42,9 @@ def table_five_bars(t5: pd.DataFrame, runs: Folders, protocols: str | Sequence[s
     ours = t5.loc[:, (slice(None), ["WA", "UA"])].dropna(how="all")
     paper = t5.loc[ours.index, (slice(None), ["paper WA", "paper UA"])]
     paper = paper.rename(columns=lambda c: c.removeprefix("paper "), level=1)
-    err = pd.DataFrame({(p, m.upper()): mean_intervals(runs, p, _listed(variants), metric=m)
+    err = pd.DataFrame({(p, m.upper()): mean_intervals(runs, p, listed(variants), metric=m)
                         .set_index("variant")["half_width"].rename(index=VARIANT_LABELS)
-                        for p in _listed(protocols) for m in ("wa", "ua")}).reindex(ours.index)
+                        for p in listed(protocols) for m in ("wa", "ua")}).reindex(ours.index)
     return ours, paper, err
 
 
@@ -57,7 +53,7 @@ def table_five_record(runs: Folders, protocols: str | Sequence[str], variants: s
     """(comparisons, means) for the record: ``against`` paired with every other variant (``compare_each``, UA
     then WA) and every variant's mean with its interval (``mean_intervals``, WA then UA, with protocol and metric
     columns), over the results folders ``runs``."""
-    protocols, variants = _listed(protocols), _listed(variants)
+    protocols, variants = listed(protocols), listed(variants)
     comparisons = pd.concat([compare_each(runs, p, against, variants, metric=m)
                              for p in protocols for m in ("ua", "wa")], ignore_index=True)
     means = pd.concat([mean_intervals(runs, p, variants, metric=m).assign(protocol=p, metric=m)
@@ -77,7 +73,7 @@ def train_embeddings(wb: Trains, word_embeddings: str | Sequence[str], static_ve
     table (embedding, protocol, metric ``"WA"``/``"UA"``, value: mean over folds in %) and
     ``{name: (failed folds, folds)}``.
     """
-    kinds = _listed(word_embeddings) + ([f"static:{static_vectors}"] if static_vectors else [])
+    kinds = [*listed(word_embeddings), *([f"static:{static_vectors}"] if static_vectors else [])]
     rows: list[dict[str, Any]] = []
     failed: dict[str, tuple[int, int]] = {}
     for kind in kinds:

@@ -175,6 +175,7 @@ def plot_alignment_record(record: Any, selected_word: int | None = 0, cfg: TSINC
                           label=record.label, pred=record.pred, selected_word=selected_word,
                           attention_label=ATTENTION_LABEL if cfg is None else attention_title(cfg))
 
+
 def plot_alignment_quality(df_by_variant: Mapping[str, pd.DataFrame], title: str | None = None) -> Figure:
     """Per-utterance mass-in-span against the uniform share per variant (boxes), and the overall ratio (bars)."""
     long, ratios = [], []

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tsin_nb.core import VARIANT_LABELS
+from tsin_nb.core import VARIANT_LABELS, listed
+from tsin_nb.data import read_synthetic_meta
 
 #: ``synthetic_meta.csv`` cue values and the names shown to readers.
 CUE_NAMES: dict[str, str] = {"text": "words", "voice": "voice", "both": "both", "focus": "focus"}
@@ -202,10 +203,6 @@ def salient_pointers(records: Sequence, meta: pd.DataFrame, confidence: float = 
 EMBEDDING_FIGURES: dict[str, int] = {"SesI": 5, "SpkI": 6, "SpkD": 7}
 
 
-def _listed(value: str | Sequence[str]) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
-
-
 def embedding_figures(out_dir: str | os.PathLike, protocols: str | Sequence[str], variants: Sequence[str],
                       fold_index: int, fig_dir: str | os.PathLike, seed: int = 0,
                       methods: Sequence[str] = ("tsne", "umap")) -> dict[str, Figure]:
@@ -218,7 +215,7 @@ def embedding_figures(out_dir: str | os.PathLike, protocols: str | Sequence[str]
 
     figures = {}
     for method in methods:
-        for protocol in _listed(protocols):
+        for protocol in listed(protocols):
             points = {}
             for variant in variants:
                 out = load_outputs(out_dir, protocol, variant, fold_index)
@@ -235,7 +232,7 @@ def silhouette_summary(out_dir: str | os.PathLike, protocols: str | Sequence[str
                        variants: Sequence[str]) -> pd.DataFrame:
     """:func:`silhouette_table` over the folds that every one of ``variants`` finished (so each mean is over the
     same test utterances): protocol, variant, silhouette (mean), std and folds."""
-    per_fold = embedding_silhouettes(out_dir, _listed(protocols), variants)
+    per_fold = embedding_silhouettes(out_dir, listed(protocols), variants)
     per_fold = per_fold[per_fold.groupby(["protocol", "fold"])["variant"].transform("nunique") == len(set(variants))]
     return silhouette_table(per_fold)
 
@@ -247,7 +244,7 @@ def summed_confusions(out_dir: str | os.PathLike, protocols: str | Sequence[str]
     from tsin_nb.runs import load_metrics
 
     out = {}
-    for protocol in _listed(protocols):
+    for protocol in listed(protocols):
         runs = load_metrics(out_dir, protocol, variant)[: folds or None]
         if not runs:
             raise FileNotFoundError(f"no finished {variant} fold of {protocol} under {out_dir}")
@@ -261,10 +258,9 @@ def summed_confusions(out_dir: str | os.PathLike, protocols: str | Sequence[str]
 def cue_examples(corpus_root: str | os.PathLike) -> pd.DataFrame | None:
     """One utterance of each cue of the embedded corpus (label, text, the word that carries it and, for ``focus``,
     the other candidate); None for a corpus without cues."""
-    path = Path(corpus_root) / "synthetic_meta.csv"
-    if not path.is_file():
+    meta = read_synthetic_meta(corpus_root)
+    if meta is None:
         return None
-    meta = pd.read_csv(path, keep_default_na=False).set_index("utt_id")
     meta = meta[meta["cue"].isin(list(CUE_NAMES))]
     cols = [c for c in ("cue", "label_code", "text", "salient_word", "other_word") if c in meta.columns]
     return meta.groupby("cue", sort=False).head(1)[cols]
@@ -274,5 +270,5 @@ def cue_study(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protoco
               cues: pd.DataFrame, a: str = "tsin") -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`cue_units` (accuracy per variant and cue, with interval half-widths) and :func:`cue_comparisons`
     (``a`` minus each variant per cue, paired intervals) over the same (fold, seed) units."""
-    variants = _listed(variants)
+    variants = listed(variants)
     return cue_units(out_dirs, protocol, variants, cues), cue_comparisons(out_dirs, protocol, cues, a, variants)
