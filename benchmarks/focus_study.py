@@ -38,6 +38,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "printed_noprior": {"si_pairing": "printed", "align_prior": 0.0},
     "printed_pos8_noprior": {"si_pairing": "printed", "align_prior": 0.0, "align_pos": 8},
     "oracle": {"align_loss": 1.0},
+    "oracle_noprior": {"align_prior": 0.0, "align_loss": 1.0},
+    "nce_noprior": {"align_prior": 0.0, "align_nce": 1.0},
+    "nce_pos8_noprior": {"align_prior": 0.0, "align_nce": 1.0, "align_pos": 8},
+    "sum": {"si_scale": "sum"},
+    "cd05": {"classifier_dropout": 0.5},
+    "wd1e-2": {"weight_decay": 1e-2},
+    "ep48": {"epochs": 48, "lr_step": 32},
     "printed_oracle": {"si_pairing": "printed", "align_loss": 1.0},
 }
 

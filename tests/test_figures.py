@@ -139,6 +139,7 @@ def test_alignment_panel_is_titled_by_what_shaped_it() -> None:
     assert said in " ".join(ax.get_title() for ax in custom.axes)
     assert "word-order prior" in attention_title(TSINConfig.preset("cpu"))
     assert "position" in attention_title(TSINConfig.preset("paper", align_pos=4))
+    assert "word-match" in attention_title(TSINConfig.preset("paper", align_nce=1.0))
 
 
 # ----------------------------------------------------------------------------- architecture diagram
@@ -151,7 +152,7 @@ def _configs() -> dict[str, TSINConfig]:
         "paper": paper,
         "tiny": TSINConfig.preset("tiny"),
         "everything": paper.replace(bidirectional=True, lstm_layers=2, align_prior=0.1, align_pos=4,
-                                    si_weights="literal", si_scale="mean", si_pairing="printed",
+                                    align_nce=0.5, si_weights="literal", si_scale="mean", si_pairing="printed",
                                     speech_pool="mean_std", text_dropout=0.5, speech_norm="utterance",
                                     text_model="sentence-transformers/all-MiniLM-L6-v2"),
         "stride1_mean_std": paper.replace(speech_pool="mean_std"),
@@ -195,6 +196,7 @@ def test_architecture_text_follows_the_config(preset: str) -> None:
     assert ("mean-pool" in text) is False or cfg.speech_pool == "mean"
     assert ("prior" in text) == (cfg.align_prior > 0)
     assert ("position score" in text) == (cfg.align_pos > 0)
+    assert ("word-match" in text) == (cfg.align_nce > 0)
     assert f"d = {cfg.d_model}" in text and f"d' = {cfg.d_fusion}" in text
     assert f"D={cfg.d_model}" in text and f"D'={cfg.d_fusion}" in text
     pooled = f"2F={2 * cfg.speech_dim}" if cfg.speech_pool == "mean_std" else f"F={cfg.speech_dim})"

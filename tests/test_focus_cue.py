@@ -161,3 +161,29 @@ def test_a_corpus_written_before_the_cue_setting_is_a_three_cue_one(tmp_path: Pa
     with pytest.raises(ValueError, match="already holds a synthetic corpus"):
         make_synthetic_corpus(root, 40, seed=0, progress=False)
     assert make_synthetic_corpus(root, 40, seed=0, progress=False, cues="three") == root.resolve()
+
+
+def test_seen_word_groups_split_each_test_utterance_once() -> None:
+    """word_seen_groups: a shared synonym is seen, a word only the test session uses is not; nothing lost."""
+    from tsin_nb.show import word_seen_groups
+
+    by_hand = pd.DataFrame({"cue": ["text", "text", "focus", "voice"],
+                            "text": ["I am glad.", "I am Elated!", "Glad, then sad.", "I am fine."],
+                            "emotion_word": ["glad", "elated", "", ""], "salient_word": ["", "", "Glad", "fine"]},
+                           index=["a", "b", "c", "d"])
+    assert word_seen_groups(by_hand, [{"b", "c"}, {"a", "d"}]) == {
+        "words, seen": {"a"}, "words, unseen": {"b"}, "focus, seen": {"c"}}  # "glad" of a trains fold 1; "elated" is new
+
+    plan = plan_corpus(1000, 0, cues="four")
+    meta = pd.DataFrame([{"cue": u.cue, "text": u.text, "emotion_word": u.emotion_word if u.cue == "text" else "",
+                          "salient_word": u.salient_word, "session": u.session} for u in plan],
+                        index=[f"u{i}" for i in range(len(plan))])
+    tests = [set(g.index) for _, g in meta.groupby("session")]
+    groups = word_seen_groups(meta, tests)
+    decided = set(meta.index[meta["cue"].isin(["text", "focus"])])
+    assert sorted(u for g in groups.values() for u in g) == sorted(decided)  # each one exactly once
+    shared = {w for sh, _ in P.WORDS.values() for w in sh}
+    for key, ids in groups.items():
+        words = {str(meta.at[u, "emotion_word"] or meta.at[u, "salient_word"]).lower() for u in ids}
+        assert (words <= shared) if key.endswith(", seen") else not (words & shared), key
+    assert all(len(groups[k]) > 20 for k in ("words, seen", "words, unseen", "focus, seen", "focus, unseen"))

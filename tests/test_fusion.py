@@ -15,7 +15,7 @@ from test_train import make_store
 
 from tsin_nb.core import TSINConfig, set_seed
 from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
-from tsin_nb.model import build_model
+from tsin_nb.model import build_model, word_match_loss
 from tsin_nb.runs import Fold, format_tables, load_outputs, make_folds, run_experiment
 from tsin_nb.train import alignment_loss, fit, fold_speech_stats, span_targets
 
@@ -101,10 +101,34 @@ def test_alignment_loss_pulls_attention_into_the_spans() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"text_dropout": 1.0}, {"classifier_dropout": -0.1}, {"si_scale": "max"},
-                                 {"speech_norm": "global"}, {"align_loss": -1.0}, {"trim_db": -3.0}])
+                                 {"speech_norm": "global"}, {"align_loss": -1.0}, {"trim_db": -3.0},
+                                 {"align_nce": -0.5}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         TSINConfig.preset("cpu", **bad)
+
+
+def test_word_match_loss_is_trained_and_needs_no_timings() -> None:
+    """align_nce: fit adds the word-match loss (no word timings needed) and training lowers it."""
+    cfg = CFG.replace(epochs=6, lr=3e-2)
+    store = make_store(cfg)  # no word timings at all
+    rows = store.index(FOLD.train)
+
+    def loss_of(model: torch.nn.Module) -> float:
+        model.eval()
+        with torch.no_grad():
+            o = model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows])
+        return word_match_loss(o.word_match, store.text_mask[rows]).item()
+
+    set_seed(0)
+    model = _model(cfg.replace(align_nce=1.0), "tsin")
+    before = loss_of(model)
+    fit(model, store, FOLD, cfg.replace(align_nce=1.0), progress=False, log=None)
+    assert loss_of(model) < before - 0.1
+    off = fit(_model(cfg, "tsin"), store, FOLD, cfg, progress=False, log=None)
+    assert off.history[0]["train_loss"] != pytest.approx(fit(_model(cfg.replace(align_nce=1.0), "tsin"), store, FOLD,
+                                                               cfg.replace(align_nce=1.0), progress=False,
+                                                               log=None).history[0]["train_loss"])
 
 
 def test_alignment_loss_needs_timings() -> None:

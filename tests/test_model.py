@@ -17,6 +17,7 @@ from tsin_nb.model import (
     SemanticInteraction,
     SpeechEncoder,
     TSINOutput,
+    WordMatch,
     build_model,
     count_parameters,
     loss_fn,
@@ -24,6 +25,7 @@ from tsin_nb.model import (
     pool_frames,
     temporal_alignment,
     uniform_alignment,
+    word_match_loss,
 )
 
 TINY = TSINConfig.preset("tiny")
@@ -103,6 +105,46 @@ def test_align_pos_adds_parameters_only_where_eq3_runs():
     assert build_model(TINY, "tsin").position is None
     with pytest.raises(ValueError, match="align_pos"):
         TINY.replace(align_pos=-1)
+
+
+def test_word_match_logits_and_loss_by_hand():
+    """align_nce: logits are cos(P u_j, t_k) / tau; the loss is -log softmax over the real words, diagonal target."""
+    match = WordMatch(2).double()
+    with torch.no_grad():
+        match.proj.weight.copy_(torch.eye(2, dtype=torch.float64))
+    U = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]]], dtype=torch.float64)  # third word is padding
+    T = torch.tensor([[[3.0, 0.0], [1.0, 1.0], [0.0, 1.0]]], dtype=torch.float64)
+    logits = match(U, T)[0]
+    c = 1 / math.sqrt(2)
+    assert torch.allclose(logits[:2, :2], torch.tensor([[1.0, c], [0.0, c]], dtype=torch.float64) / 0.1)
+    mask = torch.tensor([[True, True, False]])
+    by_hand = -0.5 * (math.log(math.exp(10) / (math.exp(10) + math.exp(10 * c)))
+                      + math.log(math.exp(10 * c) / (1 + math.exp(10 * c))))
+    assert word_match_loss(logits[None], mask).item() == pytest.approx(by_hand, rel=1e-6)
+    # a padded word is never a candidate: its (huge) logit changes nothing
+    bumped = logits.clone()
+    bumped[:, 2] = 1e6
+    assert word_match_loss(bumped[None], mask).item() == pytest.approx(by_hand, rel=1e-6)
+    # an utterance of one word has nothing to tell apart: no loss, but a gradient path (zero)
+    lone = word_match_loss(logits[None].requires_grad_(True), torch.tensor([[True, False, False]]))
+    assert lone.item() == 0.0 and lone.requires_grad
+
+
+def test_align_nce_adds_parameters_only_where_eq3_runs():
+    cfg = TINY.replace(align_nce=0.5)
+    for variant in ("tsin", "no_si"):
+        model = build_model(cfg, variant)
+        assert model.word_match is not None
+        s, t = torch.randn(2, cfg.n_frames, cfg.speech_dim), torch.randn(2, cfg.n_words, cfg.text_dim)
+        out = model(s, prefix_mask([40, 20], cfg.n_frames), t, prefix_mask([8, 3], cfg.n_words))
+        assert out.word_match.shape == (2, cfg.n_words, cfg.n_words)
+    for variant in ("no_ta", "speech", "text"):
+        assert build_model(cfg, variant).word_match is None
+    assert build_model(TINY, "tsin").word_match is None
+    with pytest.raises(ValueError, match="align_nce"):
+        TINY.replace(align_nce=-1.0)
+    assert TINY.replace(align_nce=0.0).legacy_dict() == TINY.legacy_dict()  # old results keep their folders
+    assert "align_nce" in TINY.replace(align_nce=0.5).legacy_dict()
 
 
 @pytest.mark.parametrize("si_pairing", ["prose", "printed"])

@@ -32,12 +32,14 @@ from tsin_nb.data.synth_plan import (
     DEFAULT_SIZE,
     LEGACY_CUES,
     SMOKE_SIZE,
+    WORD_RE,
     focus_pairs,
     plan_corpus,
 )
 
 __all__ = [
     "AudioError",
+    "WORD_RE",
     "CUE_COLUMNS",
     "CUE_SHARES",
     "CorpusError",

@@ -21,6 +21,7 @@ from tsin_nb.model.tsin import (
     PositionScore,
     SemanticInteraction,
     TSINOutput,
+    WordMatch,
     alignment_weights,
     build_model,
     diagonal_prior,
@@ -28,6 +29,7 @@ from tsin_nb.model.tsin import (
     prior_alignment,
     temporal_alignment,
     uniform_alignment,
+    word_match_loss,
 )
 
 __all__ = [
@@ -52,4 +54,6 @@ __all__ = [
     "prior_alignment",
     "temporal_alignment",
     "uniform_alignment",
+    "WordMatch",
+    "word_match_loss",
 ]

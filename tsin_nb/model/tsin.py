@@ -138,6 +138,40 @@ def temporal_alignment(
     return U, alpha_prime
 
 
+class WordMatch(nn.Module):
+    """Which word of its utterance does each word's speech context u_j sound like? (``cfg.align_nce``).
+
+    logits_jk = cos(P u_j, t_k) / tau over the real words k of the same utterance, with P a learned D x D map
+    and tau = 0.1. Trained with cross-entropy towards k = j (:func:`word_match_loss`), it asks Eq. 4 to give
+    each word frames that tell it apart from the other words, which the emotion loss alone never asks: without
+    it every word's gradient points the same way and the attention stays uniform. It needs no word timings;
+    u_j is built from speech frames only, so it can pick out its word only through what the frames hold.
+    Not in the paper.
+    """
+
+    def __init__(self, d: int, tau: float = 0.1) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d, d, bias=False)
+        self.tau = tau
+
+    def forward(self, U: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+        """U, T (B, M, D) -> logits (B, M, M): row j scores word j's speech context against every word k."""
+        a = nn.functional.normalize(self.proj(U), dim=-1)  # (B, M, D)
+        b = nn.functional.normalize(T, dim=-1)  # (B, M, D)
+        return torch.einsum("bjd,bkd->bjk", a, b) / self.tau  # (B, M, M)
+
+
+def word_match_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real words j with at least one other real word of -log softmax_k(logits_jk)[k = j]: (B, M, M), (B, M) -> ()."""
+    mask = mask.bool()
+    scores = logits.float().masked_fill(~mask[:, None, :], float("-inf"))  # (B, M, M)
+    logp = torch.log_softmax(scores, dim=-1).diagonal(dim1=1, dim2=2)  # (B, M)
+    rows = mask & (mask.sum(dim=1, keepdim=True) > 1)  # (B, M): one word alone has nothing to be told from
+    if not rows.any():
+        return logits.sum() * 0.0
+    return -logp[rows].mean()
+
+
 def uniform_alignment(
     S: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -290,6 +324,7 @@ class TSINOutput:
     alignment: torch.Tensor | None = None  # (B, M, N)
     speech_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to U (w~^t in the prose pairing)
     text_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to T (w~^s in the prose pairing)
+    word_match: torch.Tensor | None = None  # (B, M, M): :class:`WordMatch` logits when ``cfg.align_nce > 0``
 
 
 class TSIN(nn.Module):
@@ -312,6 +347,7 @@ class TSIN(nn.Module):
         self.speech_encoder = SpeechEncoder(cfg) if self.uses_speech else None
         self.text_encoder = TextEncoder(cfg) if self.uses_text else None
         self.position = PositionScore(cfg.align_pos, cfg.d_model) if cfg.align_pos > 0 and variant in ("tsin", "no_si") else None
+        self.word_match = WordMatch(cfg.d_model) if cfg.align_nce > 0 and variant in ("tsin", "no_si") else None
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
@@ -387,12 +423,13 @@ class TSIN(nn.Module):
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
             U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position)
+        match = self.word_match(U, T) if self.word_match is not None else None  # (B, M, M)
         w_speech = w_text = None
         if self.semantic is not None:
             U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2
         fused = self.fusion(U, T, text_mask)  # (B, M, D')
         logits, emb = self.mec(fused, text_mask)  # (B, C), (B, D')
-        return TSINOutput(logits, emb, alignment, w_speech, w_text)
+        return TSINOutput(logits, emb, alignment, w_speech, w_text, match)
 
 
 def build_model(cfg: TSINConfig, variant: str = "tsin") -> TSIN:

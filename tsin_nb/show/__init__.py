@@ -30,6 +30,7 @@ from tsin_nb.show.diagnostics import (
     silhouette_summary,
     silhouette_table,
     summed_confusions,
+    word_seen_groups,
 )
 from tsin_nb.show.diagram import add_colorbars, architecture_shapes, plot_architecture
 from tsin_nb.show.input_plots import (
@@ -217,4 +218,4 @@ from tsin_nb.show.alignment_plots import attention_title  # noqa: E402
 __all__ += ["attention_title"]
 __all__ += ["ALIGNED_ROW", "NO_PRIOR_ROW", "PRIOR_ONLY_ROW", "AlignmentRows", "Example", "cue_examples", "cue_study",
             "embedding_figures", "misplaced_text", "pick_example", "plot_alignment_record", "silhouette_summary",
-            "summed_confusions"]
+            "summed_confusions", "word_seen_groups"]

@@ -75,6 +75,32 @@ def cue_ids(cues: pd.DataFrame) -> dict[str, set[str]]:
     return {name: s for name, s in ids.items() if s}
 
 
+def word_seen_groups(meta: pd.DataFrame, test_sets: Sequence[set[str]]) -> dict[str, set[str]]:
+    """Test utterances of the ``text`` and ``focus`` cues split by whether their deciding word was ever read in training.
+
+    ``meta``: :func:`tsin_nb.data.read_synthetic_meta` (indexed by ``utt_id``, with ``cue``, ``text``,
+    ``emotion_word`` and ``salient_word``); ``test_sets``: one set of test ids per fold. The deciding word is the
+    emotion word of a ``text`` utterance and the emphasised one of a ``focus`` utterance. It is "seen" when it
+    occurs, in any case, among the words of an utterance outside that fold's test set (training or validation),
+    "unseen" otherwise: a word the model can only place by its meaning. Keys: ``"words, seen"``,
+    ``"words, unseen"``, ``"focus, seen"``, ``"focus, unseen"``; empty groups are left out.
+    """
+    from tsin_nb.data import WORD_RE
+
+    words = {u: {w.lower() for w in WORD_RE.findall(str(t))} for u, t in meta["text"].items()}
+    groups: dict[str, set[str]] = {}
+    for test in test_sets:
+        test = {str(u) for u in test}
+        known = set().union(*(w for u, w in words.items() if u not in test))
+        for u in sorted(test & set(meta.index)):
+            cue = meta.at[u, "cue"]
+            word = meta.at[u, "emotion_word"] if cue == "text" else meta.at[u, "salient_word"] if cue == "focus" else ""
+            if word:
+                key = f"{CUE_NAMES[cue]}, {'seen' if str(word).lower() in known else 'unseen'}"
+                groups.setdefault(key, set()).add(u)
+    return {k: groups[k] for k in ("words, seen", "words, unseen", "focus, seen", "focus, unseen") if k in groups}
+
+
 def cue_units(out_dirs: str | os.PathLike | Sequence[str | os.PathLike], protocol: str, variants: Sequence[str],
               cues: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Accuracy per variant and cue with a 95 % interval half-width over the (fold, seed) units (for error bars).

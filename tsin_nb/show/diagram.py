@@ -53,6 +53,8 @@ def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
         ta.append(f"+ word-order prior σ={cfg.align_prior:g}")
     if cfg.align_pos > 0:
         ta.append("+ learned position score")
+    if cfg.align_nce > 0:
+        ta.append(f"+ word-match loss ×{cfg.align_nce:g}")
     on_u, on_t = ("w̃ˢ", "w̃ᵗ") if cfg.si_pairing == "printed" else ("w̃ᵗ", "w̃ˢ")
     m = "m·" if cfg.si_scale == "mean" else ""
     norm8 = "÷ sum (Eq. 8 literal)" if cfg.si_weights == "literal" else "softmax over words"

@@ -83,6 +83,8 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
         out.append(f"a word-order prior on Eq. 4 (beyond the paper, spread {cfg['align_prior']:g})")
     if cfg.get("align_pos"):
         out.append(f"a learned position score in Eq. 3 ({cfg['align_pos']} Fourier features, beyond the paper)")
+    if cfg.get("align_nce"):
+        out.append(f"a word-match loss of weight {cfg['align_nce']:g} on Eq. 5's speech contexts (beyond the paper)")
     if cfg.get("align_loss"):
         out.append(f"an alignment loss of weight {cfg['align_loss']:g} (beyond the paper)")
     if cfg.get("text_dropout"):

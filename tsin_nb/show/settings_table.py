@@ -40,6 +40,7 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "Eq. 9 pairing": "w^t on speech, w^s on text (prose)" if cfg.si_pairing == "prose"
         else "w^t on text, w^s on speech (superscripts)",
         "Eq. 3 learned position score": f"{cfg.align_pos} frequencies" if cfg.align_pos > 0 else "none",
+        "Eq. 5 word-match loss": f"weight {cfg.align_nce:g}" if cfg.align_nce > 0 else "none",
         "LSTM": f"{'bi' if cfg.bidirectional else 'uni'}directional, {cfg.lstm_layers} layer(s)",
         "epochs": str(cfg.epochs),
         "batch size": str(cfg.batch_size),

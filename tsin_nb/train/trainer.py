@@ -32,7 +32,7 @@ from tsin_nb.core import (
     upgrade_config_dict,
 )
 from tsin_nb.features import FeatureStore
-from tsin_nb.model import build_model, loss_fn
+from tsin_nb.model import build_model, loss_fn, word_match_loss
 from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pad_to, pool_once, train_batches
 from tsin_nb.train.checkpoints import load_checkpoint_or_set_aside
 from tsin_nb.train.metrics import confusion, unweighted_accuracy, weighted_accuracy
@@ -352,6 +352,8 @@ def fit(
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
                     target = spans[rows][:, :text.shape[1], :speech.shape[1] // stride]  # the batch's cut
                     loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), target.to(dev))
+                if o.word_match is not None:  # beyond the paper: each word's speech context picks out its word
+                    loss = loss + cfg.align_nce * word_match_loss(o.word_match, text_mask)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
