@@ -45,6 +45,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "cd05": {"classifier_dropout": 0.5},
     "wd1e-2": {"weight_decay": 1e-2},
     "ep48": {"epochs": 48, "lr_step": 32},
+    "bidir": {"bidirectional": True},
+    "d96": {"d_model": 96, "d_fusion": 96},
+    "td05": {"text_dropout": 0.5},
     "printed_oracle": {"si_pairing": "printed", "align_loss": 1.0},
 }
 
