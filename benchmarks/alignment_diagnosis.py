@@ -10,6 +10,10 @@ when the corpus has no cue labels), and per real word row of Eq. 4 this prints, 
 - ``grad norm``: the norm of d loss / d (lambda alpha) over the row's frames, loss summed over the utterances;
 - ``row cosine``: the mean cosine between the gradient rows of two words of one utterance. Near 1, every word is
   pushed towards the same frames, which moves all words together instead of giving each its own span.
+
+``--width`` (folds trained with ``align_local``): per cue instead, d loss / d log(width) of Eq. 4's learned
+window over the fold's training and validation utterances, with the words and with the text zeroed
+(:func:`width_pull`); positive means the loss narrows the window.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +39,8 @@ from tsin_nb.model import build_model, loss_fn  # noqa: E402
 from tsin_nb.model import tsin as tsin_module  # noqa: E402  (a module object, to watch Eq. 4's input)
 
 
-def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> dict[str, float | str]:
+def load_fold(corpus: pd.DataFrame, fold_dir: Path, cache: Path) -> tuple[TSINConfig, Any, torch.nn.Module]:
+    """The config, feature store and last-checkpoint TSIN (eval mode) of one finished fold."""
     metrics = json.loads((fold_dir / "metrics.json").read_text())
     fields = {f.name for f in dataclasses.fields(TSINConfig)}
     cfg = TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v
@@ -43,6 +49,41 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
     cfg = config_for_store(cfg, store)
     model = build_model(cfg, "tsin").eval()
     model.load_state_dict(torch.load(fold_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["model"])
+    return cfg, store, model
+
+
+def width_pull(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> list[dict[str, Any]]:
+    """Per cue: d loss / d log(width) of a fold trained with ``align_local``, at its last checkpoint.
+
+    Over the utterances outside the fold's test session (the training and validation part), in eval mode,
+    once with the words and once with the whole text zeroed (what text dropout does to a training utterance);
+    ``training mix`` weighs the two as ``cfg.text_dropout`` does. Each cue's loss is summed over its
+    utterances and divided by the number of all of them, so the cues' rows add up to the whole gradient.
+    A positive value means gradient descent narrows the window (each word reads more of its own frames).
+    """
+    cfg, store, model = load_fold(corpus, fold_dir, cache)
+    if model.window is None:
+        raise SystemExit(f"{fold_dir} was not trained with align_local > 0: it has no learned window")
+    test = set(pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})["utt_id"])
+    ids = [u for u in store.ids if u not in test]
+    cues = pd.read_csv(root / "synthetic_meta.csv", keep_default_na=False, dtype={"utt_id": str}).set_index("utt_id")["cue"]
+    out = []
+    for cue in sorted(set(cues.reindex(ids).dropna())):
+        rows = store.index([u for u in ids if cues.get(u) == cue])
+        row: dict[str, Any] = {"fold": str(fold_dir), "cue": cue, "utterances": len(rows),
+                               "width": float(model.window.width.detach())}
+        for name, keep in (("with words", 1.0), ("text zeroed", 0.0)):
+            model.zero_grad()
+            o = model(store.speech[rows], store.speech_mask[rows], store.text[rows] * keep, store.text_mask[rows])
+            (loss_fn(o.logits, store.labels[rows]) * len(rows) / len(ids)).backward()  # Eq. 12 summed over the cue
+            row[name] = float(model.window.theta.grad) / model.window.SCALE  # d loss / d log width
+        row["training mix"] = (1 - cfg.text_dropout) * row["with words"] + cfg.text_dropout * row["text zeroed"]
+        out.append(row)
+    return out
+
+
+def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> dict[str, float | str]:
+    cfg, store, model = load_fold(corpus, fold_dir, cache)
     ids = pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})["utt_id"].tolist()
     meta_path = root / "synthetic_meta.csv"
     if meta_path.is_file():
@@ -52,10 +93,10 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
     seen: dict[str, torch.Tensor] = {}
     original = tsin_module.alignment_weights
 
-    def watched(alpha, S_mask, T_mask, d, prior=0.0):
+    def watched(alpha, S_mask, T_mask, d, prior=0.0, window=None):
         scores = (alpha / math.sqrt(d)).detach().requires_grad_(True)  # lambda alpha, a leaf we can read
         seen.update(scores=scores, S_mask=S_mask, T_mask=T_mask)
-        return original(scores * math.sqrt(d), S_mask, T_mask, d, prior)
+        return original(scores * math.sqrt(d), S_mask, T_mask, d, prior, window)
 
     tsin_module.alignment_weights = watched
     try:
@@ -66,6 +107,8 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
     scores, grad = seen["scores"].detach(), seen["scores"].grad
     if cfg.align_prior > 0:
         scores = scores + tsin_module.diagonal_prior(seen["S_mask"], seen["T_mask"], cfg.align_prior)
+    if model.window is not None:
+        scores = scores + model.window(seen["S_mask"], seen["T_mask"]).detach()
     A = out.alignment.detach()
     spread, entropy, norms, cosines = [], [], [], []
     for b in range(len(rows)):
@@ -91,10 +134,21 @@ def main() -> None:
     ap.add_argument("corpus")
     ap.add_argument("fold_dirs", nargs="+")
     ap.add_argument("--cache", default="build/cache")
+    ap.add_argument("--width", action="store_true",
+                    help="folds trained with align_local: per cue, which way the loss pulls the learned window's width")
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = Path(args.corpus)
     corpus = load_corpus(root, progress=False)
+    if args.width:
+        rows = [r for f in args.fold_dirs for r in width_pull(corpus, root, Path(f), Path(args.cache))]
+        df = pd.DataFrame(rows)
+        total = df.groupby("fold", sort=False)[["with words", "text zeroed", "training mix", "utterances"]].sum()
+        total = total.assign(cue="all", width=df.groupby("fold", sort=False)["width"].first()).reset_index()
+        df = pd.concat([df, total]).sort_values("fold", kind="stable")
+        with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+            print(df.round(6).to_string(index=False))
+        return
     rows = [diagnose(corpus, root, Path(f), Path(args.cache)) for f in args.fold_dirs]
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(pd.DataFrame(rows).round(4).to_string(index=False))

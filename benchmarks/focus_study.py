@@ -6,12 +6,14 @@ docs/TUNING.md) with each named setting and training seeds 0 .. ``--seeds`` - 1,
 accuracy per cue (mean over folds x seeds), the alignment's in-span ratio on `focus` utterances (Eq. 4's
 attention inside the emphasised words' true spans over a uniform spread; all words of every `focus` test
 utterance), and each setting minus the first one on the same test utterances with a paired 95 % t interval
-over the (fold, seed) units, overall and on `focus`. Folds already trained are reused.
+over the (fold, seed) units, overall and on `focus`. Settings with a learned window (``align_local``) also
+print its width at the reported epoch, the median over folds and seeds. Folds already trained are reused.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -49,6 +51,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "d96": {"d_model": 96, "d_fusion": 96},
     "td05": {"text_dropout": 0.5},
     "printed_oracle": {"si_pairing": "printed", "align_loss": 1.0},
+    "local1_noprior": {"align_prior": 0.0, "align_local": 1.0},
+    "local03_noprior": {"align_prior": 0.0, "align_local": 0.3},
+    "local02_noprior": {"align_prior": 0.0, "align_local": 0.2},
+    "local01_noprior": {"align_prior": 0.0, "align_local": 0.1},
+    "local005_noprior": {"align_prior": 0.0, "align_local": 0.05},
 }
 
 
@@ -59,6 +66,17 @@ def _focus_ratio(out: Path, cfg: TSINConfig, store: Any, focus: set[str]) -> flo
         records += [r for r in records_from_arrays(o["ids"], o["labels"], o["preds"], o.get("alignments"), None, None,
                                                    store, cfg.speech_stride) if r.utt_id in focus]
     return float(alignment_quality(records).loc["overall", "ratio"])
+
+
+def _learned_width(folders: list[Path]) -> float:
+    """Median over folds and seeds of Eq. 4's learned window width (``align_local``) at the reported epoch."""
+    widths = []
+    for folder in folders:
+        for hist_path in sorted((folder / "SesI" / "tsin").glob("*/history.csv")):
+            metrics = json.loads((hist_path.parent / "metrics.json").read_text())
+            hist = pd.read_csv(hist_path).set_index("epoch")
+            widths.append(float(hist.loc[metrics.get("selected_epoch", hist.index[-1]), "align_width"]))
+    return float(pd.Series(widths).median())
 
 
 def main() -> None:
@@ -94,6 +112,8 @@ def main() -> None:
         m = mean_intervals(folders[name], "SesI", ["tsin"])
         row["UA all"] = f"{m['mean'].iloc[0]:.1f} ± {m['half_width'].iloc[0]:.1f}"
         row["focus ratio (seed 0)"] = round(_focus_ratio(folders[name][0], cfg, store, focus), 2)
+        if cfg.align_local > 0:  # the learned window's width at the reported epoch, over folds and seeds
+            row["width"] = round(_learned_width(folders[name]), 3)
         row["s"] = round(time.perf_counter() - t0)
         print(pd.DataFrame([row]).to_string(index=False), flush=True)
     base = names[0]

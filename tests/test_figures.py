@@ -140,6 +140,8 @@ def test_alignment_panel_is_titled_by_what_shaped_it() -> None:
     assert "word-order prior" in attention_title(TSINConfig.preset("cpu"))
     assert "position" in attention_title(TSINConfig.preset("paper", align_pos=4))
     assert "word-match" in attention_title(TSINConfig.preset("paper", align_nce=1.0))
+    learned = attention_title(TSINConfig.preset("paper", align_local=0.1))
+    assert "learned width" in learned and "prior" not in learned
 
 
 # ----------------------------------------------------------------------------- architecture diagram
@@ -156,6 +158,8 @@ def _configs() -> dict[str, TSINConfig]:
                                     speech_pool="mean_std", text_dropout=0.5, speech_norm="utterance",
                                     text_model="sentence-transformers/all-MiniLM-L6-v2"),
         "stride1_mean_std": paper.replace(speech_pool="mean_std"),
+        "learned_window": paper.replace(bidirectional=True, lstm_layers=2, align_local=0.1, align_pos=4,
+                                        align_nce=0.5, si_pairing="printed", speech_pool="mean_std", text_dropout=0.5),
     }
 
 
@@ -197,6 +201,7 @@ def test_architecture_text_follows_the_config(preset: str) -> None:
     assert ("prior" in text) == (cfg.align_prior > 0)
     assert ("position score" in text) == (cfg.align_pos > 0)
     assert ("word-match" in text) == (cfg.align_nce > 0)
+    assert ("learned σ" in text) == (cfg.align_local > 0)
     assert f"d = {cfg.d_model}" in text and f"d' = {cfg.d_fusion}" in text
     assert f"D={cfg.d_model}" in text and f"D'={cfg.d_fusion}" in text
     pooled = f"2F={2 * cfg.speech_dim}" if cfg.speech_pool == "mean_std" else f"F={cfg.speech_dim})"

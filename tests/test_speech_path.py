@@ -14,6 +14,7 @@ from test_train import make_fold, make_store
 
 from tsin_nb.core import TSINConfig, set_seed
 from tsin_nb.model import (
+    LocalWindow,
     alignment_weights,
     build_model,
     count_parameters,
@@ -101,6 +102,68 @@ def test_the_prior_changes_alignment_but_no_parameter() -> None:
         outs.append((count_parameters(model), model(*batch).alignment))
     assert outs[0][0] == outs[1][0]
     assert not torch.allclose(outs[0][1], outs[1][1])
+
+
+def test_the_learned_window_is_the_prior_with_a_trainable_width() -> None:
+    """align_local: at its starting width the window adds exactly the prior's log-window, and only tsin / no_si own one."""
+    g = torch.Generator().manual_seed(2)
+    alpha = torch.randn(2, 4, 10, generator=g)
+    S_mask = torch.arange(10)[None, :] < torch.tensor([10, 6])[:, None]
+    T_mask = torch.arange(4)[None, :] < torch.tensor([4, 2])[:, None]
+    window = LocalWindow(0.07)
+    assert window.width.item() == pytest.approx(0.07, rel=1e-5)
+    with torch.no_grad():
+        learned = alignment_weights(alpha, S_mask, T_mask, 8, window=window)
+    torch.testing.assert_close(learned, alignment_weights(alpha, S_mask, T_mask, 8, prior=0.07))
+    assert learned[1, :, 6:].abs().sum() == 0 and learned[1, 2:].abs().sum() == 0  # padding stays zero
+    cfg = CFG.replace(align_prior=0.0, align_local=0.5)
+    for variant in ("tsin", "no_si"):
+        assert build_model(cfg, variant).window is not None
+    for variant in ("no_ta", "speech", "text"):
+        assert build_model(cfg, variant).window is None
+    assert count_parameters(build_model(cfg, "tsin")) == count_parameters(build_model(CFG, "tsin")) + 1
+    assert CFG.replace(align_local=0.0).legacy_dict() == CFG.legacy_dict()  # old results keep their folders
+    for bad in ({"align_local": -0.1}, {"align_local": 0.2, "align_prior": 0.05}):
+        with pytest.raises(ValueError, match="align_local"):
+            TSINConfig.preset("cpu", **bad)
+    with pytest.raises(ValueError, match="width"):
+        LocalWindow(0.0)
+
+
+def test_the_window_width_travels_far_in_a_few_hundred_adam_steps() -> None:
+    """The exp(10 theta) width: with Adam at the cpu preset's learning rate, 300 steps take a window that starts
+    nearly uniform (width 1) to a few hundredths when each word must read its own frames; log width itself does not."""
+    n = m = 8
+    S = torch.eye(n)[None]  # (1, N, D): frame i is the one-hot e_i
+    S_mask, T_mask = torch.ones(1, n, dtype=torch.bool), torch.ones(1, m, dtype=torch.bool)
+
+    class LogWidth(LocalWindow):  # the plain parameterisation: theta = log width
+        SCALE = 1.0
+
+    def train(window: LocalWindow) -> float:
+        opt = torch.optim.Adam(window.parameters(), lr=3e-3)
+        for _ in range(300):
+            a = alignment_weights(torch.zeros(1, m, n), S_mask, T_mask, 1, window=window)  # (1, M, N)
+            loss = -torch.log(torch.diagonal(torch.bmm(a, S)[0]) + 1e-9).mean()  # word j should read frame j
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return window.width.item()
+
+    assert train(LocalWindow(1.0)) < 0.05  # 0.03 on this toy: each word reads its own frame
+    assert train(LogWidth(1.0)) > 0.2  # Adam moves theta by about lr per step: 0.3 after the same 300 steps
+
+
+def test_fit_records_the_learned_width_every_epoch() -> None:
+    cfg = CFG.replace(align_prior=0.0, align_local=0.5, lr=3e-2, epochs=3)
+    store = make_store(cfg)
+    set_seed(0)
+    result = fit(build_model(cfg, "tsin"), store, make_fold(store), cfg, progress=False, log=None)
+    widths = [h["align_width"] for h in result.history]
+    assert len(widths) == 3 and all(0 < w < math.inf for w in widths) and widths[-1] != pytest.approx(0.5)
+    set_seed(0)
+    plain = fit(build_model(CFG, "tsin"), store, make_fold(store), CFG, progress=False, log=None)
+    assert "align_width" not in plain.history[0]
 
 
 def test_results_of_renamed_and_retired_fields_are_recognised() -> None:

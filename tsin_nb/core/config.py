@@ -36,7 +36,7 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 #: Fields renamed since results were first written: old name -> new name (``config_diff`` reads old files).
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
 #: Fields added since results were first written, with the value that behaves as before they existed.
-ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0}
+ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -91,6 +91,7 @@ class TSINConfig:
     align_loss: float = 0.0  # paper: none; > 0 adds a loss pulling Eq. 4 rows into the true word spans
     align_pos: int = 0  # paper: none; > 0 adds a learned score on relative positions (that many frequencies) to Eq. 3
     align_nce: float = 0.0  # paper: none; > 0 adds a loss (no timings) asking each word's Eq. 5 context to pick out its own word
+    align_local: float = 0.0  # paper: none; > 0 adds align_prior's diagonal window with a learned width, starting at this
 
     def __post_init__(self) -> None:
         if self.si_weights not in ("softmax", "literal"):
@@ -103,12 +104,14 @@ class TSINConfig:
             raise ValueError(f"si_pairing must be 'prose' or 'printed', not {self.si_pairing!r}")
         if self.si_scale not in ("sum", "mean"):
             raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
-        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "align_nce"):
+        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "align_nce", "align_local"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         for name in ("classifier_dropout", "text_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)!r}")
+        if self.align_prior > 0 and self.align_local > 0:
+            raise ValueError("align_prior (a fixed window) and align_local (a learned one) exclude each other; set one to 0")
         if self.align_pos < 0:
             raise ValueError(f"align_pos must be >= 0, not {self.align_pos!r}")
         if self.select not in ("last", "val"):

@@ -18,6 +18,7 @@ from tsin_nb.model.layers import (
 from tsin_nb.model.tsin import (
     MEC,
     FusionLSTM,
+    LocalWindow,
     PositionScore,
     SemanticInteraction,
     TSINOutput,
@@ -35,6 +36,7 @@ from tsin_nb.model.tsin import (
 __all__ = [
     "MaskedLSTM",
     "FusionLSTM",
+    "LocalWindow",
     "MEC",
     "MultiKernelBlock",
     "SemanticInteraction",

@@ -89,6 +89,33 @@ class PositionScore(nn.Module):
         return torch.einsum("bmd,bnd->bmn", b, a)  # (B, M, N)
 
 
+class LocalWindow(nn.Module):
+    """:func:`diagonal_prior` with a learned width: Eq. 4's window around the word-order diagonal (``cfg.align_local``).
+
+    The shape is the prior's (speech and text run in the same order); how local each word's attention is
+    comes from the emotion loss. The width is exp(10 theta), starting at ``width``: Adam moves theta by
+    about the learning rate per step, so the factor 10 lets a few hundred steps move the width by orders of
+    magnitude (3e-3 x 300 steps moves log width by up to 9 instead of 0.9). Not in the paper.
+    """
+
+    SCALE = 10.0
+
+    def __init__(self, width: float) -> None:
+        super().__init__()
+        if width <= 0:
+            raise ValueError(f"width must be > 0, not {width!r}")
+        self.theta = nn.Parameter(torch.tensor(math.log(width) / self.SCALE))
+
+    @property
+    def width(self) -> torch.Tensor:
+        """The current width, a share of the utterance (0-d tensor)."""
+        return torch.exp(self.SCALE * self.theta)
+
+    def forward(self, S_mask: torch.Tensor, T_mask: torch.Tensor) -> torch.Tensor:
+        """(B, N), (B, M) -> (B, M, N) log-window, added to Eq. 4's scaled scores."""
+        return diagonal_prior(S_mask, T_mask, self.width)
+
+
 def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: int, width: float) -> torch.Tensor:
     """Eq. 4 with every score alpha set to 0, i.e. :func:`diagonal_prior` alone: (U, N_in), (U, M) -> (U, M, N_in / stride).
 
@@ -101,16 +128,20 @@ def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: 
 
 
 def alignment_weights(
-    alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0
+    alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0,
+    window: LocalWindow | None = None,
 ) -> torch.Tensor:
     """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0.
 
-    ``prior > 0`` adds :func:`diagonal_prior` of that width to the scores before the softmax.
+    ``prior > 0`` adds :func:`diagonal_prior` of that width to the scores before the softmax;
+    ``window`` adds a :class:`LocalWindow` (the same log-window with a learned width).
     """
     lam = 1.0 / math.sqrt(d)
     scores = lam * alpha  # (B, M, N)
     if prior > 0:
         scores = scores + diagonal_prior(S_mask, T_mask, prior).to(scores.dtype)  # (B, M, N)
+    if window is not None:
+        scores = scores + window(S_mask, T_mask).to(scores.dtype)  # (B, M, N)
     alpha_prime = masked_softmax(scores, S_mask[:, None, :])  # (B, M, N)
     return alpha_prime * T_mask[:, :, None].to(alpha_prime.dtype)  # (B, M, N)
 
@@ -122,18 +153,19 @@ def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
 
 def temporal_alignment(
     S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0,
-    position: PositionScore | None = None,
+    position: PositionScore | None = None, window: LocalWindow | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
 
     Padding (the paper is silent): padded frames get weight exactly 0, padded words get U = 0
     and an all-zero alignment row. ``prior``: width of the optional :func:`diagonal_prior` (0: none).
     ``position``: an optional learned :class:`PositionScore` added to Eq. 3's scores.
+    ``window``: an optional :class:`LocalWindow` added to Eq. 4's scores.
     """
     alpha = alignment_scores(S, T)  # (B, M, N)
     if position is not None:
         alpha = alpha + position(S_mask, T_mask).to(alpha.dtype)  # (B, M, N)
-    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior)  # (B, M, N)
+    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior, window)  # (B, M, N)
     U = speech_context(alpha_prime, S)  # (B, M, D)
     return U, alpha_prime
 
@@ -347,6 +379,7 @@ class TSIN(nn.Module):
         self.speech_encoder = SpeechEncoder(cfg) if self.uses_speech else None
         self.text_encoder = TextEncoder(cfg) if self.uses_text else None
         self.position = PositionScore(cfg.align_pos, cfg.d_model) if cfg.align_pos > 0 and variant in ("tsin", "no_si") else None
+        self.window = LocalWindow(cfg.align_local) if cfg.align_local > 0 and variant in ("tsin", "no_si") else None
         self.word_match = WordMatch(cfg.d_model) if cfg.align_nce > 0 and variant in ("tsin", "no_si") else None
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
@@ -422,7 +455,7 @@ class TSIN(nn.Module):
         if self.variant == "no_ta":
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
-            U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position)
+            U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position, self.window)
         match = self.word_match(U, T) if self.word_match is not None else None  # (B, M, M)
         w_speech = w_text = None
         if self.semantic is not None:

@@ -51,6 +51,8 @@ def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
     ta = ["TA: words attend to", "frames (Eqs. 3-5)"]
     if cfg.align_prior > 0:
         ta.append(f"+ word-order prior σ={cfg.align_prior:g}")
+    if cfg.align_local > 0:
+        ta.append(f"+ window, learned σ from {cfg.align_local:g}")
     if cfg.align_pos > 0:
         ta.append("+ learned position score")
     if cfg.align_nce > 0:

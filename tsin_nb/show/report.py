@@ -81,6 +81,8 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
         out.append("Eq. 9 paired as its superscripts print it (a word's sound scales that word's meaning)")
     if cfg.get("align_prior"):
         out.append(f"a word-order prior on Eq. 4 (beyond the paper, spread {cfg['align_prior']:g})")
+    if cfg.get("align_local"):
+        out.append(f"a word-order window on Eq. 4 whose width is learned (beyond the paper, from {cfg['align_local']:g})")
     if cfg.get("align_pos"):
         out.append(f"a learned position score in Eq. 3 ({cfg['align_pos']} Fourier features, beyond the paper)")
     if cfg.get("align_nce"):

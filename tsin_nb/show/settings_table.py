@@ -39,6 +39,8 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "Eq. 9 weights applied": "as normalised (sum 1)" if cfg.si_scale == "sum" else "x m words (mean 1)",
         "Eq. 9 pairing": "w^t on speech, w^s on text (prose)" if cfg.si_pairing == "prose"
         else "w^t on text, w^s on speech (superscripts)",
+        "Eq. 4 learned window on word order": f"Gaussian, width learned from {cfg.align_local:g} of the utterance"
+        if cfg.align_local > 0 else "none",
         "Eq. 3 learned position score": f"{cfg.align_pos} frequencies" if cfg.align_pos > 0 else "none",
         "Eq. 5 word-match loss": f"weight {cfg.align_nce:g}" if cfg.align_nce > 0 else "none",
         "LSTM": f"{'bi' if cfg.bidirectional else 'uni'}directional, {cfg.lstm_layers} layer(s)",

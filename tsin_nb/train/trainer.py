@@ -364,6 +364,9 @@ def fit(
             scheduler.step()
             h = {"epoch": epoch, "train_loss": total.item() / count, "lr": lr}
             h.update(_val_scores(model, data, idx["val"], val_labels, dev, cfg.batch_size, pooled))
+            window = getattr(model, "window", None)
+            if window is not None:  # beyond the paper: Eq. 4's learned window width (cfg.align_local)
+                h["align_width"] = float(window.width.detach())
             h["time_s"] = time.perf_counter() - t0
             history.append(h)
             if cfg.select == "val" and (best is None or h["val_ua"] > best["ua"]):
