@@ -53,6 +53,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "printed_oracle": {"si_pairing": "printed", "align_loss": 1.0},
     "local1_noprior": {"align_prior": 0.0, "align_local": 1.0},
     "local03_noprior": {"align_prior": 0.0, "align_local": 0.3},
+    "spk": {"speech_norm": "speaker"},
     "local02_noprior": {"align_prior": 0.0, "align_local": 0.2},
     "local01_noprior": {"align_prior": 0.0, "align_local": 0.1},
     "local005_noprior": {"align_prior": 0.0, "align_local": 0.05},

@@ -367,6 +367,21 @@ def test_cache_hit_and_misses(tmp_path, counted):
     assert changed.speech_mask[3].sum() == num_frames(4000, CFG)
 
 
+def test_speaker_norm_reuses_the_raw_speech_cache(tmp_path, counted):
+    man = write_corpus(tmp_path / "corpus")
+    cache = tmp_path / "cache"
+    raw = build_feature_store(man, CFG, cache, text_model="random:16", progress=False)
+    per_speaker = build_feature_store(man, CFG, cache, text_model="random:16", progress=False, speech_norm="speaker")
+    assert counted == {"speech": 1, "text": 1}  # the same cached raw features, standardised on loading
+    assert raw.settings["speech_norm"] == "none" and per_speaker.settings["speech_norm"] == "speaker"
+    m = raw.speech_mask
+    frames = raw.speech[m].double()  # write_corpus has one speaker
+    std = frames.std(0, unbiased=False).clamp(min=1e-5)  # the deltas of steady tones hardly vary: the floor of fold stats
+    torch.testing.assert_close(per_speaker.speech[m].double(), (frames - frames.mean(0)) / std, rtol=1e-4, atol=1e-4)
+    assert per_speaker.speech[~m].abs().sum() == 0
+    assert "normalised per speaker" in F.summarize(per_speaker)
+
+
 def test_corrupted_cache_entry_is_detected_and_rebuilt(tmp_path, counted):
     man = write_corpus(tmp_path / "corpus")
     cache = tmp_path / "cache"

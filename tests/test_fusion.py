@@ -14,7 +14,7 @@ from corpora import write_corpus
 from test_train import make_store
 
 from tsin_nb.core import TSINConfig, set_seed
-from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
+from tsin_nb.features import FeatureStore, build_feature_store, config_for_store, speaker_standardised
 from tsin_nb.model import build_model, word_match_loss
 from tsin_nb.runs import Fold, format_tables, load_outputs, make_folds, run_experiment
 from tsin_nb.train import alignment_loss, fit, fold_speech_stats, span_targets
@@ -165,6 +165,56 @@ def test_speech_learns_a_loudness_cue(loud_manifest: pd.DataFrame, tmp_path: Pat
         assert ua >= 0.75, f"Speech with fold statistics should read loudness, UA {ua:.2f}"
     else:
         assert ua <= 0.6, f"per-utterance normalisation erases loudness, yet UA {ua:.2f}"
+
+
+# ------------------------------------------------------------------ speaker normalisation ---
+
+
+def test_speaker_standardisation_by_hand() -> None:
+    """Each speaker's real frames get mean 0 and std 1 per feature from that speaker's own frames; padding stays 0."""
+    g = torch.Generator().manual_seed(3)
+    speech = torch.randn(4, 5, 2, generator=g) * torch.tensor([2.0, 7.0]) + torch.tensor([30.0, -4.0])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]).bool()
+    speech[~mask] = 0.0
+    out = speaker_standardised(speech, mask, ["b", "a", "b", "a"])
+    for rows in ([1, 3], [0, 2]):  # speaker a, speaker b
+        frames = speech[rows][mask[rows]].double()  # (real frames, F)
+        expected = (frames - frames.mean(0)) / frames.std(0, unbiased=False)
+        torch.testing.assert_close(out[rows][mask[rows]].double(), expected, rtol=1e-5, atol=1e-5)
+    assert out[~mask].abs().sum() == 0
+    with pytest.raises(ValueError, match="speakers"):
+        speaker_standardised(speech, mask, ["a"])
+
+
+def test_speaker_norm_reads_a_cue_relative_to_the_speaker(tmp_path: Path) -> None:
+    """Loudness carries the class, on top of a recording level of each speaker's own (x 1/8 .. x 8).
+
+    Fold statistics leave the speaker's level in the features, so a linear model trained on two sessions reads
+    a new session's speakers through their level; per-speaker statistics remove it and leave the cue.
+    """
+    levels = [8.0, 1 / 8, 1.0, 4.0, 1 / 4, 1 / 2]  # speakers in the order write_corpus speaks them
+    calls = [0]
+
+    def speak(rng: np.random.Generator, label: str, k: int) -> np.ndarray:
+        level = levels[calls[0] // 24]
+        calls[0] += 1
+        t = np.arange(int(16000 * rng.uniform(0.3, 0.5))) / 16000
+        y = np.sin(2 * np.pi * rng.uniform(150, 400) * t) + 0.3 * rng.standard_normal(len(t))
+        return np.clip(level * GAINS[label] * rng.uniform(0.8, 1.25) * y / 12, -1, 1)
+
+    (tmp_path / "corpus").mkdir()
+    man = write_corpus(tmp_path / "corpus", lambda _label: "the same words", per_speaker=24, speak=speak, seed=2)
+    ua = {}
+    for norm in ("fold", "speaker"):
+        res = run_experiment(man, tmp_path / norm, protocols="SesI", variants="lin_speech",
+                             preset=TSINConfig.preset("tiny", speech_norm=norm), text_model="random:16",
+                             cache_dir=tmp_path / "cache", progress=False, log=None)
+        ua[norm] = res["ua"].mean()
+    assert ua["speaker"] >= 0.7, ua  # 0.75 here; chance is 0.25
+    assert ua["speaker"] >= ua["fold"] + 0.3, ua  # fold statistics: 0.35
+    with pytest.raises(ValueError, match="speaker"):
+        build_feature_store(man.drop(columns="speaker"), TSINConfig.preset("tiny", speech_norm="speaker"),
+                            tmp_path / "cache", text_model="random:16", progress=False)
 
 
 # --------------------------------------------------------------------------- linear baselines ---

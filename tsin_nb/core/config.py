@@ -27,7 +27,7 @@ VARIANT_LABELS: dict[str, str] = {
 }
 
 #: Ways to normalise the speech features: from each fold's training part, per utterance, or not at all.
-SPEECH_NORMS: tuple[str, ...] = ("fold", "utterance", "none")
+SPEECH_NORMS: tuple[str, ...] = ("fold", "utterance", "none", "speaker")
 
 #: Protocols of Section IV-A-2.
 PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
@@ -56,7 +56,7 @@ class TSINConfig:
     n_words: int = 150  # paper: m = 150 words
     text_dim: int = 768  # paper: BERT-base width; MiniLM gives 384
     text_model: str = "minilm"  # paper: BERT-base; here the packaged all-MiniLM-L6-v2, any HF name or local path
-    speech_norm: str = "fold"  # paper: not given; "fold" = mean / std of the fold's training frames
+    speech_norm: str = "fold"  # paper: not given; mean / std of the fold's training frames ("fold") or the speaker's
 
     # --- model (Section III) ---
     d_model: int = 768  # paper: d = 768 (also the width inside Eq. 7's tanh)
@@ -171,7 +171,7 @@ class TSINConfig:
             cfg = base.replace(  # widths and pooling sized for 2 cores; the rest chosen in docs/TUNING.md
                 n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
                 epochs=24, batch_size=64, lr=3e-3, lr_step=16, classifier_dropout=0.1, si_scale="mean", text_dropout=0.7,
-                trim_db=40.0, speech_pool="mean_std", align_prior=0.05, si_pairing="printed",
+                trim_db=40.0, speech_pool="mean_std", align_prior=0.05, si_pairing="printed", speech_norm="speaker",
             )
         elif name == "tiny":
             cfg = base.replace(

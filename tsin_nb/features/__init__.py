@@ -9,6 +9,7 @@ from tsin_nb.features.build import (
     build_store_twice,
     config_for_store,
     features_main,
+    speaker_standardised,
     summarize,
 )
 from tsin_nb.features.cache import hash_key, wav_stamp
@@ -63,6 +64,7 @@ __all__ = [
     "num_frames",
     "pad_or_truncate",
     "trim_silence",
+    "speaker_standardised",
     "split_tokens",
     "split_words",
     "summarize",

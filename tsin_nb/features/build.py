@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -88,6 +89,29 @@ def _check_manifest(manifest: pd.DataFrame) -> None:
         raise ValueError(f"{len(bad)} utterances have labels outside {EMOTIONS}, e.g. {bad.head(3).values.tolist()}")
 
 
+def speaker_standardised(speech: torch.Tensor, mask: torch.Tensor, speakers: Sequence[str]) -> torch.Tensor:
+    """(U, N, F) features standardised per speaker: each feature minus the mean, over the std, of the real frames
+    of all that speaker's utterances (``speech_norm="speaker"``); padded frames stay 0.
+
+    Label-free, and it uses every utterance of a speaker, those of a test fold included: what a system that
+    has heard a new speaker talk for a while can do. It removes what makes a voice that speaker's (pitch
+    level, timbre, loudness of the recording) and keeps how each utterance departs from it.
+    """
+    if len(speakers) != len(speech):
+        raise ValueError(f"{len(speakers)} speakers for {len(speech)} utterances")
+    out = torch.zeros_like(speech)
+    order = np.asarray(speakers)
+    for who in dict.fromkeys(speakers):
+        rows = torch.from_numpy(np.flatnonzero(order == who))
+        x, m = speech[rows].double(), mask[rows].bool()  # (u, N, F), (u, N)
+        frames = x[m]  # (real frames, F)
+        if len(frames) == 0:
+            continue
+        mean, std = frames.mean(dim=0), frames.std(dim=0, unbiased=False).clamp(min=1e-5)  # (F,) floor as for folds
+        out[rows] = torch.where(m[..., None], (x - mean) / std, torch.zeros_like(x)).to(speech.dtype)
+    return out
+
+
 def build_feature_store(
     manifest: pd.DataFrame,
     cfg: TSINConfig,
@@ -105,10 +129,13 @@ def build_feature_store(
     """
     _check_manifest(manifest)
     speech_norm = speech_norm or cfg.speech_norm
-    if speech_norm == "fold":
-        speech_norm = "none"
+    per_speaker = speech_norm == "speaker"
+    if speech_norm in ("fold", "speaker"):
+        speech_norm = "none"  # cached raw; "speaker" standardises on loading, "fold" in the model
     if speech_norm not in SPEECH_NORMS:
-        raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {speech_norm!r}")
+        raise ValueError(f"speech_norm must be one of {SPEECH_NORMS + ('fold', 'speaker')}, not {speech_norm!r}")
+    if per_speaker and ("speaker" not in manifest.columns or manifest["speaker"].isna().any()):
+        raise ValueError("speech_norm='speaker' needs a speaker for every utterance (a 'speaker' column)")
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     ids = manifest["utt_id"].astype(str).tolist()
@@ -154,11 +181,15 @@ def build_feature_store(
         "word_frames_known": sum(sp is not None for sp in word_frames),
     }
     ident = embedder.identity
+    speech_values = speech["speech"]
+    if per_speaker:
+        speech_values = speaker_standardised(speech_values, speech["mask"], manifest["speaker"].astype(str).tolist())
+        s_settings = {**s_settings, "speech_norm": "speaker"}
     settings = {**s_settings, **t_settings, "text_model_path": ident.get("path"),
                 "text_identity": hash_key(ident)[:16], "stats": stats}
     return FeatureStore(
         ids=ids,
-        speech=speech["speech"],
+        speech=speech_values,
         speech_mask=speech["mask"],
         text=text["text"],
         text_mask=text["mask"],

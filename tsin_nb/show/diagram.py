@@ -38,7 +38,8 @@ def architecture_shapes(cfg: TSINConfig) -> dict[str, str]:
 
 def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
     """The text of each box of the diagram, from the config: what this run's model does at each step."""
-    norm = {"fold": "fold norm", "utterance": "per-utterance norm"}.get(cfg.speech_norm, "no norm")
+    norm = {"fold": "fold norm", "utterance": "per-utterance norm", "speaker": "per-speaker norm"}.get(cfg.speech_norm,
+                                                                                                   "no norm")
     ms = cfg.hop_ms * cfg.speech_stride
     stats = "mean + std" if cfg.speech_pool == "mean_std" else "mean"
     if cfg.speech_stride > 1:

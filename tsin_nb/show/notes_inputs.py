@@ -160,14 +160,16 @@ def padding_text(n_real: int, cfg: TSINConfig) -> str:
 
 #: What the stored speech features are, per ``speech_norm``.
 _STORED = {"fold": "not normalised (the model standardises them with the training fold's statistics)",
-           "utterance": "normalised per utterance", "none": "not normalised"}
+           "utterance": "normalised per utterance", "none": "not normalised",
+           "speaker": "standardised with the mean and std of all that speaker's frames (shown here before it)"}
 
 
 def speech_walkthrough(y: np.ndarray | str | os.PathLike, cfg: TSINConfig) -> dict[str, Any]:
     """One clip through the run's speech path, every intermediate kept, and three lines saying what each stage did.
 
     Silence trimming (``cfg.trim_db``; 0 keeps the clip), :func:`~tsin_nb.features.logmel_steps` of the trimmed
-    clip with the normalisation the store applies (none for ``speech_norm="fold"``: the model standardises later),
+    clip with the normalisation the store applies (none for ``speech_norm="fold"``: the model standardises later;
+    none for ``"speaker"``, whose statistics come from all of a speaker's clips, not from this one),
     cut or zero-padded to ``cfg.n_frames`` with its mask, and pooled by ``cfg.speech_stride`` as the speech LSTM
     reads it. Keys: those of ``logmel_steps`` and ``clip`` (``y``), ``trimmed``, ``start`` (samples cut at the start), ``win``,
     ``hop`` (samples), ``padded`` (n_frames, F), ``mask`` (n_frames,), ``pooled`` (N', F or 2 F),
@@ -177,7 +179,7 @@ def speech_walkthrough(y: np.ndarray | str | os.PathLike, cfg: TSINConfig) -> di
         y = load_audio(y, cfg.sample_rate)  # (samples,) mono
     sr, (win, hop) = cfg.sample_rate, frame_lengths(cfg)
     trimmed, start = trim_silence(y, cfg)
-    steps = logmel_steps(trimmed, cfg, norm="none" if cfg.speech_norm == "fold" else cfg.speech_norm)
+    steps = logmel_steps(trimmed, cfg, norm="none" if cfg.speech_norm in ("fold", "speaker") else cfg.speech_norm)
     padded, mask = pad_or_truncate(steps["features"], cfg.n_frames)  # (n_frames, F), (n_frames,)
     pooled, pooled_mask = pool_frames(torch.from_numpy(padded)[None], torch.from_numpy(mask)[None],
                                       cfg.speech_stride, cfg.speech_pool)  # (1, N', F or 2 F), (1, N')

@@ -70,6 +70,8 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
            + f", the {cfg['select']} epoch reported, word vectors `{cfg['text_model']}`"]
     if cfg.get("speech_norm") == "fold":
         out.append("speech standardised with each fold's training statistics")
+    if cfg.get("speech_norm") == "speaker":
+        out.append("speech standardised per speaker, with the mean and std of all that speaker's frames (no labels)")
     if cfg.get("trim_db"):
         out.append(f"silence more than {cfg['trim_db']:g} dB below the peak trimmed from both ends")
     if cfg.get("speech_stride", 1) > 1:
