@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsin_nb.core import TSINConfig  # noqa: E402
+from tsin_nb.core import SPEECH_NORMS, TSINConfig  # noqa: E402
 from tsin_nb.data import load_corpus, make_synthetic_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store  # noqa: E402
 from tsin_nb.runs import compare, load_outputs, mean_intervals, run_experiment  # noqa: E402
@@ -53,6 +53,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "printed_oracle": {"si_pairing": "printed", "align_loss": 1.0},
     "local1_noprior": {"align_prior": 0.0, "align_local": 1.0},
     "local03_noprior": {"align_prior": 0.0, "align_local": 0.3},
+    "fold": {"speech_norm": "fold"},
     "spk": {"speech_norm": "speaker"},
     "local02_noprior": {"align_prior": 0.0, "align_local": 0.2},
     "local01_noprior": {"align_prior": 0.0, "align_local": 0.1},
@@ -87,6 +88,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="training seeds per setting")
     ap.add_argument("--out", default="build/focus")
     ap.add_argument("--jobs", type=int, default=0, help="folds at once (0: one per core)")
+    ap.add_argument("--speech-norm", default=None, choices=SPEECH_NORMS,
+                    help="under every setting (e.g. 'fold', the preset's before speaker normalisation); "
+                         "results go to OUT/<setting>_<norm>")
     args = ap.parse_args()
     names = [s for s in args.settings.split(",") if s]
     unknown = [s for s in names if s not in SETTINGS]
@@ -99,9 +103,11 @@ def main() -> None:
     corpus = load_corpus(root, progress=False)
     folders: dict[str, list[Path]] = {}
     for name in names:
-        cfg = TSINConfig.preset("cpu", **SETTINGS[name])
+        base = {"speech_norm": args.speech_norm} if args.speech_norm else {}
+        cfg = TSINConfig.preset("cpu", **{**base, **SETTINGS[name]})
         t0 = time.perf_counter()
-        folders[name] = [out / name / f"seed{k}" for k in range(args.seeds)]
+        folder = f"{name}_{args.speech_norm}" if args.speech_norm else name
+        folders[name] = [out / folder / f"seed{k}" for k in range(args.seeds)]
         for k, folder in enumerate(folders[name]):
             run_experiment(root, folder, protocols="SesI", variants="tsin", preset=cfg, seed=k,
                            cache_dir=out / "cache", progress=False, jobs=args.jobs, log=lambda m: None)

@@ -212,9 +212,10 @@ def test_speaker_norm_reads_a_cue_relative_to_the_speaker(tmp_path: Path) -> Non
         ua[norm] = res["ua"].mean()
     assert ua["speaker"] >= 0.7, ua  # 0.75 here; chance is 0.25
     assert ua["speaker"] >= ua["fold"] + 0.3, ua  # fold statistics: 0.35
-    with pytest.raises(ValueError, match="speaker"):
-        build_feature_store(man.drop(columns="speaker"), TSINConfig.preset("tiny", speech_norm="speaker"),
-                            tmp_path / "cache", text_model="random:16", progress=False)
+    for bad in (man.drop(columns="speaker"), man.assign(speaker=[""] + list(man["speaker"][1:]))):
+        with pytest.raises(ValueError, match="speaker"):
+            build_feature_store(bad, TSINConfig.preset("tiny", speech_norm="speaker"), tmp_path / "cache",
+                                text_model="random:16", progress=False)
 
 
 # --------------------------------------------------------------------------- linear baselines ---

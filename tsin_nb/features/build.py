@@ -134,8 +134,9 @@ def build_feature_store(
         speech_norm = "none"  # cached raw; "speaker" standardises on loading, "fold" in the model
     if speech_norm not in SPEECH_NORMS:
         raise ValueError(f"speech_norm must be one of {SPEECH_NORMS + ('fold', 'speaker')}, not {speech_norm!r}")
-    if per_speaker and ("speaker" not in manifest.columns or manifest["speaker"].isna().any()):
-        raise ValueError("speech_norm='speaker' needs a speaker for every utterance (a 'speaker' column)")
+    if per_speaker and ("speaker" not in manifest.columns or manifest["speaker"].isna().any()
+                        or (manifest["speaker"].astype(str).str.strip() == "").any()):
+        raise ValueError("speech_norm='speaker' needs a speaker for every utterance (a 'speaker' column, none empty)")
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     ids = manifest["utt_id"].astype(str).tolist()

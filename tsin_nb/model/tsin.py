@@ -95,7 +95,7 @@ class LocalWindow(nn.Module):
     The shape is the prior's (speech and text run in the same order); how local each word's attention is
     comes from the emotion loss. The width is exp(10 theta), starting at ``width``: Adam moves theta by
     about the learning rate per step, so the factor 10 lets a few hundred steps move the width by orders of
-    magnitude (3e-3 x 300 steps moves log width by up to 9 instead of 0.9). Not in the paper.
+    magnitude (3e-3 x 300 steps moves log width by about 9 rather than about 0.9). Not in the paper.
     """
 
     SCALE = 10.0
