@@ -37,6 +37,7 @@ from tsin_nb.data import load_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
 from tsin_nb.model import build_model, loss_fn  # noqa: E402
 from tsin_nb.model import tsin as tsin_module  # noqa: E402  (a module object, to watch Eq. 4's input)
+from tsin_nb.show import read_cues  # noqa: E402
 
 
 def load_fold(corpus: pd.DataFrame, fold_dir: Path, cache: Path) -> tuple[TSINConfig, Any, torch.nn.Module]:
@@ -66,7 +67,10 @@ def width_pull(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) ->
         raise SystemExit(f"{fold_dir} was not trained with align_local > 0: it has no learned window")
     test = set(pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})["utt_id"])
     ids = [u for u in store.ids if u not in test]
-    cues = pd.read_csv(root / "synthetic_meta.csv", keep_default_na=False, dtype={"utt_id": str}).set_index("utt_id")["cue"]
+    cues = read_cues(root)
+    if cues is None:
+        raise SystemExit(f"{root} has no synthetic_meta.csv: --width needs the embedded corpus's cue labels")
+    cues = cues.assign(utt_id=cues["utt_id"].astype(str)).set_index("utt_id")["cue"]
     out = []
     for cue in sorted(set(cues.reindex(ids).dropna())):
         rows = store.index([u for u in ids if cues.get(u) == cue])
