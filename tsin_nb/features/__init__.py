@@ -9,6 +9,7 @@ from tsin_nb.features.build import (
     build_store_twice,
     config_for_store,
     features_main,
+    frame_statistics,
     speaker_standardised,
     summarize,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "num_frames",
     "pad_or_truncate",
     "trim_silence",
+    "frame_statistics",
     "speaker_standardised",
     "split_tokens",
     "split_words",

@@ -89,6 +89,12 @@ def _check_manifest(manifest: pd.DataFrame) -> None:
         raise ValueError(f"{len(bad)} utterances have labels outside {EMOTIONS}, e.g. {bad.head(3).values.tolist()}")
 
 
+def frame_statistics(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std (F,), float64, of (real frames, F); the std floored at 1e-5 so a steady feature is not blown up."""
+    frames = frames.double()
+    return frames.mean(dim=0), frames.std(dim=0, unbiased=False).clamp(min=1e-5)
+
+
 def speaker_standardised(speech: torch.Tensor, mask: torch.Tensor, speakers: Sequence[str]) -> torch.Tensor:
     """(U, N, F) features standardised per speaker: each feature minus the mean, over the std, of the real frames
     of all that speaker's utterances (``speech_norm="speaker"``); padded frames stay 0.
@@ -104,10 +110,9 @@ def speaker_standardised(speech: torch.Tensor, mask: torch.Tensor, speakers: Seq
     for who in dict.fromkeys(speakers):
         rows = torch.from_numpy(np.flatnonzero(order == who))
         x, m = speech[rows].double(), mask[rows].bool()  # (u, N, F), (u, N)
-        frames = x[m]  # (real frames, F)
-        if len(frames) == 0:
+        if not m.any():
             continue
-        mean, std = frames.mean(dim=0), frames.std(dim=0, unbiased=False).clamp(min=1e-5)  # (F,) floor as for folds
+        mean, std = frame_statistics(x[m])  # (F,) x2, from the speaker's real frames
         out[rows] = torch.where(m[..., None], (x - mean) / std, torch.zeros_like(x)).to(speech.dtype)
     return out
 

@@ -31,7 +31,7 @@ from tsin_nb.core import (
     show_progress,
     upgrade_config_dict,
 )
-from tsin_nb.features import FeatureStore
+from tsin_nb.features import FeatureStore, frame_statistics
 from tsin_nb.model import build_model, loss_fn, word_match_loss
 from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pad_to, pool_once, train_batches
 from tsin_nb.train.checkpoints import load_checkpoint_or_set_aside
@@ -140,11 +140,10 @@ def check_inputs(model: nn.Module, store: FeatureStore, fold: Any, cfg: TSINConf
 
 def fold_speech_stats(store: FeatureStore, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std (F,) of every speech feature over the real frames of the store rows ``rows`` (a training part)."""
-    frames = store.speech[rows][store.speech_mask[rows]].double()  # (real frames, F)
+    frames = store.speech[rows][store.speech_mask[rows]]  # (real frames, F)
     if len(frames) == 0:
         raise ValueError("the training part has no real speech frame to compute normalisation statistics from")
-    mean = frames.mean(dim=0)  # (F,)
-    std = frames.std(dim=0, unbiased=False).clamp(min=1e-5)  # (F,)
+    mean, std = frame_statistics(frames)  # (F,) x2
     return mean.float(), std.float()
 
 
