@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsin_nb.core import TSINConfig, upgrade_config_dict  # noqa: E402
 from tsin_nb.data import load_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
+from tsin_nb.model import alignment as alignment_module  # noqa: E402  (a module object, to watch Eq. 4's input)
 from tsin_nb.model import build_model, loss_fn  # noqa: E402
-from tsin_nb.model import tsin as tsin_module  # noqa: E402  (a module object, to watch Eq. 4's input)
 from tsin_nb.show import read_cues  # noqa: E402
 
 
@@ -95,22 +95,23 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
         ids = [u for u in ids if u in focus] or ids
     rows = store.index(ids)
     seen: dict[str, torch.Tensor] = {}
-    original = tsin_module.alignment_weights
+    original = alignment_module.alignment_weights
 
-    def watched(alpha, S_mask, T_mask, d, prior=0.0, window=None):
+    def watched(alpha, S_mask, T_mask, d, prior=0.0, window=None, prior_weight=None):
         scores = (alpha / math.sqrt(d)).detach().requires_grad_(True)  # lambda alpha, a leaf we can read
         seen.update(scores=scores, S_mask=S_mask, T_mask=T_mask)
-        return original(scores * math.sqrt(d), S_mask, T_mask, d, prior, window)
+        return original(scores * math.sqrt(d), S_mask, T_mask, d, prior, window, prior_weight)
 
-    tsin_module.alignment_weights = watched
+    alignment_module.alignment_weights = watched
     try:
         out = model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows])
         loss_fn(out.logits, store.labels[rows]).backward()
     finally:
-        tsin_module.alignment_weights = original
+        alignment_module.alignment_weights = original
     scores, grad = seen["scores"].detach(), seen["scores"].grad
     if cfg.align_prior > 0:
-        scores = scores + tsin_module.diagonal_prior(seen["S_mask"], seen["T_mask"], cfg.align_prior)
+        weight = 1.0 if model.prior_weight is None else float(model.prior_weight)  # 0 once align_anneal faded it
+        scores = scores + weight * alignment_module.diagonal_prior(seen["S_mask"], seen["T_mask"], cfg.align_prior)
     if model.window is not None:
         scores = scores + model.window(seen["S_mask"], seen["T_mask"]).detach()
     A = out.alignment.detach()
@@ -128,7 +129,8 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
             gc = gc / gc.norm(dim=1, keepdim=True).clamp(min=1e-20)
             c = gc @ gc.T
             cosines.append(float((c.sum() - c.diagonal().sum()) / (m * (m - 1))))
-    return {"fold": str(fold_dir), "utterances": len(rows), "prior": cfg.align_prior,
+    faded = model.prior_weight is not None and float(model.prior_weight) == 0.0  # align_anneal took it away
+    return {"fold": str(fold_dir), "utterances": len(rows), "prior": 0.0 if faded else cfg.align_prior,
             "score spread": float(np.mean(spread)), "entropy / log n": float(np.mean(entropy)),
             "grad norm": float(np.mean(norms)), "row cosine": float(np.mean(cosines))}
 

@@ -58,6 +58,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "local02_noprior": {"align_prior": 0.0, "align_local": 0.2},
     "local01_noprior": {"align_prior": 0.0, "align_local": 0.1},
     "local005_noprior": {"align_prior": 0.0, "align_local": 0.05},
+    "fade12": {"align_anneal": 12},
+    "fade12_pos8": {"align_anneal": 12, "align_pos": 8},
+    "fade12_pos16": {"align_anneal": 12, "align_pos": 16},
+    "fade12_pos32": {"align_anneal": 12, "align_pos": 32},
+    "fade6_pos16": {"align_anneal": 6, "align_pos": 16},
+    "fade16_pos16": {"align_anneal": 16, "align_pos": 16},
 }
 
 

@@ -142,6 +142,7 @@ def test_alignment_panel_is_titled_by_what_shaped_it() -> None:
     assert "word-match" in attention_title(TSINConfig.preset("paper", align_nce=1.0))
     learned = attention_title(TSINConfig.preset("paper", align_local=0.1))
     assert "learned width" in learned and "prior" not in learned
+    assert "faded out over 12 epochs" in attention_title(TSINConfig.preset("cpu", align_anneal=12))
 
 
 # ----------------------------------------------------------------------------- architecture diagram
@@ -153,7 +154,7 @@ def _configs() -> dict[str, TSINConfig]:
         "cpu": TSINConfig.preset("cpu"),
         "paper": paper,
         "tiny": TSINConfig.preset("tiny"),
-        "everything": paper.replace(bidirectional=True, lstm_layers=2, align_prior=0.1, align_pos=4,
+        "everything": paper.replace(bidirectional=True, lstm_layers=2, align_prior=0.1, align_anneal=12, align_pos=4,
                                     align_nce=0.5, si_weights="literal", si_scale="mean", si_pairing="printed",
                                     speech_pool="mean_std", text_dropout=0.5, speech_norm="utterance",
                                     text_model="sentence-transformers/all-MiniLM-L6-v2"),
@@ -202,6 +203,7 @@ def test_architecture_text_follows_the_config(preset: str) -> None:
     assert ("position score" in text) == (cfg.align_pos > 0)
     assert ("word-match" in text) == (cfg.align_nce > 0)
     assert ("learned σ" in text) == (cfg.align_local > 0)
+    assert ("faded" in text) == (cfg.align_anneal > 0)
     assert f"d = {cfg.d_model}" in text and f"d' = {cfg.d_fusion}" in text
     assert f"D={cfg.d_model}" in text and f"D'={cfg.d_fusion}" in text
     pooled = f"2F={2 * cfg.speech_dim}" if cfg.speech_pool == "mean_std" else f"F={cfg.speech_dim})"

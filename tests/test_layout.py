@@ -156,7 +156,7 @@ def _stage(module: str) -> str:
 
 def test_every_module_imports() -> None:
     modules = _modules()
-    assert {"data.iemocap", "features.speech", "model.tsin", "train.trainer", "runs.jobs", "show.widgets"} <= set(modules)
+    assert {"data.iemocap", "features.speech", "model.tsin", "model.alignment", "train.trainer", "runs.jobs", "show.widgets"} <= set(modules)
     for name in modules:
         importlib.import_module(f"tsin_nb.{name}")
     assert {p.name for p in PKG.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(STAGES)

@@ -23,7 +23,7 @@ from tsin_nb.model import (
     pool_frames,
     prior_alignment,
 )
-from tsin_nb.train import config_diff, fit
+from tsin_nb.train import config_diff, fit, prior_weight_at
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -164,6 +164,49 @@ def test_fit_records_the_learned_width_every_epoch() -> None:
     set_seed(0)
     plain = fit(build_model(CFG, "tsin"), store, make_fold(store), CFG, progress=False, log=None)
     assert "align_width" not in plain.history[0]
+
+
+def test_the_fading_prior_runs_from_the_prior_to_none() -> None:
+    """align_anneal: weight 1 is exactly the prior, weight 0 exactly no prior; only tsin / no_si carry the weight."""
+    assert [prior_weight_at(e, 4) for e in range(1, 7)] == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    assert prior_weight_at(9, 0) == 1.0  # no fading: the prior stays
+    cfg = CFG.replace(align_prior=0.05, align_anneal=3)
+    store = make_store(CFG)
+    batch = (store.speech[:4], store.speech_mask[:4], store.text[:4], store.text_mask[:4])
+    set_seed(0)
+    faded = build_model(cfg, "tsin").eval()
+    outs = {}
+    for prior in (0.05, 0.0):
+        plain = build_model(CFG.replace(align_prior=prior), "tsin").eval()
+        plain.load_state_dict({k: v for k, v in faded.state_dict().items() if k != "prior_weight"})
+        outs[prior] = plain(*batch).alignment
+    with torch.no_grad():
+        torch.testing.assert_close(faded(*batch).alignment, outs[0.05])  # starts as the prior
+        faded.prior_weight.fill_(0.0)
+        torch.testing.assert_close(faded(*batch).alignment, outs[0.0])  # ends as Eq. 4 without it
+        faded.prior_weight.fill_(0.5)
+        half = faded(*batch).alignment
+    assert not torch.allclose(half, outs[0.05]) and not torch.allclose(half, outs[0.0])
+    for variant in ("no_ta", "speech", "text"):
+        assert build_model(cfg, variant).prior_weight is None
+    assert count_parameters(faded) == count_parameters(build_model(CFG, "tsin"))  # a buffer, not a parameter
+    assert CFG.replace(align_anneal=0).legacy_dict() == CFG.legacy_dict()
+    for bad in ({"align_anneal": -1}, {"align_anneal": 3, "align_prior": 0.0}):
+        with pytest.raises(ValueError, match="align_anneal"):
+            TSINConfig.preset("cpu", **bad)
+
+
+def test_fit_fades_the_prior_and_the_trained_model_keeps_none() -> None:
+    cfg = CFG.replace(align_prior=0.05, align_anneal=2, epochs=4)
+    store = make_store(cfg)
+    set_seed(0)
+    model = build_model(cfg, "tsin")
+    result = fit(model, store, make_fold(store), cfg, progress=False, log=None)
+    assert [h["prior_weight"] for h in result.history] == [1.0, 0.5, 0.0, 0.0]
+    assert float(model.prior_weight) == 0.0 and "prior_weight" in model.state_dict()  # saved with the weights
+    set_seed(0)
+    plain = fit(build_model(CFG, "tsin"), store, make_fold(store), CFG, progress=False, log=None)
+    assert "prior_weight" not in plain.history[0]
 
 
 def test_results_of_renamed_and_retired_fields_are_recognised() -> None:

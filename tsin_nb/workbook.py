@@ -347,7 +347,7 @@ class Workbook:
             left_out[NO_PRIOR_ROW] = ("the preset has no word-order prior (align_prior = 0): the rows without it and "
                                       "of the prior alone are left out")
         elif prior_rows:
-            self.train("tsin", protocols=protocol, folds=folds, tag="noprior", align_prior=0.0)
+            self.train("tsin", protocols=protocol, folds=folds, tag="noprior", align_prior=0.0, align_anneal=0)
             records[NO_PRIOR_ROW] = self.alignment_records("tsin", protocol, fold_index, "noprior")
             out = load_outputs(self.results_dir, protocol, "tsin", fold_index)
             rows = store.index(list(out["ids"]))

@@ -36,7 +36,7 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 #: Fields renamed since results were first written: old name -> new name (``config_diff`` reads old files).
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
 #: Fields added since results were first written, with the value that behaves as before they existed.
-ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0}
+ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -92,6 +92,7 @@ class TSINConfig:
     align_pos: int = 0  # paper: none; > 0 adds a learned score on relative positions (that many frequencies) to Eq. 3
     align_nce: float = 0.0  # paper: none; > 0 adds a loss (no timings) asking each word's Eq. 5 context to pick out its own word
     align_local: float = 0.0  # paper: none; > 0 adds align_prior's diagonal window with a learned width, starting at this
+    align_anneal: int = 0  # paper: none; > 0 makes align_prior a training scaffold, its weight falling from 1 to 0 over that many epochs
 
     def __post_init__(self) -> None:
         if self.si_weights not in ("softmax", "literal"):
@@ -114,6 +115,10 @@ class TSINConfig:
             raise ValueError("align_prior (a fixed window) and align_local (a learned one) exclude each other; set one to 0")
         if self.align_pos < 0:
             raise ValueError(f"align_pos must be >= 0, not {self.align_pos!r}")
+        if self.align_anneal < 0:
+            raise ValueError(f"align_anneal must be >= 0, not {self.align_anneal!r}")
+        if self.align_anneal > 0 and self.align_prior <= 0:
+            raise ValueError("align_anneal fades out the word-order prior, so it needs align_prior > 0")
         if self.select not in ("last", "val"):
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
         if any(k % 2 == 0 for k in self.kernel_sizes):

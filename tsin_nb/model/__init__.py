@@ -1,9 +1,20 @@
 """Stage 3, the network: masked layers, the speech and text encoders (Eqs. 1-2), temporal alignment
-(Eqs. 3-5), semantic interaction (Eqs. 6-9), fusion and MEC (Eqs. 10-12), TSIN and its ablations.
+(Eqs. 3-5, ``alignment``), semantic interaction (Eqs. 6-9), fusion and MEC (Eqs. 10-12), TSIN and its ablations.
 
 Imports ``tsin_nb.core`` only (a model sees tensors, never files).
 """
 
+from tsin_nb.model.alignment import (
+    LocalWindow,
+    PositionScore,
+    WordMatch,
+    alignment_weights,
+    diagonal_prior,
+    prior_alignment,
+    temporal_alignment,
+    uniform_alignment,
+    word_match_loss,
+)
 from tsin_nb.model.layers import (
     MaskedLSTM,
     MultiKernelBlock,
@@ -18,19 +29,10 @@ from tsin_nb.model.layers import (
 from tsin_nb.model.tsin import (
     MEC,
     FusionLSTM,
-    LocalWindow,
-    PositionScore,
     SemanticInteraction,
     TSINOutput,
-    WordMatch,
-    alignment_weights,
     build_model,
-    diagonal_prior,
     normalize_weights,
-    prior_alignment,
-    temporal_alignment,
-    uniform_alignment,
-    word_match_loss,
 )
 
 __all__ = [

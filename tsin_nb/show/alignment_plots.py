@@ -25,7 +25,8 @@ ATTENTION_LABEL = "attention of each word over the frames (Eq. 4)"
 
 def attention_title(cfg: TSINConfig) -> str:
     """What shaped the alignment a model of ``cfg`` draws: Eq. 4's learned scores, and any prior or position score."""
-    extra = ([f"word-order prior (σ={cfg.align_prior:g})"] if cfg.align_prior > 0 else []) + \
+    fade = f", faded out over {cfg.align_anneal} epochs" if cfg.align_anneal else ""
+    extra = ([f"word-order prior (σ={cfg.align_prior:g}{fade})"] if cfg.align_prior > 0 else []) + \
         (["word-order window of learned width"] if cfg.align_local > 0 else []) + \
         (["learned position score"] if cfg.align_pos > 0 else []) + (["word-match loss"] if cfg.align_nce > 0 else [])
     if not extra:

@@ -51,7 +51,7 @@ def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
     model = model if len(model) <= 18 else model[:17] + "…"
     ta = ["TA: words attend to", "frames (Eqs. 3-5)"]
     if cfg.align_prior > 0:
-        ta.append(f"+ word-order prior σ={cfg.align_prior:g}")
+        ta.append(f"+ word-order prior σ={cfg.align_prior:g}" + (", faded" if cfg.align_anneal else ""))
     if cfg.align_local > 0:
         ta.append(f"+ window, learned σ from {cfg.align_local:g}")
     if cfg.align_pos > 0:

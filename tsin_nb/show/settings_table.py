@@ -34,8 +34,9 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "model width d": str(cfg.d_model),
         "fusion width d'": str(cfg.d_fusion),
         "Eq. 8 normalisation": "divide by the sum" if cfg.si_weights == "literal" else "softmax over words",
-        "Eq. 4 prior on word order": f"Gaussian, width {cfg.align_prior:g} of the utterance" if cfg.align_prior > 0
-        else "none",
+        "Eq. 4 prior on word order": (f"Gaussian, width {cfg.align_prior:g} of the utterance"
+                                      + (f", faded out over the first {cfg.align_anneal} epochs" if cfg.align_anneal
+                                         else "")) if cfg.align_prior > 0 else "none",
         "Eq. 9 weights applied": "as normalised (sum 1)" if cfg.si_scale == "sum" else "x m words (mean 1)",
         "Eq. 9 pairing": "w^t on speech, w^s on text (prose)" if cfg.si_pairing == "prose"
         else "w^t on text, w^s on speech (superscripts)",

@@ -25,6 +25,7 @@ from tsin_nb.train.trainer import (
     fold_speech_stats,
     load_checkpoint,
     predict,
+    prior_weight_at,
     span_targets,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "per_class_recall",
     "pool_once",
     "predict",
+    "prior_weight_at",
     "set_aside",
     "span_targets",
     "summarize",

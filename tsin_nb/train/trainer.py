@@ -341,6 +341,9 @@ def fit(
         for epoch in range(start + 1, stop + 1):
             t0 = time.perf_counter()
             model.train()
+            scaffold = getattr(model, "prior_weight", None)
+            if scaffold is not None:  # beyond the paper: the word-order prior fades out (cfg.align_anneal)
+                scaffold.fill_(prior_weight_at(epoch, cfg.align_anneal))
             lr = optimizer.param_groups[0]["lr"]
             total, count = torch.zeros((), device=dev), 0
             for rows in train_batches(idx["train"], cfg.batch_size, generator):
@@ -366,6 +369,8 @@ def fit(
             window = getattr(model, "window", None)
             if window is not None:  # beyond the paper: Eq. 4's learned window width (cfg.align_local)
                 h["align_width"] = float(window.width.detach())
+            if scaffold is not None:
+                h["prior_weight"] = float(scaffold)
             h["time_s"] = time.perf_counter() - t0
             history.append(h)
             if cfg.select == "val" and (best is None or h["val_ua"] > best["ua"]):
@@ -412,6 +417,14 @@ def fit(
         epochs=trained, selected_epoch=selected, finished=trained == cfg.epochs, config=cfg.to_dict(),
         speech_stats=_speech_stats(model),
     )
+
+
+def prior_weight_at(epoch: int, anneal: int) -> float:
+    """The word-order prior's weight during training epoch ``epoch`` (1-based) when it fades out over ``anneal``
+    epochs: 1 in epoch 1, falling linearly, 0 from epoch ``anneal + 1`` on (``cfg.align_anneal``)."""
+    if anneal <= 0:
+        return 1.0
+    return max(0.0, 1.0 - (epoch - 1) / anneal)
 
 
 def _speech_stats(model: nn.Module) -> dict[str, np.ndarray] | None:

@@ -1,0 +1,213 @@
+"""Temporal alignment (Section III-C-1, Eqs. 3-5), the "w/o TA" equal segments, and the optional
+additions beyond the paper that act on Eq. 3 or Eq. 4 (word-order prior, learned window, position score,
+word-match loss).
+
+Shapes use the letters of :mod:`tsin_nb.model.tsin`: B batch, N speech frames, M words, D model width.
+Masks are boolean, True on real frames or words, and always a prefix of the sequence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from tsin_nb.model.layers import masked_softmax
+
+
+def alignment_scores(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: alpha_ij = t_j^T s_i, laid out word-major: (B, N, D), (B, M, D) -> (B, M, N)."""
+    return torch.einsum("bmd,bnd->bmn", T, S)  # (B, M, N)
+
+
+def relative_positions(mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) prefix mask -> (B, L) position (i + 1/2) / n of every step among the n real ones (padding > 1)."""
+    n = mask.sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)  # (B, 1)
+    return (torch.arange(mask.shape[1], device=mask.device)[None, :] + 0.5) / n  # (B, L)
+
+
+def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> torch.Tensor:
+    """Log-prior (B, M, N) that word j of m sits near frame i of n: -(p_i - q_j)^2 / (2 width^2).
+
+    p_i = (i + 1/2) / n and q_j = (j + 1/2) / m are the relative positions of frame and word among the
+    real ones, so ``width`` is a share of the utterance. Speech and text run in the same order; this
+    is the only knowledge the prior adds (no timing). Not in the paper (``cfg.align_prior``).
+    """
+    p = relative_positions(S_mask)[:, None, :]  # (B, 1, N)
+    q = relative_positions(T_mask)[:, :, None]  # (B, M, 1)
+    return -((p - q) ** 2) / (2.0 * width**2)  # (B, M, N)
+
+
+def fourier_features(pos: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, L) positions in [0, 1] -> (B, L, 2k): cos and sin of pi * f * pos for f = 1..k."""
+    f = torch.arange(1, k + 1, device=pos.device, dtype=torch.float32)  # (k,)
+    angle = math.pi * pos[:, :, None] * f  # (B, L, k)
+    return torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)  # (B, L, 2k)
+
+
+class PositionScore(nn.Module):
+    """A learned score on where a frame and a word sit in their utterance, added to Eq. 3 (``cfg.align_pos``).
+
+    alpha^pos_ij = (W_t phi(q_j))^T (W_s phi(p_i)), with phi the :func:`fourier_features` of the relative
+    positions p_i (frame) and q_j (word). A bilinear form of cosines and sines can express any smooth
+    function of p - q (cos a cos b + sin a sin b = cos(a - b)), so the model may learn a diagonal, its
+    width and its offset from the emotion loss, or learn to ignore position. Not in the paper.
+    """
+
+    def __init__(self, k: int, d: int) -> None:
+        super().__init__()
+        self.k = k
+        self.w_s = nn.Linear(2 * k, d, bias=False)
+        self.w_t = nn.Linear(2 * k, d, bias=False)
+
+    def forward(self, S_mask: torch.Tensor, T_mask: torch.Tensor) -> torch.Tensor:
+        """(B, N), (B, M) -> (B, M, N) scores on the scale of alpha (before Eq. 4's 1 / sqrt(d))."""
+        dtype = self.w_s.weight.dtype
+        a = self.w_s(fourier_features(relative_positions(S_mask), self.k).to(dtype))  # (B, N, D)
+        b = self.w_t(fourier_features(relative_positions(T_mask), self.k).to(dtype))  # (B, M, D)
+        return torch.einsum("bmd,bnd->bmn", b, a)  # (B, M, N)
+
+
+class LocalWindow(nn.Module):
+    """:func:`diagonal_prior` with a learned width: Eq. 4's window around the word-order diagonal (``cfg.align_local``).
+
+    The shape is the prior's (speech and text run in the same order); how local each word's attention is
+    comes from the emotion loss. The width is exp(10 theta), starting at ``width``: Adam moves theta by
+    about the learning rate per step, so the factor 10 lets a few hundred steps move the width by orders of
+    magnitude (3e-3 x 300 steps moves log width by about 9 rather than about 0.9). Not in the paper.
+    """
+
+    SCALE = 10.0
+
+    def __init__(self, width: float) -> None:
+        super().__init__()
+        if width <= 0:
+            raise ValueError(f"width must be > 0, not {width!r}")
+        self.theta = nn.Parameter(torch.tensor(math.log(width) / self.SCALE))
+
+    @property
+    def width(self) -> torch.Tensor:
+        """The current width, a share of the utterance (0-d tensor)."""
+        return torch.exp(self.SCALE * self.theta)
+
+    def forward(self, S_mask: torch.Tensor, T_mask: torch.Tensor) -> torch.Tensor:
+        """(B, N), (B, M) -> (B, M, N) log-window, added to Eq. 4's scaled scores."""
+        return diagonal_prior(S_mask, T_mask, self.width)
+
+
+def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: int, width: float) -> torch.Tensor:
+    """Eq. 4 with every score alpha set to 0, i.e. :func:`diagonal_prior` alone: (U, N_in), (U, M) -> (U, M, N_in / stride).
+
+    A pooled frame is real when any of its ``stride`` frames is, as in :func:`pool_frames`. What the prior
+    finds by itself, to compare with a trained alignment (notebook 09, ``benchmarks/tuning_study.py``).
+    """
+    S_mask = speech_mask.bool().reshape(len(speech_mask), -1, stride).any(dim=-1)  # (U, N)
+    zero = torch.zeros(len(speech_mask), text_mask.shape[1], S_mask.shape[1])  # (U, M, N)
+    return alignment_weights(zero, S_mask, text_mask.bool(), 1, width)  # d does not matter: alpha is 0
+
+
+def alignment_weights(
+    alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0,
+    window: LocalWindow | None = None, prior_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0.
+
+    ``prior > 0`` adds :func:`diagonal_prior` of that width to the scores before the softmax, times
+    ``prior_weight`` when given (a 0-d tensor; the fading scaffold of ``cfg.align_anneal``, 0 = no prior);
+    ``window`` adds a :class:`LocalWindow` (the same log-window with a learned width).
+    """
+    lam = 1.0 / math.sqrt(d)
+    scores = lam * alpha  # (B, M, N)
+    if prior > 0:
+        log_prior = diagonal_prior(S_mask, T_mask, prior).to(scores.dtype)  # (B, M, N)
+        if prior_weight is not None:
+            log_prior = prior_weight.to(scores.dtype) * log_prior  # (B, M, N)
+        scores = scores + log_prior  # (B, M, N)
+    if window is not None:
+        scores = scores + window(S_mask, T_mask).to(scores.dtype)  # (B, M, N)
+    alpha_prime = masked_softmax(scores, S_mask[:, None, :])  # (B, M, N)
+    return alpha_prime * T_mask[:, :, None].to(alpha_prime.dtype)  # (B, M, N)
+
+
+def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: u_j = sum_i alpha'_ij s_i: (B, M, N), (B, N, D) -> U (B, M, D)."""
+    return torch.bmm(alpha_prime, S)  # (B, M, D)
+
+
+def temporal_alignment(
+    S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0,
+    position: PositionScore | None = None, window: LocalWindow | None = None,
+    prior_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
+
+    Padding (the paper is silent): padded frames get weight exactly 0, padded words get U = 0
+    and an all-zero alignment row. ``prior``: width of the optional :func:`diagonal_prior` (0: none).
+    ``position``: an optional learned :class:`PositionScore` added to Eq. 3's scores.
+    ``window``: an optional :class:`LocalWindow` added to Eq. 4's scores.
+    ``prior_weight``: the prior's weight (0-d tensor) while ``cfg.align_anneal`` fades it out (None: 1).
+    """
+    alpha = alignment_scores(S, T)  # (B, M, N)
+    if position is not None:
+        alpha = alpha + position(S_mask, T_mask).to(alpha.dtype)  # (B, M, N)
+    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior, window, prior_weight)  # (B, M, N)
+    U = speech_context(alpha_prime, S)  # (B, M, D)
+    return U, alpha_prime
+
+
+class WordMatch(nn.Module):
+    """Which word of its utterance does each word's speech context u_j sound like? (``cfg.align_nce``).
+
+    logits_jk = cos(P u_j, t_k) / tau over the real words k of the same utterance, with P a learned D x D map
+    and tau = 0.1. Trained with cross-entropy towards k = j (:func:`word_match_loss`), it asks Eq. 4 to give
+    each word frames that tell it apart from the other words, which the emotion loss alone never asks (from a
+    uniform start every word's gradient points the same way). It needs no word timings; u_j is built from
+    speech frames only, so it can pick out its word only through what the frames hold. Not in the paper;
+    measured in docs/TUNING.md, where it did not make Eq. 4 find the words without the prior (off in every preset).
+    """
+
+    def __init__(self, d: int, tau: float = 0.1) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d, d, bias=False)
+        self.tau = tau
+
+    def forward(self, U: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+        """U, T (B, M, D) -> logits (B, M, M): row j scores word j's speech context against every word k."""
+        a = nn.functional.normalize(self.proj(U), dim=-1)  # (B, M, D)
+        b = nn.functional.normalize(T, dim=-1)  # (B, M, D)
+        return torch.einsum("bjd,bkd->bjk", a, b) / self.tau  # (B, M, M)
+
+
+def word_match_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real words j with at least one other real word of -log softmax_k(logits_jk)[k = j]: (B, M, M), (B, M) -> ()."""
+    mask = mask.bool()
+    scores = logits.float().masked_fill(~mask[:, None, :], float("-inf"))  # (B, M, M)
+    logp = torch.log_softmax(scores, dim=-1).diagonal(dim1=1, dim2=2)  # (B, M)
+    rows = mask & (mask.sum(dim=1, keepdim=True) > 1)  # (B, M): one word alone has nothing to be told from
+    if not rows.any():
+        return logits.sum() * 0.0
+    return -logp[rows].mean()
+
+
+def uniform_alignment(
+    S: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The "w/o TA" alignment: each word mean-pools its own equal, contiguous segment of real frames.
+
+    With n real frames and m real words, word j takes frames [floor(j n/m), floor((j+1) n/m)).
+    When m > n a segment would be empty, so it is widened to the single frame floor(j n/m):
+    every word still gets one frame and neighbouring words share frames. Returns U (B, M, D)
+    and the fixed alignment matrix (B, M, N) whose real rows sum to 1.
+    """
+    N, M = S.shape[1], T_mask.shape[1]
+    n = S_mask.sum(dim=1).clamp(min=1)[:, None]  # (B, 1)
+    m = T_mask.sum(dim=1).clamp(min=1)[:, None]  # (B, 1)
+    j = torch.arange(M, device=S.device)[None, :]  # (1, M)
+    start = (j * n) // m  # (B, M)
+    end = torch.maximum(((j + 1) * n) // m, start + 1)  # (B, M)
+    i = torch.arange(N, device=S.device)[None, None, :]  # (1, 1, N)
+    inside = (i >= start[:, :, None]) & (i < end[:, :, None]) & T_mask[:, :, None]  # (B, M, N)
+    A = inside.to(S.dtype)  # (B, M, N)
+    A = A / A.sum(dim=-1, keepdim=True).clamp(min=1.0)  # (B, M, N)
+    return torch.bmm(A, S), A  # (B, M, D), (B, M, N)
