@@ -109,9 +109,10 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
     finally:
         alignment_module.alignment_weights = original
     scores, grad = seen["scores"].detach(), seen["scores"].grad
-    if cfg.align_prior > 0:
-        weight = 1.0 if model.prior_weight is None else float(model.prior_weight)  # 0 once align_anneal faded it
-        scores = scores + weight * alignment_module.diagonal_prior(seen["S_mask"], seen["T_mask"], cfg.align_prior)
+    weight = 1.0 if model.prior_weight is None else float(model.prior_weight)  # 0 once align_anneal faded it
+    prior = cfg.align_prior if weight > 0 else 0.0
+    if prior > 0:
+        scores = scores + weight * alignment_module.diagonal_prior(seen["S_mask"], seen["T_mask"], prior)
     if model.window is not None:
         scores = scores + model.window(seen["S_mask"], seen["T_mask"]).detach()
     A = out.alignment.detach()
@@ -129,8 +130,7 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
             gc = gc / gc.norm(dim=1, keepdim=True).clamp(min=1e-20)
             c = gc @ gc.T
             cosines.append(float((c.sum() - c.diagonal().sum()) / (m * (m - 1))))
-    faded = model.prior_weight is not None and float(model.prior_weight) == 0.0  # align_anneal took it away
-    return {"fold": str(fold_dir), "utterances": len(rows), "prior": 0.0 if faded else cfg.align_prior,
+    return {"fold": str(fold_dir), "utterances": len(rows), "prior": prior,
             "score spread": float(np.mean(spread)), "entropy / log n": float(np.mean(entropy)),
             "grad norm": float(np.mean(norms)), "row cosine": float(np.mean(cosines))}
 

@@ -24,7 +24,7 @@ from tsin_nb.data.drops import DROPPED_FILE, report_drops
 from tsin_nb.data.espeak import EVENT_WORD, EspeakError, synthesize, synthesize_events
 from tsin_nb.data.iemocap import KNOWN_COUNTS, check_known_counts, load_iemocap
 from tsin_nb.data.load import inspect, load_corpus
-from tsin_nb.data.manifest import load_manifest
+from tsin_nb.data.manifest import blank_cells, load_manifest
 from tsin_nb.data.synth import FOCUS_PROSODY, equal_segment_misses, make_synthetic_corpus, utterance_ssml
 from tsin_nb.data.synth_plan import (
     CUE_SHARES,
@@ -55,6 +55,7 @@ __all__ = [
     "KNOWN_COUNTS",
     "MANIFEST_COLUMNS",
     "SMOKE_SIZE",
+    "blank_cells",
     "check_known_counts",
     "corpus_report",
     "equal_segment_misses",

@@ -179,6 +179,11 @@ def load_manifest(
     return manifest
 
 
+def blank_cells(values: pd.Series) -> pd.Series:
+    """True where a manifest cell is missing or only whitespace (a session or speaker nobody filled in)."""
+    return values.isna() | (values.astype(str).str.strip() == "")
+
+
 def unsafe_names(values: Iterable[str]) -> list[str]:
     """``value -> folder`` for every value that is not a plain folder name (for ``inspect``'s notes)."""
     return [f"{v!r} -> {safe_fold_dirname(v)!r}" for v in sorted(set(map(str, values)))

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tsin_nb.core import EMOTIONS, TSINConfig, show_progress
-from tsin_nb.data import DAMAGED_FILE, DROPPED_FILE, load_audio, report_damaged, report_drops
+from tsin_nb.data import DAMAGED_FILE, DROPPED_FILE, blank_cells, load_audio, report_damaged, report_drops
 from tsin_nb.features.cache import FEATURES_VERSION, cached_entry, hash_key, wav_stamp
 from tsin_nb.features.embedders import TextEmbedder, make_embedder
 from tsin_nb.features.speech import (
@@ -138,9 +138,8 @@ def build_feature_store(
     if speech_norm in ("fold", "speaker"):
         speech_norm = "none"  # cached raw; "speaker" standardises on loading, "fold" in the model
     if speech_norm not in SPEECH_NORMS:
-        raise ValueError(f"speech_norm must be one of {SPEECH_NORMS + ('fold', 'speaker')}, not {speech_norm!r}")
-    if per_speaker and ("speaker" not in manifest.columns or manifest["speaker"].isna().any()
-                        or (manifest["speaker"].astype(str).str.strip() == "").any()):
+        raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {speech_norm!r}")
+    if per_speaker and ("speaker" not in manifest.columns or blank_cells(manifest["speaker"]).any()):
         raise ValueError("speech_norm='speaker' needs a speaker for every utterance (a 'speaker' column, none empty)")
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from tsin_nb.core import EMOTIONS, PROTOCOLS
+from tsin_nb.data import blank_cells
 
 #: Number of random folds of the speaker/session-dependent protocol.
 SPKD_FOLDS = 10
@@ -72,8 +73,7 @@ def check_blank_groups(manifest: pd.DataFrame, protocol: str) -> None:
     col = {"SesI": "session", "SpkI": "speaker"}.get(protocol)
     if col is None or col not in manifest.columns:
         return
-    values = manifest[col]
-    blank = values.isna() | (values.astype(str).str.strip() == "")
+    blank = blank_cells(manifest[col])
     if blank.any():
         ids = manifest.loc[blank, "utt_id"].astype(str).tolist() if "utt_id" in manifest.columns else []
         more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""

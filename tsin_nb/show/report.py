@@ -81,11 +81,9 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
         out.append("Eq. 9 with mean-one weights")
     if cfg.get("si_pairing") == "printed":
         out.append("Eq. 9 paired as its superscripts print it (a word's sound scales that word's meaning)")
-    if cfg.get("align_prior") and cfg.get("align_anneal"):
-        out.append(f"a word-order prior on Eq. 4 (beyond the paper, spread {cfg['align_prior']:g}) faded out over the "
-                   f"first {cfg['align_anneal']} epochs of training")
-    elif cfg.get("align_prior"):
-        out.append(f"a word-order prior on Eq. 4 (beyond the paper, spread {cfg['align_prior']:g})")
+    if cfg.get("align_prior"):
+        fade = f" faded out over the first {cfg['align_anneal']} epochs of training" if cfg.get("align_anneal") else ""
+        out.append(f"a word-order prior on Eq. 4 (beyond the paper, spread {cfg['align_prior']:g}){fade}")
     if cfg.get("align_local"):
         out.append(f"a word-order window on Eq. 4 whose width is learned (beyond the paper, from {cfg['align_local']:g})")
     if cfg.get("align_pos"):
