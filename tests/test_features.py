@@ -447,3 +447,60 @@ def test_features_main_on_a_manifest_corpus(tmp_path, capsys):
     assert "Dropped 2 of 4 utterances" in out and "silent" in out and "too short" in out
     dropped = pd.read_csv(tmp_path / "cache" / "dropped.csv")
     assert sorted(dropped["utt_id"]) == ["u1", "u3"]
+
+
+# ------------------------------------------------ what the store depends on ---
+
+
+def test_feature_fields_name_every_config_field_the_features_read() -> None:
+    """A setting read while building a store but missing from FEATURE_FIELDS would let two runs with different
+    features share one store in a worker; the source of the features stage is the list of what it reads."""
+    import re
+
+    read = set()
+    for path in Path(F.__file__).parent.glob("*.py"):
+        read |= set(re.findall(r"\bcfg\.([a-z_]+)", path.read_text()))
+    derived = {"speech_dim"}  # 3 * n_mels
+    only_checked = {"text_dim"}  # FeatureStore.check compares it; the embedder decides the width
+    methods = {"replace"}
+    assert read - derived - only_checked - methods <= set(F.FEATURE_FIELDS), read
+    assert set(F.FEATURE_FIELDS) <= set(TSINConfig.__dataclass_fields__)
+
+
+def test_the_store_key_changes_with_the_features_only(tmp_path: Path) -> None:
+    from tsin_nb.runs import store_key
+
+    base = TSINConfig.preset("cpu")
+    key = store_key("m", base, tmp_path)
+    for change in ({"seed": 3}, {"lr": 1e-3}, {"d_model": 96}, {"align_prior": 0.0}, {"epochs": 2}):
+        assert store_key("m", base.replace(**change), tmp_path) == key, change
+    for change in ({"n_mels": 20}, {"text_model": "random"}, {"speech_norm": "fold"}, {"trim_db": 0.0},
+                   {"n_words": 16}, {"n_frames": 400}, {"hop_ms": 20.0}):
+        assert store_key("m", base.replace(**change), tmp_path) != key, change
+    assert store_key("other manifest", base, tmp_path) != key
+    assert store_key("m", base, tmp_path, train_ids=["a", "b"]) != key
+
+
+def test_a_derived_value_is_kept_until_its_tensors_change() -> None:
+    g = torch.Generator().manual_seed(0)
+    store = FeatureStore(["a", "b"], torch.randn(2, 4, 3, generator=g), torch.ones(2, 4, dtype=torch.bool),
+                         torch.randn(2, 2, 5, generator=g), torch.ones(2, 2, dtype=torch.bool),
+                         torch.tensor([0, 1]), [["x"], ["y"]], [None, None])
+    calls: list[str] = []
+
+    def total(name: str) -> float:
+        calls.append(name)
+        return float(store.speech.sum())
+
+    def kept(name: str = "sum") -> float:
+        return store.derived(name, (store.speech,), lambda: total(name))
+
+    first = kept()
+    assert kept() == first and calls == ["sum"]  # kept
+    assert kept("other") == first and calls == ["sum", "other"]  # each name its own value
+    store.speech.mul_(2.0)  # changed in place
+    assert kept() == pytest.approx(2 * first) and calls[-1] == "sum" and len(calls) == 3
+    store.speech = store.speech.clone()  # replaced, same values
+    kept()
+    assert len(calls) == 4
+    assert store.subset(["b"])._derived == {}  # a subset computes its own

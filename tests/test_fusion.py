@@ -221,6 +221,24 @@ def test_speaker_norm_reads_a_cue_relative_to_the_speaker(tmp_path: Path) -> Non
 # --------------------------------------------------------------------------- linear baselines ---
 
 
+def test_baseline_statistics_are_computed_once_per_store_and_equal_each_fold_s_own() -> None:
+    from tsin_nb.core import BASELINES
+    from tsin_nb.train import baseline_features, speech_statistics, text_statistics
+
+    store = make_store()
+    rows = torch.tensor([5, 3, 40, 0, 17])
+    own = {"lin_speech": speech_statistics(store, rows), "lin_text": text_statistics(store, rows)}
+    own["lin_fusion"] = np.concatenate([own["lin_speech"], own["lin_text"]], axis=1)
+    for variant in BASELINES:
+        assert np.array_equal(baseline_features(store, rows, variant), own[variant]), variant
+    assert set(store._derived) == {("baseline", "speech"), ("baseline", "text")}
+    store.speech.add_(1.0)  # changed features: the table is computed anew
+    assert np.array_equal(baseline_features(store, rows, "lin_speech"), speech_statistics(store, rows))
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_features(store, rows, "lin_other")
+
+
+
 def test_linear_baselines_run_through_run_and_table(loud_manifest: pd.DataFrame, tmp_path: Path) -> None:
     out = tmp_path / "results"
     variants = ("speech", "lin_speech", "lin_text", "lin_fusion")

@@ -32,11 +32,15 @@ from tsin_nb.runs import (
     acquire_lock,
     connect,
     experiment,
+    fold_status,
     local_cluster,
+    longest_first,
     plan_jobs,
+    prepare_experiment,
     release_lock,
     run_experiment,
     run_fold,
+    run_prepared,
 )
 from tsin_nb.runs import jobs as jobs_mod
 
@@ -119,6 +123,45 @@ def test_a_dask_cluster_gives_the_serial_results(corpus: Path, serial: Path, tmp
     assert_same_folds(serial, tmp_path)
     log = (tmp_path / "SesI" / "tsin" / "Session1" / "train.log").read_text()
     assert "started on" in log and f"(pid {os.getpid()}," not in log  # it ran in a worker process
+
+
+def test_runs_trained_together_equal_each_run_trained_alone(corpus: Path, serial: Path, tmp_path: Path,
+                                                             cluster: LocalCluster) -> None:
+    """Two seeds as one set of jobs (what Workbook.train_seeds does): each run's folds as if trained alone."""
+    alone = tmp_path / "alone_seed1"
+    run_experiment(corpus, alone, **{**RUN, "seed": 1}, jobs=1)
+    prep = {k: v for k, v in RUN.items() if k != "log"}
+    stores: dict = {}
+    prepared = [prepare_experiment(corpus, tmp_path / name, **{**prep, "seed": seed}, cache_dir=tmp_path / "cache",
+                                   stores=stores) for name, seed in (("seed0", 0), ("seed1", 1))]
+    assert len(stores) == 1  # the two seeds read one feature store
+    assert [len(p.todo) for p in prepared] == [len(FOLDS)] * 2
+    plan = plan_jobs(scheduler=cluster.scheduler_address)
+    tables = run_prepared(prepared, plan, progress=False, log=None)
+    assert_same_folds(serial, tmp_path / "seed0")
+    assert_same_folds(alone, tmp_path / "seed1")
+    for table in tables:
+        assert table[["variant", "fold"]].values.tolist() == [list(f) for f in FOLDS]
+        status = fold_status(table)
+        assert len(status) == len(FOLDS) and set(status["status"]) == {"trained"} and status["wall_s"].notna().all()
+    again = run_prepared([prepare_experiment(corpus, tmp_path / "seed1", **{**prep, "seed": 1},
+                                             cache_dir=tmp_path / "cache")], plan,
+                         progress=False, log=None)[0]
+    assert set(fold_status(again)["status"]) == {"reused"}
+
+
+def test_the_slowest_variants_are_sent_first_and_runs_of_two_corpora_are_refused(corpus: Path, tmp_path: Path) -> None:
+    prep = {k: v for k, v in RUN.items() if k != "log"}
+    runs = prepare_experiment(corpus, tmp_path / "a", **{**prep, "variants": ("lin_fusion", "text", "speech", "tsin")})
+    order = [job.variant for job in longest_first(runs.todo)]
+    assert order == ["tsin", "tsin", "speech", "speech", "text", "text", "lin_fusion", "lin_fusion"]
+    assert [job.fold.name for job in longest_first(runs.todo)][:2] == ["Session1", "Session2"]  # order kept within
+    manifest = pd.read_csv(corpus)
+    other = prepare_experiment(manifest.iloc[:-4].assign(wav_path=[str(corpus.parent / w) for w in
+                                                                   manifest["wav_path"].iloc[:-4]]),
+                               tmp_path / "b", **prep)
+    with pytest.raises(ValueError, match="share one manifest"):
+        run_prepared([runs, other], Plan(workers=1, threads=1), progress=False, log=None)
 
 
 def test_a_failing_job_is_reported_and_the_others_kept_then_a_rerun_finishes(

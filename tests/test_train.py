@@ -263,3 +263,29 @@ def test_fit_on_cuda_with_bf16_autocast(tmp_path: Path) -> None:
     assert r.device.startswith("cuda") and np.isfinite(r.probs).all()
     resumed = run(device="cuda", out_dir=tmp_path, resume=True)
     assert resumed.metrics["n_test"] == r.metrics["n_test"]
+
+
+# ------------------------------------------------- once per store, not per fit ---
+
+
+def test_frames_are_pooled_once_per_store_and_every_fit_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsin_nb.train import batches
+
+    pooled: list[int] = []
+    real = batches.pool_once
+    monkeypatch.setattr(batches, "pool_once", lambda model, data: (pooled.append(1), real(model, data))[1])
+    store = make_store()
+    first, second = run(store=store), run(store=store)  # the second fit finds the pooled frames on the store
+    assert len(pooled) == 1
+    assert_same_run(second, first)
+    assert_same_run(first, run(store=make_store()))  # as a fit on a store of its own (pooled there: 2)
+    run(variant="speech", store=store)  # the same pooling: kept
+    assert len(pooled) == 2
+    run(CFG.replace(speech_stride=4), store=store)  # another pooling: its own entry
+    assert len(pooled) == 3
+    store.speech.add_(1.0)  # features changed in place: pooled anew, and the fit sees the change
+    changed = run(store=store)
+    assert len(pooled) == 4
+    fresh = make_store()
+    fresh.speech.add_(1.0)
+    assert_same_run(changed, run(store=fresh))

@@ -118,10 +118,11 @@ def test_table_five_frames_hold_the_means_the_papers_values_and_the_half_widths(
 
 
 class _FakeWorkbook:
-    """``train`` writes one finished fold per (kind, fold) and returns its results; the onehot run stays flat."""
+    """``train_many`` writes one finished fold per (kind, fold) of each run and returns the runs' results in order;
+    the onehot run stays flat."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.cfg, self.calls = root, TSINConfig.preset("tiny", text_model="minilm"), []
+        self.root, self.cfg, self.calls, self.batches = root, TSINConfig.preset("tiny", text_model="minilm"), [], []
 
     def results_for(self, tag: str = "") -> Path:
         return self.root / (tag or "own")
@@ -139,11 +140,16 @@ class _FakeWorkbook:
             rows.append({"protocol": "SesI", "variant": "tsin", "fold": fold, "wa": correct / 8, "ua": correct / 8})
         return pd.DataFrame(rows)
 
+    def train_many(self, runs: list[dict]) -> list[pd.DataFrame]:
+        self.batches.append(len(runs))
+        return [self.train(**run) for run in runs]
+
 
 def test_train_embeddings_tags_each_kind_and_marks_the_runs_that_did_not_train(tmp_path: Path) -> None:
     wb = _FakeWorkbook(tmp_path)
     fig4, failed = train_embeddings(wb, "minilm,onehot", "", "SesI", 0, did_not_train)
     assert wb.calls == [("minilm", ""), ("onehot", "onehot")]  # the run's own text model keeps the run's folder
+    assert wb.batches == [2]  # every kind's folds in one set of jobs
     assert failed == {"minilm": (0, 2), "onehot": (2, 2)}
     assert list(fig4.columns) == ["embedding", "protocol", "metric", "value"]
     ua = fig4[fig4["metric"] == "UA"].set_index("embedding")["value"]

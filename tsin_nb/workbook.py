@@ -2,7 +2,8 @@
 its results folder, and short calls that train variants or one fold with all of that filled in.
 
 ``wb = Workbook.from_params(corpus=corpus, preset=preset, epochs=epochs, ...)`` takes a notebook's parameters;
-``wb.train(("tsin",), protocols="SesI")`` runs :func:`tsin_nb.runs.run_experiment` into ``wb.results_dir``.
+``wb.train(("tsin",), protocols="SesI")`` trains into ``wb.results_dir`` as :func:`tsin_nb.runs.run_experiment` does;
+``wb.train_many([...])`` trains several such runs as one set of jobs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,8 +33,10 @@ from tsin_nb.runs import (
     fold_status,
     load_outputs,
     make_folds,
+    plan_jobs,
+    prepare_experiment,
     record,
-    run_experiment,
+    run_prepared,
     tie_fold_to_content,
     torch_threads,
 )
@@ -232,19 +235,42 @@ class Workbook:
         Returns the results table; the status of each fold is added to ``status`` (printed with ``report``: see
         :meth:`status_line`).
         """
+        run = {"variants": variants, "protocols": protocols, "folds": folds, "tag": tag, "text_model": text_model,
+               "seed": seed, **config_changes}
+        return self.train_many([run], progress=progress, report=report)[0]
+
+    def train_many(self, runs: Sequence[Mapping[str, Any]], progress: bool = False,
+                   report: bool = False) -> list[pd.DataFrame]:
+        """Several :meth:`train` calls as one set of jobs; one results table per run, in order.
+
+        Each run is a mapping of :meth:`train`'s arguments (``variants`` and, optionally, ``protocols``, ``folds``,
+        ``tag``, ``text_model``, ``seed`` and config changes). Their folds run on one local cluster, the slowest
+        variants first (:func:`tsin_nb.runs.run_prepared`), so no worker idles between runs; every fold trains
+        exactly as in its own :meth:`train` call.
+        """
+        plan = plan_jobs(self.jobs, 1, self.scheduler or None, 1, str(self.device))  # before anything is written
+        stores: dict[str, FeatureStore] = {}
+        prepared = [prepare_experiment(self.root, **self._experiment_args(**run), cache_dir=self.cache,
+                                       device=str(self.device), progress=progress, log=None, stores=stores)
+                    for run in runs]
+        tables = run_prepared(prepared, plan, progress=progress, log=None)
+        for results in tables:
+            self.status = pd.concat([df for df in (self.status, fold_status(results)) if len(df)], ignore_index=True) \
+                if len(self.status) or len(results) else self.status
+        if report:
+            print(self.status_line())
+        return tables
+
+    def _experiment_args(self, variants: str | Sequence[str], protocols: str | Sequence[str] = "SesI",
+                         folds: int | None = None, tag: str = "", text_model: str | None = None,
+                         seed: int | None = None, **config_changes: Any) -> dict[str, Any]:
+        """:func:`tsin_nb.runs.prepare_experiment`'s arguments for one :meth:`train` call (its folder, preset, seed)."""
         if (config_changes or (seed is not None and seed != self.seed)) and not tag:
             raise ValueError(f"settings {sorted(config_changes) or ['seed']} change the preset: give the run its own tag")
         preset = TSINConfig.preset(self.preset, **config_changes) if config_changes else self.preset
-        results = run_experiment(
-            self.root, self.results_for(tag), protocols=listed(protocols), variants=listed(variants), preset=preset,
-            epochs=self.epochs, folds=folds or None, seed=self.seed if seed is None else seed, cache_dir=self.cache,
-            text_model=text_model or self.text_model, device=str(self.device), progress=progress, log=None,
-            jobs=self.jobs, scheduler=self.scheduler or None)
-        self.status = pd.concat([df for df in (self.status, fold_status(results)) if len(df)], ignore_index=True) \
-            if len(self.status) or len(results) else self.status
-        if report:
-            print(self.status_line())
-        return results
+        return {"out_dir": self.results_for(tag), "protocols": listed(protocols), "variants": listed(variants),
+                "preset": preset, "epochs": self.epochs, "folds": folds or None,
+                "seed": self.seed if seed is None else seed, "text_model": text_model or self.text_model}
 
     def seed_folders(self, seeds: int) -> list[Path]:
         """The results folders of ``seeds`` training seeds: the run's own, then one per further seed."""
@@ -256,17 +282,16 @@ class Workbook:
 
     def train_seeds(self, variants: str | Sequence[str], seeds: int = 1, protocols: str | Sequence[str] = "SesI",
                     folds: int | None = None, report: bool = False) -> pd.DataFrame:
-        """:meth:`train` with ``seeds`` training seeds (the run's seed, then the next ones), on the same folds.
+        """:meth:`train` with ``seeds`` training seeds (the run's seed, then the next ones), on the same folds, as one
+        set of jobs (:meth:`train_many`).
 
         The first seed's folds are the run's own (so other notebooks reuse them); the others go to the folders of
         :meth:`seed_folders`. Returns every seed's results in one table (``report``: print :meth:`status_line`).
         """
         if seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
-        parts = [self.train(variants, protocols, folds, tag=self.seed_tag(k), seed=self.seed + k)
-                 for k in range(seeds)]
-        if report:
-            print(self.status_line())
+        parts = self.train_many([{"variants": variants, "protocols": protocols, "folds": folds,
+                                  "tag": self.seed_tag(k), "seed": self.seed + k} for k in range(seeds)], report=report)
         return pd.concat(parts, ignore_index=True)
 
     def record(self, section: str, value: Any) -> None:
@@ -331,23 +356,29 @@ class Workbook:
         ``report`` prints :meth:`status_line` after the training.
         """
         folds, store = fold_index + 1, self.store()
-        self.train(variants, protocols=protocol, folds=folds)
-        records = {v: self.alignment_records(v, protocol, fold_index) for v in listed(variants)}
         left_out: dict[str, str] = {}
         if align_loss > 0 and not store.settings.get("stats", {}).get("word_frames_known"):
             left_out[ALIGNED_ROW] = ("this corpus has no word timings: the alignment-loss row, which needs the true "
                                      "spans, is left out")
             align_loss = 0.0
-        if align_loss > 0:
-            tag = f"align{align_loss:g}"
-            self.train("tsin", protocols=protocol, folds=folds, tag=tag, align_loss=align_loss)
-            records[ALIGNED_ROW] = self.alignment_records("tsin", protocol, fold_index, tag)
-        untrained: frozenset[str] = frozenset()
         if prior_rows and self.cfg.align_prior <= 0:
             left_out[NO_PRIOR_ROW] = ("the preset has no word-order prior (align_prior = 0): the rows without it and "
                                       "of the prior alone are left out")
-        elif prior_rows:
-            self.train("tsin", protocols=protocol, folds=folds, tag="noprior", align_prior=0.0, align_anneal=0)
+            prior_rows = False
+        aligned_tag = f"align{align_loss:g}"
+        runs: list[dict[str, Any]] = [{"variants": variants, "protocols": protocol, "folds": folds}]
+        if align_loss > 0:
+            runs.append({"variants": "tsin", "protocols": protocol, "folds": folds, "tag": aligned_tag,
+                         "align_loss": align_loss})
+        if prior_rows:
+            runs.append({"variants": "tsin", "protocols": protocol, "folds": folds, "tag": "noprior",
+                         "align_prior": 0.0, "align_anneal": 0})
+        self.train_many(runs)  # one set of jobs
+        records = {v: self.alignment_records(v, protocol, fold_index) for v in listed(variants)}
+        if align_loss > 0:
+            records[ALIGNED_ROW] = self.alignment_records("tsin", protocol, fold_index, aligned_tag)
+        untrained: frozenset[str] = frozenset()
+        if prior_rows:
             records[NO_PRIOR_ROW] = self.alignment_records("tsin", protocol, fold_index, "noprior")
             out = load_outputs(self.results_dir, protocol, "tsin", fold_index)
             rows = store.index(list(out["ids"]))

@@ -5,9 +5,11 @@ Imports ``tsin_nb.core`` and ``tsin_nb.data``.
 """
 
 from tsin_nb.features.build import (
+    FEATURE_FIELDS,
     build_feature_store,
     build_store_twice,
     config_for_store,
+    feature_settings,
     features_main,
     frame_statistics,
     speaker_standardised,
@@ -52,7 +54,9 @@ __all__ = [
     "build_feature_store",
     "build_store_twice",
     "check_text_model",
+    "FEATURE_FIELDS",
     "config_for_store",
+    "feature_settings",
     "delta_width",
     "embedder_class",
     "features_main",

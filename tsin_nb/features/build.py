@@ -36,6 +36,16 @@ from tsin_nb.features.speech import (
 from tsin_nb.features.store import FeatureStore
 from tsin_nb.features.text import EMPTY_WORD, split_tokens, word_spans
 
+#: The config fields the feature store depends on (``speech_dim`` follows from ``n_mels``; ``text_dim`` is the
+#: embedder's own width). Runs whose configs differ elsewhere (seed, model, training) share one store.
+FEATURE_FIELDS = ("sample_rate", "win_ms", "hop_ms", "n_mels", "n_frames", "n_words", "text_model", "speech_norm",
+                  "trim_db")
+
+
+def feature_settings(cfg: TSINConfig) -> dict[str, Any]:
+    """The fields of ``cfg`` that :func:`build_feature_store` reads (``FEATURE_FIELDS``), by name."""
+    return {name: getattr(cfg, name) for name in FEATURE_FIELDS}
+
 
 def speech_settings(cfg: TSINConfig, speech_norm: str) -> dict[str, Any]:
     """Every setting that changes the speech numbers."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from tsin_nb.core import TSINConfig
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +28,8 @@ class FeatureStore:
     words: list[list[str]]
     word_frames: list[list[tuple[int, int]] | None]
     settings: dict[str, Any] = field(default_factory=dict)
+    _derived: dict[Hashable, tuple[tuple[torch.Tensor, ...], tuple[int, ...], Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._pos = {u: i for i, u in enumerate(self.ids)}
@@ -69,6 +73,23 @@ class FeatureStore:
                 "Rebuild the store with this config, or set the config from the store "
                 "(cfg.replace(text_dim=store.text.shape[2], ...))."
             )
+
+    def derived(self, name: Hashable, sources: Sequence[torch.Tensor], compute: Callable[[], T]) -> T:
+        """``compute()``, kept under ``name`` and returned again while ``sources`` are unchanged.
+
+        For values computed from the store's tensors with no parameter (pooled frames, utterance statistics), which
+        every fold of a run would otherwise recompute: a worker keeps one store from job to job. ``sources`` are the
+        tensors the value is computed from; replacing one, or changing it in place (torch counts in-place writes in
+        ``Tensor._version``), computes the value anew.
+        """
+        sources = tuple(sources)
+        versions = tuple(t._version for t in sources)
+        kept = self._derived.get(name)
+        if kept is not None and versions == kept[1] and all(a is b for a, b in zip(sources, kept[0])):
+            return kept[2]
+        value = compute()
+        self._derived[name] = (sources, versions, value)
+        return value
 
     def subset(self, ids: Sequence[str]) -> FeatureStore:
         """A new store with only ``ids``, in that order (tensors are indexed copies)."""

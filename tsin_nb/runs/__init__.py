@@ -18,7 +18,18 @@ from tsin_nb.runs.content import (
     tie_fold_to_content,
     write_content,
 )
-from tsin_nb.runs.experiment import STATUS_COLUMNS, STATUSES, fold_status, run_experiment, run_fold
+from tsin_nb.runs.experiment import (
+    COST_RANK,
+    STATUS_COLUMNS,
+    STATUSES,
+    PreparedRun,
+    fold_status,
+    longest_first,
+    prepare_experiment,
+    run_experiment,
+    run_fold,
+    run_prepared,
+)
 from tsin_nb.runs.folds import Fold, check_fold, fold_summary, make_folds
 from tsin_nb.runs.intervals import (
     INTERVAL_METHODS,
@@ -40,6 +51,7 @@ from tsin_nb.runs.jobs import (
     cpu_cores,
     local_cluster,
     plan_jobs,
+    store_key,
     torch_threads,
 )
 from tsin_nb.runs.locks import LOCK, LOCK_STALE_S, FoldBusy, acquire_lock, release_lock
@@ -130,11 +142,17 @@ __all__ = [
     "paired_difference",
     "paired_units",
     "plan_jobs",
+    "store_key",
     "read_content",
     "release_lock",
     "reproduce",
     "run_experiment",
     "run_fold",
+    "prepare_experiment",
+    "run_prepared",
+    "PreparedRun",
+    "longest_first",
+    "COST_RANK",
     "table_five",
     "table_one",
     "tie_fold_to_content",

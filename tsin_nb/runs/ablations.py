@@ -20,13 +20,12 @@ Folders = str | os.PathLike | Sequence[str | os.PathLike]
 
 
 class Trains(Protocol):
-    """What :func:`train_embeddings` needs of a ``Workbook``: ``train``, ``results_for``, ``cfg.text_model``."""
+    """What :func:`train_embeddings` needs of a ``Workbook``: ``train_many``, ``results_for``, ``cfg.text_model``."""
 
     @property
     def cfg(self) -> Any: ...
 
-    def train(self, variants: str, protocols: str = ..., folds: int | None = ..., tag: str = ...,
-              text_model: str | None = ...) -> pd.DataFrame: ...
+    def train_many(self, runs: Sequence[Mapping[str, Any]]) -> list[pd.DataFrame]: ...
 
     def results_for(self, tag: str = "") -> Path: ...
 
@@ -76,10 +75,11 @@ def train_embeddings(wb: Trains, word_embeddings: str | Sequence[str], static_ve
     kinds = [*listed(word_embeddings), *([f"static:{static_vectors}"] if static_vectors else [])]
     rows: list[dict[str, Any]] = []
     failed: dict[str, tuple[int, int]] = {}
-    for kind in kinds:
+    tags = ["" if kind == wb.cfg.text_model else kind.split(":")[0] for kind in kinds]
+    tables = wb.train_many([{"variants": "tsin", "protocols": protocols, "folds": folds, "text_model": kind, "tag": tag}
+                            for kind, tag in zip(kinds, tags)])  # one set of jobs
+    for kind, tag, res in zip(kinds, tags, tables):
         name = kind.split(":")[0]
-        tag = "" if kind == wb.cfg.text_model else name
-        res = wb.train("tsin", protocols=protocols, folds=folds, text_model=kind, tag=tag)
         res = res[res["variant"] == "tsin"]
         out = wb.results_for(tag)
         flat = [failed_run(pd.read_csv(d / "history.csv"), m["ua"])

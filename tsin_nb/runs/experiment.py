@@ -11,12 +11,14 @@ Reading the results back and the tables live in :mod:`tsin_nb.runs.results`.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from tsin_nb.core import (
     set_seed,
 )
 from tsin_nb.data import DAMAGED_FILE, DROPPED_FILE, load_corpus, report_damaged, report_drops
-from tsin_nb.features import build_feature_store, config_for_store
+from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
 from tsin_nb.model import build_model
 from tsin_nb.runs.content import (
     check_finished_fold,
@@ -46,7 +48,17 @@ from tsin_nb.runs.content import (
     tie_fold_to_content,
 )
 from tsin_nb.runs.folds import make_folds
-from tsin_nb.runs.jobs import Job, JobsFailed, cached_store, manifest_key, plan_jobs, run_jobs, store_key
+from tsin_nb.runs.jobs import (
+    Job,
+    JobFn,
+    JobsFailed,
+    Plan,
+    cached_store,
+    manifest_key,
+    plan_jobs,
+    run_jobs,
+    store_key,
+)
 from tsin_nb.runs.results import (
     DONE,
     order_rows,
@@ -208,13 +220,53 @@ def run_experiment(
 
     The results table (one row per fold) carries the call's per-fold status table in ``attrs["status"]``, read with
     :func:`fold_status`: each fold ``trained`` now, ``reused`` from an earlier run, or ``failed`` (then the table
-    is the ``status`` attribute of the raised ``JobsFailed``).
+    is the ``status`` attribute of the raised ``JobsFailed``). Several runs at once: :func:`prepare_experiment`
+    for each, then one :func:`run_prepared`.
+    """
+    plan = plan_jobs(jobs, threads_per_job, scheduler, jobs_per_gpu, device)  # before anything is written
+    prepared = prepare_experiment(corpus, out_dir, protocols, variants, preset, epochs, folds, seed, cache_dir,
+                                  text_model, device, progress, log)
+    return run_prepared([prepared], plan, progress=progress, log=log)[0]
+
+
+@dataclass
+class PreparedRun:
+    """One run of :func:`run_experiment`, planned and not yet trained: what it reuses and the jobs it needs."""
+
+    manifest: pd.DataFrame
+    manifest_digest: str  # :func:`tsin_nb.runs.jobs.manifest_key`: runs trained together share the manifest
+    rows: list[dict[str, Any]]  # the result rows of folds finished before
+    todo: list[Job]  # the folds to train
+    status: list[dict[str, Any]]  # one row per fold, in plan order
+    stores: dict[str, FeatureStore]  # feature stores this process built, by store key
+
+
+def prepare_experiment(
+    corpus: str | os.PathLike | pd.DataFrame,
+    out_dir: str | os.PathLike,
+    protocols: str | Sequence[str] = ("SesI",),
+    variants: str | Sequence[str] = ("tsin",),
+    preset: str | TSINConfig = "cpu",
+    epochs: int | None = None,
+    folds: int | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    text_model: str | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    log: Any = print,
+    stores: dict[str, FeatureStore] | None = None,
+) -> PreparedRun:
+    """Everything :func:`run_experiment` does before training, for :func:`run_prepared`.
+
+    Checks the arguments, reports dropped and damaged utterances, builds (or reads) the feature store, reuses the
+    finished folds and refuses folders of another run. ``stores`` holds feature stores built for earlier runs (by
+    store key; a run of the same features reuses them) and receives this run's.
     """
     protocols = _names(protocols, PROTOCOLS, "protocol")
     variants = _names(variants, VARIANTS + BASELINES, "variant")
     if folds is not None and folds < 1:
         raise ValueError(f"folds must be at least 1, got {folds}")
-    plan = plan_jobs(jobs, threads_per_job, scheduler, jobs_per_gpu, device)  # before anything is written
     log = log or (lambda _msg: None)
     out = Path(out_dir)
     cfg = _config(preset, epochs, seed, text_model)
@@ -227,10 +279,12 @@ def run_experiment(
     stamps = content_stamps(manifest)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
     per_fold_store = cfg.text_model.startswith("onehot")  # its vocabulary comes from each fold's training part
-    store = None if per_fold_store else build_feature_store(manifest, cfg, cache, text_model=cfg.text_model,
-                                                            progress=progress)
     digest = manifest_key(manifest)
-    stores = {} if store is None else {store_key(digest, cfg, cache): store}  # workers load theirs from the cache
+    stores = {} if stores is None else stores
+    key = store_key(digest, cfg, cache)
+    if not per_fold_store and key not in stores:
+        stores[key] = build_feature_store(manifest, cfg, cache, text_model=cfg.text_model, progress=progress)
+    store = None if per_fold_store else stores[key]  # workers load theirs from the cache
     rows, todo, status = [], [], []
     for protocol in protocols:
         all_folds = make_folds(manifest, protocol, seed=seed, val_fraction=cfg.val_fraction)
@@ -266,14 +320,57 @@ def run_experiment(
                 status.append(_status(protocol, variant, fold.name, "trained", None))  # filled in after the run
                 todo.append(Job(protocol, variant, fold, str(fold_dir.resolve()), cfg, meta, str(cache.resolve()), device,
                                 key, per_fold_store, content))  # absolute: a worker may run elsewhere
+    return PreparedRun(manifest, digest, rows, todo, status, stores)
+
+
+#: Variants by their time per fold, longest first (the fusion models, then one encoder, then the linear baselines).
+COST_RANK = {"tsin": 0, "no_si": 0, "no_ta": 0, "speech": 1, "text": 2, **{b: 3 for b in BASELINES}}
+
+
+def longest_first(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` with the slowest variants first (``COST_RANK``; order kept within a rank).
+
+    Workers take jobs in that order, so the last jobs to start are short ones and no worker waits long for another
+    to finish its last fold. Every job trains alone with its own seed, so the order changes no result.
+    """
+    return sorted(jobs, key=lambda job: COST_RANK.get(job.variant, 0))
+
+
+def run_prepared(prepared: Sequence[PreparedRun], plan: Plan, progress: bool = True,
+                 log: Any = print) -> list[pd.DataFrame]:
+    """Train the jobs of every prepared run as one set (one local cluster, longest first); one table per run.
+
+    Each table is what :func:`run_experiment` returns for that run. When some jobs fail, the others finish and
+    :class:`tsin_nb.runs.JobsFailed` is raised with the status table of every run in ``status``.
+    """
+    if len({p.manifest_digest for p in prepared}) > 1:
+        raise ValueError("runs trained together must share one manifest (corpus); train the others separately")
+    if not prepared:
+        return []
+    todo = longest_first([job for p in prepared for job in p.todo])
+    stores = {k: v for p in prepared for k, v in p.stores.items()}
     try:
-        trained = run_jobs(todo, manifest, run_fold, plan, progress=progress, log=log, done=len(rows), stores=stores)
+        trained = run_jobs(todo, prepared[0].manifest, functools.partial(_with_fold_dir, run_fold), plan,
+                           progress=progress, log=log,
+                           done=sum(len(p.rows) for p in prepared), stores=stores)
     except JobsFailed as err:  # the table goes with the error: which folds finished, which failed
-        err.status = _status_table(status, err.rows, [job for job, _ in err.failures])
+        failed = {job.fold_dir for job, _ in err.failures}
+        err.status = pd.concat([_status_table(p.status, _rows_of(p, err.rows), [j for j in p.todo if j.fold_dir in failed])
+                                for p in prepared], ignore_index=True)
         raise
-    results = order_rows(pd.DataFrame(rows + trained, columns=list(result_row({}))))
-    results.attrs["status"] = tuple(_status_table(status, trained, []).to_dict("records"))
-    return results
+    tables = []
+    for p in prepared:
+        mine = _rows_of(p, trained)
+        results = order_rows(pd.DataFrame(p.rows + mine, columns=list(result_row({}))))
+        results.attrs["status"] = tuple(_status_table(p.status, mine, []).to_dict("records"))
+        tables.append(results)
+    return tables
+
+
+def _rows_of(prepared: PreparedRun, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of :func:`_with_fold_dir` that belong to ``prepared``'s jobs (by fold folder)."""
+    dirs = {job.fold_dir for job in prepared.todo}
+    return [row for row in rows if row["fold_dir"] in dirs]
 
 
 def _status(protocol: str, variant: str, fold: str, status: str, wall_s: Any) -> dict[str, Any]:
@@ -298,6 +395,11 @@ def _status_table(status: list[dict[str, Any]], trained: Sequence[dict[str, Any]
 def fold_status(results: pd.DataFrame) -> pd.DataFrame:
     """The per-fold status table of a ``run_experiment`` result: protocol, variant, fold, status, wall_s."""
     return pd.DataFrame(list(results.attrs.get("status", ())), columns=list(STATUS_COLUMNS))
+
+
+def _with_fold_dir(fn: JobFn, job: Job, manifest: pd.DataFrame, log: Any) -> dict[str, Any]:
+    """``fn``'s row with the job's ``fold_dir``, which tells apart the runs of one :func:`run_prepared`."""
+    return {**fn(job, manifest, log), "fold_dir": job.fold_dir}
 
 
 def run_fold(job: Job, manifest: pd.DataFrame, log: Any) -> dict[str, Any]:

@@ -200,10 +200,15 @@ def manifest_key(manifest: pd.DataFrame) -> str:
 
 def store_key(manifest_digest: str, cfg: TSINConfig, cache_dir: str | os.PathLike,
               train_ids: Sequence[str] | None = None) -> str:
-    """Names the feature store of one manifest, config and cache (and training part, for ``onehot``)."""
-    from tsin_nb.features import hash_key
+    """Names the feature store of one manifest, config and cache (and training part, for ``onehot``).
 
-    return hash_key({"manifest": manifest_digest, "cfg": cfg.to_dict(), "cache": str(Path(cache_dir).resolve()),
+    Only the config's feature settings enter (``tsin_nb.features.FEATURE_FIELDS``): runs that differ in seed, model
+    or training read the same store, and a worker keeps it in memory from one such job to the next.
+    """
+    from tsin_nb.features import feature_settings, hash_key
+
+    return hash_key({"manifest": manifest_digest, "features": feature_settings(cfg),
+                     "cache": str(Path(cache_dir).resolve()),
                      "train": hash_key(list(train_ids)) if train_ids is not None else None})
 
 

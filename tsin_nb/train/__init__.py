@@ -4,8 +4,8 @@ confusion counts, and the scikit-learn linear baselines on the same folds.
 Imports ``tsin_nb.core``, ``tsin_nb.features`` and ``tsin_nb.model``.
 """
 
-from tsin_nb.train.baselines import fit_linear
-from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pool_once
+from tsin_nb.train.baselines import baseline_features, fit_linear, speech_statistics, text_statistics
+from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pool_once, store_tensors
 from tsin_nb.train.checkpoints import set_aside
 from tsin_nb.train.metrics import (
     confusion,
@@ -31,6 +31,7 @@ from tsin_nb.train.trainer import (
 
 __all__ = [
     "autocast",
+    "baseline_features",
     "first_epoch_of_fit",
     "CHECKPOINT",
     "FitResult",
@@ -50,7 +51,10 @@ __all__ = [
     "prior_weight_at",
     "set_aside",
     "span_targets",
+    "speech_statistics",
+    "store_tensors",
     "summarize",
+    "text_statistics",
     "unweighted_accuracy",
     "weighted_accuracy",
 ]

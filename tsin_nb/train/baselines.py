@@ -53,15 +53,22 @@ def text_statistics(store: FeatureStore, rows: torch.Tensor) -> np.ndarray:
     return masked_mean(store.text[rows].double(), store.text_mask[rows]).numpy()  # (U, E)
 
 
+def _all_rows(store: FeatureStore, kind: str) -> np.ndarray:
+    """:func:`speech_statistics` (``kind="speech"``) or :func:`text_statistics` of every store row, computed once per
+    store (each row's statistics do not depend on the other rows: every fold and baseline indexes the same table)."""
+    every = torch.arange(len(store))
+    if kind == "speech":
+        return store.derived(("baseline", kind), (store.speech, store.speech_mask),
+                             lambda: speech_statistics(store, every))
+    return store.derived(("baseline", kind), (store.text, store.text_mask), lambda: text_statistics(store, every))
+
+
 def baseline_features(store: FeatureStore, rows: torch.Tensor, variant: str) -> np.ndarray:
     """The utterance-level input of one linear baseline for the store rows ``rows``."""
-    if variant == "lin_speech":
-        return speech_statistics(store, rows)
-    if variant == "lin_text":
-        return text_statistics(store, rows)
-    if variant == "lin_fusion":
-        return np.concatenate([speech_statistics(store, rows), text_statistics(store, rows)], axis=1)
-    raise ValueError(f"unknown baseline {variant!r}; choose one of {', '.join(BASELINES)}")
+    if variant not in BASELINES:
+        raise ValueError(f"unknown baseline {variant!r}; choose one of {', '.join(BASELINES)}")
+    kinds = {"lin_speech": ("speech",), "lin_text": ("text",), "lin_fusion": ("speech", "text")}[variant]
+    return np.concatenate([_all_rows(store, kind)[rows.numpy()] for kind in kinds], axis=1)
 
 
 def fit_linear(store: FeatureStore, fold: Any, cfg: TSINConfig, variant: str) -> FitResult:

@@ -39,6 +39,20 @@ def pool_once(model: nn.Module, data: tuple[torch.Tensor, ...]) -> tuple[tuple[t
     return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), *data[2:]), True
 
 
+def store_tensors(model: nn.Module, store: FeatureStore, device: torch.device) -> tuple[tuple[torch.Tensor, ...], bool]:
+    """``pool_once(model, feature_tensors(store, device))``, kept on the store for the next fit that pools alike.
+
+    A worker keeps its feature store from job to job, so every fold of a run after the first reuses the pooled
+    frames (and, on a GPU, the copy of the features) instead of computing them again; the values are the same.
+    """
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or getattr(model, "pool_speech", None) is None or not getattr(model, "uses_speech", False):
+        return pool_once(model, feature_tensors(store, device))
+    key = ("pooled", type(model).__qualname__, str(device), cfg.speech_stride, cfg.speech_pool)
+    sources = (store.speech, store.speech_mask, store.text, store.text_mask, store.labels)
+    return store.derived(key, sources, lambda: pool_once(model, feature_tensors(store, device)))
+
+
 def cut_batch(data: tuple[torch.Tensor, ...], rows: torch.Tensor, device: torch.device,
            stride: int = 1) -> tuple[torch.Tensor, ...]:
     """The rows of every feature tensor, on ``device``, without the padding no row of the batch needs.

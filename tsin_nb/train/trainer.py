@@ -33,7 +33,7 @@ from tsin_nb.core import (
 )
 from tsin_nb.features import FeatureStore, frame_statistics
 from tsin_nb.model import build_model, loss_fn, word_match_loss
-from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pad_to, pool_once, train_batches
+from tsin_nb.train.batches import autocast, cut_batch, pad_to, store_tensors, train_batches
 from tsin_nb.train.checkpoints import load_checkpoint_or_set_aside
 from tsin_nb.train.metrics import confusion, unweighted_accuracy, weighted_accuracy
 
@@ -296,7 +296,7 @@ def fit(
     log = log or (lambda _msg: None)
     dev = get_device(device)
     model.to(dev)
-    data, pooled = pool_once(model, feature_tensors(store, dev))  # frame pooling has no parameter: done once
+    data, pooled = store_tensors(model, store, dev)  # frame pooling has no parameter: once per store, not per fit
     stride = 1 if pooled else cfg.speech_stride
     kw = {"speech_pooled": True} if pooled else {}
     val_labels = store.labels[idx["val"]].numpy()
