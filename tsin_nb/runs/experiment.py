@@ -193,40 +193,25 @@ def _done_metrics(fold_dir: Path, log: Any) -> dict[str, Any] | None:
 # ----------------------------------------------------------- experiment ---
 
 
-def run_experiment(
-    corpus: str | os.PathLike | pd.DataFrame,
-    out_dir: str | os.PathLike,
-    protocols: str | Sequence[str] = ("SesI",),
-    variants: str | Sequence[str] = ("tsin",),
-    preset: str | TSINConfig = "cpu",
-    epochs: int | None = None,
-    folds: int | None = None,
-    seed: int = 0,
-    cache_dir: str | os.PathLike | None = None,
-    text_model: str | None = None,
-    device: str = "auto",
-    progress: bool = True,
-    log: Any = print,
-    jobs: int = 1,
-    threads_per_job: int = 1,
-    scheduler: str | os.PathLike | None = None,
-    jobs_per_gpu: int = 1,
-) -> pd.DataFrame:
+def run_experiment(corpus: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike, *, jobs: int = 1,
+                   threads_per_job: int = 1, scheduler: str | os.PathLike | None = None, jobs_per_gpu: int = 1,
+                   **run: Any) -> pd.DataFrame:
     """Fit every protocol x variant x fold (the first ``folds`` folds when given) and save each under ``out_dir``.
 
-    ``jobs`` folds run at once (0: one per CPU core, or ``jobs_per_gpu`` per GPU), each with ``threads_per_job``
-    torch threads whatever ``jobs`` is, so the results do not change; ``scheduler`` (a Dask scheduler address or
-    file) runs them on that cluster. Failed folds raise :class:`tsin_nb.runs.JobsFailed` after the others finish.
+    ``run`` holds :func:`prepare_experiment`'s settings (``protocols``, ``variants``, ``preset``, ``epochs``,
+    ``folds``, ``seed``, ``cache_dir``, ``text_model``, ``device``, ``progress``, ``log``). ``jobs`` folds run at
+    once (0: one per CPU core, or ``jobs_per_gpu`` per GPU), each with ``threads_per_job`` torch threads whatever
+    ``jobs`` is, so the results do not change; ``scheduler`` (a Dask scheduler address or file) runs them on that
+    cluster. Failed folds raise :class:`tsin_nb.runs.JobsFailed` after the others finish.
 
     The results table (one row per fold) carries the call's per-fold status table in ``attrs["status"]``, read with
     :func:`fold_status`: each fold ``trained`` now, ``reused`` from an earlier run, or ``failed`` (then the table
     is the ``status`` attribute of the raised ``JobsFailed``). Several runs at once: :func:`prepare_experiment`
     for each, then one :func:`run_prepared`.
     """
-    plan = plan_jobs(jobs, threads_per_job, scheduler, jobs_per_gpu, device)  # before anything is written
-    prepared = prepare_experiment(corpus, out_dir, protocols, variants, preset, epochs, folds, seed, cache_dir,
-                                  text_model, device, progress, log)
-    return run_prepared([prepared], plan, progress=progress, log=log)[0]
+    plan = plan_jobs(jobs, threads_per_job, scheduler, jobs_per_gpu, run.get("device", "auto"))  # before any write
+    prepared = prepare_experiment(corpus, out_dir, **run)
+    return run_prepared([prepared], plan, progress=run.get("progress", True), log=run.get("log", print))[0]
 
 
 @dataclass
