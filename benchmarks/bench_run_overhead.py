@@ -60,7 +60,7 @@ def per_fold(wb: Workbook, repeats: int) -> None:
     store = wb.store()
     model = build_model(wb.model_cfg(), "tsin")
     cpu = torch.device("cpu")
-    rows = wb.store().index(wb.fold("SesI", 0).train)
+    rows = store.index(wb.fold("SesI", 0).train)
     store_tensors(model, store, cpu)  # computed once, as the worker's first fold does
     baseline_features(store, rows, "lin_fusion")
     print(f"Per fold ({len(store)} utterances, {wb.preset} preset, 1 thread):")

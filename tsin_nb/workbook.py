@@ -254,9 +254,9 @@ class Workbook:
                                        device=str(self.device), progress=progress, log=None, stores=stores)
                     for run in runs]
         tables = run_prepared(prepared, plan, progress=progress, log=None)
-        for results in tables:
-            self.status = pd.concat([df for df in (self.status, fold_status(results)) if len(df)], ignore_index=True) \
-                if len(self.status) or len(results) else self.status
+        parts = [df for df in (self.status, *map(fold_status, tables)) if len(df)]
+        if parts:
+            self.status = pd.concat(parts, ignore_index=True)
         if report:
             print(self.status_line())
         return tables
@@ -366,13 +366,12 @@ class Workbook:
                                       "of the prior alone are left out")
             prior_rows = False
         aligned_tag = f"align{align_loss:g}"
-        runs: list[dict[str, Any]] = [{"variants": variants, "protocols": protocol, "folds": folds}]
+        where = {"protocols": protocol, "folds": folds}
+        runs: list[dict[str, Any]] = [{"variants": variants, **where}]
         if align_loss > 0:
-            runs.append({"variants": "tsin", "protocols": protocol, "folds": folds, "tag": aligned_tag,
-                         "align_loss": align_loss})
+            runs.append({"variants": "tsin", **where, "tag": aligned_tag, "align_loss": align_loss})
         if prior_rows:
-            runs.append({"variants": "tsin", "protocols": protocol, "folds": folds, "tag": "noprior",
-                         "align_prior": 0.0, "align_anneal": 0})
+            runs.append({"variants": "tsin", **where, "tag": "noprior", "align_prior": 0.0, "align_anneal": 0})
         self.train_many(runs)  # one set of jobs
         records = {v: self.alignment_records(v, protocol, fold_index) for v in listed(variants)}
         if align_loss > 0:

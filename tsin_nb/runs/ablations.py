@@ -75,11 +75,11 @@ def train_embeddings(wb: Trains, word_embeddings: str | Sequence[str], static_ve
     kinds = [*listed(word_embeddings), *([f"static:{static_vectors}"] if static_vectors else [])]
     rows: list[dict[str, Any]] = []
     failed: dict[str, tuple[int, int]] = {}
-    tags = ["" if kind == wb.cfg.text_model else kind.split(":")[0] for kind in kinds]
+    names = [kind.split(":")[0] for kind in kinds]
+    tags = ["" if kind == wb.cfg.text_model else name for kind, name in zip(kinds, names)]
     tables = wb.train_many([{"variants": "tsin", "protocols": protocols, "folds": folds, "text_model": kind, "tag": tag}
                             for kind, tag in zip(kinds, tags)])  # one set of jobs
-    for kind, tag, res in zip(kinds, tags, tables):
-        name = kind.split(":")[0]
+    for name, tag, res in zip(names, tags, tables):
         res = res[res["variant"] == "tsin"]
         out = wb.results_for(tag)
         flat = [failed_run(pd.read_csv(d / "history.csv"), m["ua"])
