@@ -14,6 +14,11 @@ when the corpus has no cue labels), and per real word row of Eq. 4 this prints, 
 ``--width`` (folds trained with ``align_local``): per cue instead, d loss / d log(width) of Eq. 4's learned
 window over the fold's training and validation utterances, with the words and with the text zeroed
 (:func:`width_pull`); positive means the loss narrows the window.
+
+``--warp`` (folds trained with ``align_warp``): on the fold's `focus` test utterances, where the learned
+clocks moved the words' windows (:func:`warp_report`): how far each word's attention centre lies from its
+true span's centre, in pooled frames (the word-order prior alone, for comparison), and the frames' mean
+log-step on pauses, on the emphasised word and on the other words (0 is the prior's equal step).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
 from tsin_nb.model import alignment as alignment_module  # noqa: E402  (a module object, to watch Eq. 4's input)
 from tsin_nb.model import build_model, loss_fn  # noqa: E402
 from tsin_nb.show import read_cues  # noqa: E402
+from tsin_nb.train import span_targets  # noqa: E402
 
 
 def load_fold(corpus: pd.DataFrame, fold_dir: Path, cache: Path) -> tuple[TSINConfig, Any, torch.nn.Module]:
@@ -86,6 +92,60 @@ def width_pull(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) ->
     return out
 
 
+def warp_report(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> dict[str, Any]:
+    """Where a fold trained with ``align_warp`` moved the words' windows, on its `focus` test utterances.
+
+    ``centre error``: mean over real words with a known span of |attention centre - true span centre|, in
+    pooled frames; ``prior alone``: the same for the word-order window at its equal shares (every score 0).
+    ``log-step``: the mean of the frames' learned log-step g_s(s_i) over real pooled frames outside every word
+    (pause), inside the emphasised word, inside the other words; ``word log-duration vs true``: the correlation
+    of the words' learned log-durations with the log of their true lengths (``align_warp="both"``).
+    """
+    cfg, store, model = load_fold(corpus, fold_dir, cache)
+    if model.warp is None:
+        raise SystemExit(f"{fold_dir} was not trained with align_warp: it has no learned clock")
+    meta = pd.read_csv(root / "synthetic_meta.csv", keep_default_na=False, dtype={"utt_id": str}).set_index("utt_id")
+    test = pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})["utt_id"]
+    ids = [u for u in test if meta.loc[u, "cue"] == "focus"]
+    rows = store.index(ids)
+    steps: dict[str, torch.Tensor] = {}
+    clock = model.warp.clock
+
+    def watched(g: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        steps["frames" if "frames" not in steps else "words"] = g.detach()
+        return clock(g, mask)
+
+    model.warp.clock = watched
+    try:
+        with torch.no_grad():
+            out = model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows])
+    finally:
+        del model.warp.clock
+    A = out.alignment  # (U, M, N)
+    U, M, N = A.shape
+    spans = span_targets(store, cfg.speech_stride)[rows][:, :M, :N].float()  # (U, M, N)
+    frames = torch.arange(N, dtype=torch.float32)
+    known = spans.sum(-1) > 0  # (U, M)
+    true_centre = (spans * frames).sum(-1) / spans.sum(-1).clamp(min=1)  # (U, M)
+    width = cfg.align_prior if cfg.align_prior > 0 else float(model.window.width)
+    S_mask = store.speech_mask[rows].reshape(U, -1, cfg.speech_stride).any(dim=-1)[:, :N]  # (U, N)
+    zero = torch.zeros(U, M, N)
+    prior = alignment_module.alignment_weights(zero, S_mask, store.text_mask[rows][:, :M].bool(), 1, width)
+    row: dict[str, Any] = {"fold": str(fold_dir), "utterances": len(ids)}
+    for name, a in (("centre error", A), ("prior alone", prior)):
+        row[name] = float(((a * frames).sum(-1) - true_centre).abs()[known].mean())
+    g = steps["frames"]  # (U, N)
+    emphasised = spans[torch.arange(U), torch.tensor(meta.loc[ids, "salient_index"].astype(int).to_numpy())] > 0
+    in_word = spans.sum(1) > 0  # (U, N)
+    row["log-step pause"] = float(g[S_mask & ~in_word].mean())
+    row["log-step emphasised"] = float(g[S_mask & emphasised].mean())
+    row["log-step other words"] = float(g[S_mask & in_word & ~emphasised].mean())
+    if "words" in steps:
+        d = steps["words"][:, :M][known]
+        row["word log-duration vs true"] = float(np.corrcoef(d.numpy(), spans.sum(-1)[known].log().numpy())[0, 1])
+    return row
+
+
 def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> dict[str, float | str]:
     cfg, store, model = load_fold(corpus, fold_dir, cache)
     ids = pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})["utt_id"].tolist()
@@ -97,10 +157,10 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
     seen: dict[str, torch.Tensor] = {}
     original = alignment_module.alignment_weights
 
-    def watched(alpha, S_mask, T_mask, d, prior=0.0, window=None, prior_weight=None):
+    def watched(alpha, S_mask, T_mask, d, prior=0.0, window=None, prior_weight=None, positions=None):
         scores = (alpha / math.sqrt(d)).detach().requires_grad_(True)  # lambda alpha, a leaf we can read
-        seen.update(scores=scores, S_mask=S_mask, T_mask=T_mask)
-        return original(scores * math.sqrt(d), S_mask, T_mask, d, prior, window, prior_weight)
+        seen.update(scores=scores, S_mask=S_mask, T_mask=T_mask, positions=positions)
+        return original(scores * math.sqrt(d), S_mask, T_mask, d, prior, window, prior_weight, positions)
 
     alignment_module.alignment_weights = watched
     try:
@@ -112,9 +172,10 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
     weight = 1.0 if model.prior_weight is None else float(model.prior_weight)  # 0 once align_anneal faded it
     prior = cfg.align_prior if weight > 0 else 0.0
     if prior > 0:
-        scores = scores + weight * alignment_module.diagonal_prior(seen["S_mask"], seen["T_mask"], prior)
+        scores = scores + weight * alignment_module.diagonal_prior(seen["S_mask"], seen["T_mask"], prior,
+                                                                   seen["positions"]).detach()
     if model.window is not None:
-        scores = scores + model.window(seen["S_mask"], seen["T_mask"]).detach()
+        scores = scores + model.window(seen["S_mask"], seen["T_mask"], seen["positions"]).detach()
     A = out.alignment.detach()
     spread, entropy, norms, cosines = [], [], [], []
     for b in range(len(rows)):
@@ -142,6 +203,8 @@ def main() -> None:
     ap.add_argument("--cache", default="build/cache")
     ap.add_argument("--width", action="store_true",
                     help="folds trained with align_local: per cue, which way the loss pulls the learned window's width")
+    ap.add_argument("--warp", action="store_true",
+                    help="folds trained with align_warp: where the learned clocks moved the words' windows")
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = Path(args.corpus)
@@ -155,7 +218,8 @@ def main() -> None:
         with pd.option_context("display.width", 200, "display.max_colwidth", 70):
             print(df.round(6).to_string(index=False))
         return
-    rows = [diagnose(corpus, root, Path(f), Path(args.cache)) for f in args.fold_dirs]
+    report = warp_report if args.warp else diagnose
+    rows = [report(corpus, root, Path(f), Path(args.cache)) for f in args.fold_dirs]
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(pd.DataFrame(rows).round(4).to_string(index=False))
 

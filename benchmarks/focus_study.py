@@ -64,6 +64,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "fade12_pos32": {"align_anneal": 12, "align_pos": 32},
     "fade6_pos16": {"align_anneal": 6, "align_pos": 16},
     "fade16_pos16": {"align_anneal": 16, "align_pos": 16},
+    "warp": {"align_warp": "both"},
+    "warp_local005_noprior": {"align_prior": 0.0, "align_local": 0.05, "align_warp": "both"},
+    "fwarp": {"align_warp": "frames"},
+    "fwarp_local005_noprior": {"align_prior": 0.0, "align_local": 0.05, "align_warp": "frames"},
 }
 
 

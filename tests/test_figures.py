@@ -143,6 +143,8 @@ def test_alignment_panel_is_titled_by_what_shaped_it() -> None:
     learned = attention_title(TSINConfig.preset("paper", align_local=0.1))
     assert "learned width" in learned and "prior" not in learned
     assert "faded out over 12 epochs" in attention_title(TSINConfig.preset("cpu", align_anneal=12))
+    assert "learned clocks" in attention_title(TSINConfig.preset("cpu", align_warp="frames"))
+    assert "clocks" not in attention_title(TSINConfig.preset("cpu"))
 
 
 # ----------------------------------------------------------------------------- architecture diagram
@@ -160,7 +162,8 @@ def _configs() -> dict[str, TSINConfig]:
                                     text_model="sentence-transformers/all-MiniLM-L6-v2"),
         "stride1_mean_std": paper.replace(speech_pool="mean_std"),
         "learned_window": paper.replace(bidirectional=True, lstm_layers=2, align_local=0.1, align_pos=4,
-                                        align_nce=0.5, si_pairing="printed", speech_pool="mean_std", text_dropout=0.5),
+                                        align_nce=0.5, si_pairing="printed", speech_pool="mean_std", text_dropout=0.5,
+                                        align_warp="both"),
     }
 
 
@@ -204,6 +207,7 @@ def test_architecture_text_follows_the_config(preset: str) -> None:
     assert ("word-match" in text) == (cfg.align_nce > 0)
     assert ("learned σ" in text) == (cfg.align_local > 0)
     assert ("faded" in text) == (cfg.align_anneal > 0)
+    assert ("learned clock" in text) == (cfg.align_warp != "none")
     assert f"d = {cfg.d_model}" in text and f"d' = {cfg.d_fusion}" in text
     assert f"D={cfg.d_model}" in text and f"D'={cfg.d_fusion}" in text
     pooled = f"2F={2 * cfg.speech_dim}" if cfg.speech_pool == "mean_std" else f"F={cfg.speech_dim})"

@@ -15,6 +15,7 @@ from test_train import make_fold, make_store
 from tsin_nb.core import TSINConfig, set_seed
 from tsin_nb.model import (
     LocalWindow,
+    TimeWarp,
     alignment_weights,
     build_model,
     count_parameters,
@@ -23,6 +24,7 @@ from tsin_nb.model import (
     pool_frames,
     prior_alignment,
 )
+from tsin_nb.show import paper_vs_run
 from tsin_nb.train import config_diff, fit, prior_weight_at
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -289,3 +291,93 @@ def test_a_changed_preset_trains_into_a_new_results_folder(monkeypatch: pytest.M
 
     monkeypatch.setattr(TSINConfig, "preset", classmethod(older))
     assert ws.results("cpu", 24) != now  # earlier results are neither reused nor in the way
+
+
+def test_the_time_warp_starts_as_the_equal_shares_and_keeps_order() -> None:
+    """align_warp: the clock's midpoints by hand, the prior's positions at the start, order and range always."""
+    g = torch.log(torch.tensor([[1.0, 3.0, 1.0, 5.0]]))  # steps 1, 3, 1; the fourth is padding
+    mask = torch.tensor([[True, True, True, False]])
+    torch.testing.assert_close(TimeWarp.clock(g, mask), torch.tensor([[0.5 / 5, 2.5 / 5, 4.5 / 5, 1.0]]))
+    S_mask = torch.arange(12)[None, :] < torch.tensor([12, 7, 1])[:, None]
+    T_mask = torch.arange(5)[None, :] < torch.tensor([5, 2, 1])[:, None]
+    S, T = torch.randn(3, 12, 16), torch.randn(3, 5, 16)
+    for words in (True, False):
+        warp = TimeWarp(16, words)
+        p, q = warp(S, S_mask, T, T_mask)
+        real = S_mask[:, None, :] & T_mask[:, :, None]  # (B, M, N)
+        torch.testing.assert_close(diagonal_prior(S_mask, T_mask, 0.05, (p, q))[real],
+                                   diagonal_prior(S_mask, T_mask, 0.05)[real])
+        with torch.no_grad():
+            for lin in (warp.frame, warp.word):
+                if lin is not None:
+                    lin.weight.normal_(0, 3.0)  # far from the start: steps from e^-6 to e^6
+            p, q = warp(S, S_mask, T, T_mask)
+        for pos, mask in ((p, S_mask), (q, T_mask)):
+            for row, m in zip(pos, mask):
+                r = row[m]
+                assert (r > 0).all() and (r < 1).all() and (r[1:] > r[:-1]).all()
+    assert TimeWarp(16, words=False).word is None
+    equal = (torch.arange(5)[None, :] + 0.5) / T_mask.sum(dim=1, keepdim=True)  # (j + 1/2) / m
+    torch.testing.assert_close(TimeWarp(16, words=False)(S, S_mask, T, T_mask)[1][T_mask], equal[T_mask])
+
+
+def test_the_time_warp_learns_that_a_pause_is_no_word() -> None:
+    """On a toy whose first word follows a long pause, 300 Adam steps of the frames' clock (the window fixed)
+    move the attention into the true spans: pauses learn to stand still on the clock."""
+    n, m = 16, 2
+    spans = torch.zeros(1, m, n)
+    spans[0, 0, 6:11], spans[0, 1, 11:16] = 1.0, 1.0  # frames 0-5 are a pause
+    pause = torch.zeros(1, n, 4)
+    pause[0, :6, 0] = 1.0  # what the frames hold: a pause marker on frames 0-5
+    S_mask, T_mask = torch.ones(1, n, dtype=torch.bool), torch.ones(1, m, dtype=torch.bool)
+    warp = TimeWarp(4, words=False)
+
+    def inside() -> float:
+        with torch.no_grad():
+            a = alignment_weights(torch.zeros(1, m, n), S_mask, T_mask, 1, prior=0.1,
+                                  positions=warp(pause, S_mask, torch.zeros(1, m, 4), T_mask))
+        return float((a * spans).sum() / m)
+
+    before = inside()
+    opt = torch.optim.Adam(warp.parameters(), lr=3e-2)
+    for _ in range(300):
+        a = alignment_weights(torch.zeros(1, m, n), S_mask, T_mask, 1, prior=0.1,
+                              positions=warp(pause, S_mask, torch.zeros(1, m, 4), T_mask))
+        loss = -torch.log((a * spans).sum(dim=-1) + 1e-9).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert before < 0.5 and inside() > 0.85  # 0.42 -> 0.92
+    assert warp.frame.weight[0, 0] < -1.0  # the pause marker slows the clock
+
+
+def test_the_warp_belongs_to_the_aligned_variants_and_is_checked() -> None:
+    cfg = CFG.replace(align_warp="both")
+    for variant in ("tsin", "no_si"):
+        assert build_model(cfg, variant).warp is not None
+    for variant in ("no_ta", "speech", "text"):
+        assert build_model(cfg, variant).warp is None
+    d = CFG.d_model
+    assert count_parameters(build_model(cfg, "tsin")) == count_parameters(build_model(CFG, "tsin")) + 2 * (d + 1)
+    assert count_parameters(build_model(CFG.replace(align_warp="frames"), "tsin")) == \
+        count_parameters(build_model(CFG, "tsin")) + d + 1
+    assert CFG.replace(align_warp="none").legacy_dict() == CFG.legacy_dict()  # old results keep their folders
+    for bad in ({"align_warp": "words"}, {"align_warp": "frames", "align_prior": 0.0}):
+        with pytest.raises(ValueError, match="align_warp"):
+            TSINConfig.preset("cpu", **bad)
+    TSINConfig.preset("cpu", align_warp="frames", align_prior=0.0, align_local=0.05)  # a learned window will do
+    for warp, said in (("none", None), ("frames", "frames"), ("both", "frames and words")):
+        c = TSINConfig.preset("cpu", align_warp=warp)
+        row = paper_vs_run(c).loc["Eq. 4 window on learned clocks"]
+        assert (row["differs"] == "") == (said is None) and (said is None or said in row["this run"])
+    store = make_store(cfg)
+    set_seed(0)
+    model = build_model(cfg, "tsin")
+    batch = (store.speech[:4], store.speech_mask[:4], store.text[:4], store.text_mask[:4])
+    set_seed(0)
+    plain = build_model(CFG, "tsin").eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("warp.")})
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(*batch).alignment, plain(*batch).alignment)  # starts as the prior
+    fit(model, store, make_fold(store), cfg.replace(lr=3e-2), progress=False, log=None)
+    assert model.warp.frame.weight.abs().sum() > 0 and model.warp.word.weight.abs().sum() > 0  # the loss moved both

@@ -36,7 +36,8 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 #: Fields renamed since results were first written: old name -> new name (``config_diff`` reads old files).
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
 #: Fields added since results were first written, with the value that behaves as before they existed.
-ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0}
+ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0,
+                                 "align_warp": "none"}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -93,6 +94,7 @@ class TSINConfig:
     align_nce: float = 0.0  # paper: none; > 0 adds a loss (no timings) asking each word's Eq. 5 context to pick out its own word
     align_local: float = 0.0  # paper: none; > 0 adds align_prior's diagonal window with a learned width, starting at this
     align_anneal: int = 0  # paper: none; > 0 makes align_prior a training scaffold, its weight falling from 1 to 0 over that many epochs
+    align_warp: str = "none"  # paper: none; "frames" / "both" puts the frames (and words) of align_prior's / align_local's window on learned clocks
 
     def __post_init__(self) -> None:
         if self.si_weights not in ("softmax", "literal"):
@@ -119,6 +121,10 @@ class TSINConfig:
             raise ValueError(f"align_anneal must be >= 0, not {self.align_anneal!r}")
         if self.align_anneal > 0 and self.align_prior <= 0:
             raise ValueError("align_anneal fades out the word-order prior, so it needs align_prior > 0")
+        if self.align_warp not in ("none", "frames", "both"):
+            raise ValueError(f"align_warp must be 'none', 'frames' or 'both', not {self.align_warp!r}")
+        if self.align_warp != "none" and self.align_prior <= 0 and self.align_local <= 0:
+            raise ValueError("align_warp moves the word-order window's positions, so it needs align_prior > 0 or align_local > 0")
         if self.select not in ("last", "val"):
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
         if any(k % 2 == 0 for k in self.kernel_sizes):

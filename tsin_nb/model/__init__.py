@@ -7,6 +7,7 @@ Imports ``tsin_nb.core`` only (a model sees tensors, never files).
 from tsin_nb.model.alignment import (
     LocalWindow,
     PositionScore,
+    TimeWarp,
     WordMatch,
     alignment_weights,
     diagonal_prior,
@@ -39,6 +40,7 @@ __all__ = [
     "MaskedLSTM",
     "FusionLSTM",
     "LocalWindow",
+    "TimeWarp",
     "MEC",
     "MultiKernelBlock",
     "SemanticInteraction",

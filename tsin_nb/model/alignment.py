@@ -1,6 +1,6 @@
 """Temporal alignment (Section III-C-1, Eqs. 3-5), the "w/o TA" equal segments, and the optional
-additions beyond the paper that act on Eq. 3 or Eq. 4 (word-order prior, learned window, position score,
-word-match loss).
+additions beyond the paper that act on Eq. 3 or Eq. 4 (word-order prior, learned window, learned clocks,
+position score, word-match loss).
 
 Shapes use the letters of :mod:`tsin_nb.model.tsin`: B batch, N speech frames, M words, D model width.
 Masks are boolean, True on real frames or words, and always a prefix of the sequence.
@@ -27,16 +27,19 @@ def relative_positions(mask: torch.Tensor) -> torch.Tensor:
     return (torch.arange(mask.shape[1], device=mask.device)[None, :] + 0.5) / n  # (B, L)
 
 
-def diagonal_prior(S_mask: torch.Tensor, T_mask: torch.Tensor, width: float) -> torch.Tensor:
+def diagonal_prior(
+    S_mask: torch.Tensor, T_mask: torch.Tensor, width: float | torch.Tensor,
+    positions: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Log-prior (B, M, N) that word j of m sits near frame i of n: -(p_i - q_j)^2 / (2 width^2).
 
     p_i = (i + 1/2) / n and q_j = (j + 1/2) / m are the relative positions of frame and word among the
     real ones, so ``width`` is a share of the utterance. Speech and text run in the same order; this
     is the only knowledge the prior adds (no timing). Not in the paper (``cfg.align_prior``).
+    ``positions``: learned (p (B, N), q (B, M)) in their place (a :class:`TimeWarp`, ``cfg.align_warp``).
     """
-    p = relative_positions(S_mask)[:, None, :]  # (B, 1, N)
-    q = relative_positions(T_mask)[:, :, None]  # (B, M, 1)
-    return -((p - q) ** 2) / (2.0 * width**2)  # (B, M, N)
+    p, q = positions if positions is not None else (relative_positions(S_mask), relative_positions(T_mask))
+    return -((p[:, None, :] - q[:, :, None]) ** 2) / (2.0 * width**2)  # (B, M, N)
 
 
 def fourier_features(pos: torch.Tensor, k: int) -> torch.Tensor:
@@ -91,9 +94,56 @@ class LocalWindow(nn.Module):
         """The current width, a share of the utterance (0-d tensor)."""
         return torch.exp(self.SCALE * self.theta)
 
-    def forward(self, S_mask: torch.Tensor, T_mask: torch.Tensor) -> torch.Tensor:
-        """(B, N), (B, M) -> (B, M, N) log-window, added to Eq. 4's scaled scores."""
-        return diagonal_prior(S_mask, T_mask, self.width)
+    def forward(
+        self, S_mask: torch.Tensor, T_mask: torch.Tensor, positions: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """(B, N), (B, M) -> (B, M, N) log-window, added to Eq. 4's scaled scores (``positions``: as :func:`diagonal_prior`)."""
+        return diagonal_prior(S_mask, T_mask, self.width, positions)
+
+
+class TimeWarp(nn.Module):
+    """Learned relative positions of frames and words for the word-order window (``cfg.align_warp``).
+
+    The prior and :class:`LocalWindow` place word j of m at (j + 1/2) / m and frame i of n at (i + 1/2) / n:
+    every word takes an equal share of the speech. Here each real frame advances the speech's clock by
+    a_i = exp(g_s(s_i)) and each real word lasts d_j = exp(g_t(t_j)), with g_s, g_t learned linear maps of
+    the encoders' outputs (Eqs. 1-2), and
+
+        p_i = (a_1 + ... + a_i - a_i / 2) / (a_1 + ... + a_n),  q_j = (d_1 + ... + d_j - d_j / 2) / (d_1 + ... + d_m).
+
+    Both stay in order (speech and text run the same way) and in [0, 1]. A frame of silence may learn not to
+    advance the clock, a long word to take more of it. g_s and g_t start at 0, where p and q are the prior's
+    equal shares exactly; how they move comes from the emotion loss alone (no timings). Not in the paper.
+    """
+
+    LIMIT = 6.0  # |g| is clipped here, so one step never weighs more than e^12 times another
+
+    def __init__(self, d: int, words: bool = True) -> None:
+        super().__init__()
+        self.frame = nn.Linear(d, 1)
+        self.word = nn.Linear(d, 1) if words else None
+        for lin in (self.frame, self.word):
+            if lin is not None:
+                nn.init.zeros_(lin.weight)
+                nn.init.zeros_(lin.bias)
+
+    @classmethod
+    def clock(cls, g: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) log-steps, (B, L) prefix mask -> (B, L) midpoints of the steps on a clock from 0 to 1 (padding: 1)."""
+        step = torch.exp(g.clamp(-cls.LIMIT, cls.LIMIT)) * mask.to(g.dtype)  # (B, L)
+        end = torch.cumsum(step, dim=1)  # (B, L)
+        total = end[:, -1:].clamp(min=torch.finfo(g.dtype).tiny)  # (B, 1)
+        return (end - step / 2) / total  # (B, L)
+
+    def forward(
+        self, S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N, D), (B, N), (B, M, D), (B, M) -> positions p (B, N) of the frames and q (B, M) of the words."""
+        p = self.clock(self.frame(S).squeeze(-1).float(), S_mask)  # (B, N)
+        if self.word is None:  # cfg.align_warp == "frames": the words keep their equal shares
+            return p, relative_positions(T_mask)
+        q = self.clock(self.word(T).squeeze(-1).float(), T_mask)  # (B, M)
+        return p, q
 
 
 def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: int, width: float) -> torch.Tensor:
@@ -110,22 +160,24 @@ def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: 
 def alignment_weights(
     alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0,
     window: LocalWindow | None = None, prior_weight: torch.Tensor | None = None,
+    positions: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0.
 
     ``prior > 0`` adds :func:`diagonal_prior` of that width to the scores before the softmax, times
     ``prior_weight`` when given (a 0-d tensor; the fading scaffold of ``cfg.align_anneal``, 0 = no prior);
-    ``window`` adds a :class:`LocalWindow` (the same log-window with a learned width).
+    ``window`` adds a :class:`LocalWindow` (the same log-window with a learned width); ``positions``, learned
+    (p, q) from a :class:`TimeWarp`, replace the equal shares in either.
     """
     lam = 1.0 / math.sqrt(d)
     scores = lam * alpha  # (B, M, N)
     if prior > 0:
-        log_prior = diagonal_prior(S_mask, T_mask, prior).to(scores.dtype)  # (B, M, N)
+        log_prior = diagonal_prior(S_mask, T_mask, prior, positions).to(scores.dtype)  # (B, M, N)
         if prior_weight is not None:
             log_prior = prior_weight.to(scores.dtype) * log_prior  # (B, M, N)
         scores = scores + log_prior  # (B, M, N)
     if window is not None:
-        scores = scores + window(S_mask, T_mask).to(scores.dtype)  # (B, M, N)
+        scores = scores + window(S_mask, T_mask, positions).to(scores.dtype)  # (B, M, N)
     alpha_prime = masked_softmax(scores, S_mask[:, None, :])  # (B, M, N)
     return alpha_prime * T_mask[:, :, None].to(alpha_prime.dtype)  # (B, M, N)
 
@@ -138,7 +190,7 @@ def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
 def temporal_alignment(
     S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0,
     position: PositionScore | None = None, window: LocalWindow | None = None,
-    prior_weight: torch.Tensor | None = None,
+    prior_weight: torch.Tensor | None = None, warp: TimeWarp | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
 
@@ -147,11 +199,14 @@ def temporal_alignment(
     ``position``: an optional learned :class:`PositionScore` added to Eq. 3's scores.
     ``window``: an optional :class:`LocalWindow` added to Eq. 4's scores.
     ``prior_weight``: the prior's weight (0-d tensor) while ``cfg.align_anneal`` fades it out (None: 1).
+    ``warp``: an optional :class:`TimeWarp` whose learned positions the prior or window use.
     """
     alpha = alignment_scores(S, T)  # (B, M, N)
     if position is not None:
         alpha = alpha + position(S_mask, T_mask).to(alpha.dtype)  # (B, M, N)
-    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior, window, prior_weight)  # (B, M, N)
+    positions = warp(S, S_mask, T, T_mask) if warp is not None else None  # (B, N), (B, M)
+    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior, window, prior_weight,
+                                    positions)  # (B, M, N)
     U = speech_context(alpha_prime, S)  # (B, M, D)
     return U, alpha_prime
 

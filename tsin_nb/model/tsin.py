@@ -25,6 +25,7 @@ from tsin_nb.core import VARIANTS, TSINConfig
 from tsin_nb.model.alignment import (
     LocalWindow,
     PositionScore,
+    TimeWarp,
     WordMatch,
     temporal_alignment,
     uniform_alignment,
@@ -195,6 +196,7 @@ class TSIN(nn.Module):
         self.text_encoder = TextEncoder(cfg) if self.uses_text else None
         self.position = PositionScore(cfg.align_pos, cfg.d_model) if cfg.align_pos > 0 and variant in ("tsin", "no_si") else None
         self.window = LocalWindow(cfg.align_local) if cfg.align_local > 0 and variant in ("tsin", "no_si") else None
+        self.warp = TimeWarp(cfg.d_model, cfg.align_warp == "both") if cfg.align_warp != "none" and variant in ("tsin", "no_si") else None
         self.word_match = WordMatch(cfg.d_model) if cfg.align_nce > 0 and variant in ("tsin", "no_si") else None
         if cfg.align_anneal > 0 and variant in ("tsin", "no_si"):  # the prior's weight, set by fit every epoch
             self.register_buffer("prior_weight", torch.ones(()))
@@ -275,7 +277,7 @@ class TSIN(nn.Module):
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
             U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position, self.window,
-                                              self.prior_weight)
+                                              self.prior_weight, self.warp)
         match = self.word_match(U, T) if self.word_match is not None else None  # (B, M, M)
         w_speech = w_text = None
         if self.semantic is not None:

@@ -28,6 +28,7 @@ def attention_title(cfg: TSINConfig) -> str:
     fade = f", faded out over {cfg.align_anneal} epochs" if cfg.align_anneal else ""
     extra = ([f"word-order prior (σ={cfg.align_prior:g}{fade})"] if cfg.align_prior > 0 else []) + \
         (["word-order window of learned width"] if cfg.align_local > 0 else []) + \
+        (["learned clocks"] if cfg.align_warp != "none" else []) + \
         (["learned position score"] if cfg.align_pos > 0 else []) + (["word-match loss"] if cfg.align_nce > 0 else [])
     if not extra:
         return ATTENTION_LABEL

@@ -54,6 +54,8 @@ def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
         ta.append(f"+ word-order prior σ={cfg.align_prior:g}" + (", faded" if cfg.align_anneal else ""))
     if cfg.align_local > 0:
         ta.append(f"+ window, learned σ from {cfg.align_local:g}")
+    if cfg.align_warp != "none":
+        ta.append("+ learned clock" + (" (frames, words)" if cfg.align_warp == "both" else " (frames)"))
     if cfg.align_pos > 0:
         ta.append("+ learned position score")
     if cfg.align_nce > 0:

@@ -86,6 +86,9 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
         out.append(f"a word-order prior on Eq. 4 (beyond the paper, spread {cfg['align_prior']:g}){fade}")
     if cfg.get("align_local"):
         out.append(f"a word-order window on Eq. 4 whose width is learned (beyond the paper, from {cfg['align_local']:g})")
+    if cfg.get("align_warp", "none") != "none":
+        what = "frames and words" if cfg["align_warp"] == "both" else "frames"
+        out.append(f"the word-order window's {what} placed on learned clocks (beyond the paper)")
     if cfg.get("align_pos"):
         out.append(f"a learned position score in Eq. 3 ({cfg['align_pos']} Fourier features, beyond the paper)")
     if cfg.get("align_nce"):

@@ -42,6 +42,8 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         else "w^t on text, w^s on speech (superscripts)",
         "Eq. 4 learned window on word order": f"Gaussian, width learned from {cfg.align_local:g} of the utterance"
         if cfg.align_local > 0 else "none",
+        "Eq. 4 window on learned clocks": {"frames": "frames (words keep equal shares)",
+                                           "both": "frames and words"}.get(cfg.align_warp, "none"),
         "Eq. 3 learned position score": f"{cfg.align_pos} frequencies" if cfg.align_pos > 0 else "none",
         "Eq. 5 word-match loss": f"weight {cfg.align_nce:g}" if cfg.align_nce > 0 else "none",
         "LSTM": f"{'bi' if cfg.bidirectional else 'uni'}directional, {cfg.lstm_layers} layer(s)",
