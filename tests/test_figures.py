@@ -7,6 +7,7 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -21,7 +22,9 @@ from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from tsin_nb.core import TSINConfig
 from tsin_nb.show import (
+    ALIGNMENT_SWITCHES,
     attention_title,
+    describe_switches,
     plot_alignment,
     plot_architecture,
     plot_confusion,
@@ -145,6 +148,26 @@ def test_alignment_panel_is_titled_by_what_shaped_it() -> None:
     assert "faded out over 12 epochs" in attention_title(TSINConfig.preset("cpu", align_anneal=12))
     assert "learned clocks" in attention_title(TSINConfig.preset("cpu", align_warp="frames"))
     assert "clocks" not in attention_title(TSINConfig.preset("cpu"))
+
+
+def test_every_alignment_switch_is_described_once_for_every_place() -> None:
+    """Each align_* field but the prior's fading (said with the prior) has one entry; a config of the paper says
+    none of them, and a config with a switch on gets one phrase per place that names it."""
+    fields = {f.name for f in dataclasses.fields(TSINConfig) if f.name.startswith("align_")}
+    assert set(ALIGNMENT_SWITCHES) == fields - {"align_anneal"}
+    paper = TSINConfig.preset("paper")
+    assert all(describe_switches(paper, where) == [] for where in ("title", "diagram", "report"))
+    on = {"align_prior": 0.05, "align_local": 0.1, "align_warp": "both", "align_pos": 4, "align_nce": 0.5,
+          "align_loss": 1.0}
+    for name, switch in ALIGNMENT_SWITCHES.items():
+        base = paper.replace(align_prior=0.05) if name == "align_warp" else paper  # the clocks move a window
+        cfg = base.replace(**{name: on[name]})
+        for where in ("title", "diagram", "report"):
+            said, before = describe_switches(cfg, where), describe_switches(base, where)
+            assert len(said) - len(before) == (getattr(switch, where) is not None) and all(said)
+            assert describe_switches(cfg.to_dict(), where) == said  # a metrics.json config reads the same
+    old = {k: v for k, v in TSINConfig.preset("cpu").to_dict().items() if k not in ("align_warp", "align_local")}
+    assert describe_switches(old, "report") == describe_switches(TSINConfig.preset("cpu"), "report")  # fields it predates
 
 
 # ----------------------------------------------------------------------------- architecture diagram

@@ -214,8 +214,9 @@ __all__ = [
 ]
 
 from tsin_nb.show.alignment_plots import attention_title  # noqa: E402
+from tsin_nb.show.switches import ALIGNMENT_SWITCHES, describe_switches  # noqa: E402
 
-__all__ += ["attention_title"]
+__all__ += ["attention_title", "ALIGNMENT_SWITCHES", "describe_switches"]
 __all__ += ["ALIGNED_ROW", "NO_PRIOR_ROW", "PRIOR_ONLY_ROW", "AlignmentRows", "Example", "cue_examples", "cue_study",
             "embedding_figures", "misplaced_text", "pick_example", "plot_alignment_record", "silhouette_summary",
             "summed_confusions", "word_seen_groups"]

@@ -16,6 +16,7 @@ from matplotlib.patches import Rectangle
 from tsin_nb.core import TSINConfig
 from tsin_nb.show.alignment import attention_in_span, upsample_alignment
 from tsin_nb.show.plotting import label_name, mathtext_safe, new_figure, variant_label
+from tsin_nb.show.switches import describe_switches
 
 # ----------------------------------------------------------------------------- alignment
 
@@ -25,11 +26,7 @@ ATTENTION_LABEL = "attention of each word over the frames (Eq. 4)"
 
 def attention_title(cfg: TSINConfig) -> str:
     """What shaped the alignment a model of ``cfg`` draws: Eq. 4's learned scores, and any prior or position score."""
-    fade = f", faded out over {cfg.align_anneal} epochs" if cfg.align_anneal else ""
-    extra = ([f"word-order prior (σ={cfg.align_prior:g}{fade})"] if cfg.align_prior > 0 else []) + \
-        (["word-order window of learned width"] if cfg.align_local > 0 else []) + \
-        (["learned clocks"] if cfg.align_warp != "none" else []) + \
-        (["learned position score"] if cfg.align_pos > 0 else []) + (["word-match loss"] if cfg.align_nce > 0 else [])
+    extra = describe_switches(cfg, "title")
     if not extra:
         return ATTENTION_LABEL
     return "attention over the frames (Eq. 4): learned scores + " + " + ".join(extra)

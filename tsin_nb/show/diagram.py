@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from tsin_nb.core import TSINConfig
+from tsin_nb.show.switches import describe_switches
 
 
 def architecture_shapes(cfg: TSINConfig) -> dict[str, str]:
@@ -50,16 +51,7 @@ def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
     model = str(cfg.text_model).rstrip("/").rsplit("/", 1)[-1]  # a HF name or local path: its last part
     model = model if len(model) <= 18 else model[:17] + "…"
     ta = ["TA: words attend to", "frames (Eqs. 3-5)"]
-    if cfg.align_prior > 0:
-        ta.append(f"+ word-order prior σ={cfg.align_prior:g}" + (", faded" if cfg.align_anneal else ""))
-    if cfg.align_local > 0:
-        ta.append(f"+ window, learned σ from {cfg.align_local:g}")
-    if cfg.align_warp != "none":
-        ta.append("+ learned clock" + (" (frames, words)" if cfg.align_warp == "both" else " (frames)"))
-    if cfg.align_pos > 0:
-        ta.append("+ learned position score")
-    if cfg.align_nce > 0:
-        ta.append(f"+ word-match loss ×{cfg.align_nce:g}")
+    ta += describe_switches(cfg, "diagram")
     on_u, on_t = ("w̃ˢ", "w̃ᵗ") if cfg.si_pairing == "printed" else ("w̃ᵗ", "w̃ˢ")
     m = "m·" if cfg.si_scale == "mean" else ""
     norm8 = "÷ sum (Eq. 8 literal)" if cfg.si_weights == "literal" else "softmax over words"
