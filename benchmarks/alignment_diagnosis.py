@@ -5,7 +5,7 @@ Each FOLD_DIR is a finished TSIN fold (``OUT/SesI/tsin/Session1``, as ``benchmar
 The fold's last checkpoint is loaded and run on its test utterances of the `focus` cue (all test utterances
 when the corpus has no cue labels), and per real word row of Eq. 4 this prints, averaged over rows:
 - ``score spread``: the standard deviation over the real frames of the scores that enter Eq. 4's softmax
-  (lambda alpha, plus the prior when the fold used one); 0 means a uniform attention;
+  (lambda alpha, plus every log-window the fold used: prior, learned window, clocks); 0 means a uniform attention;
 - ``entropy / log n``: the attention's entropy over the log of the number of real frames (1: uniform);
 - ``grad norm``: the norm of d loss / d (lambda alpha) over the row's frames, loss summed over the utterances;
 - ``row cosine``: the mean cosine between the gradient rows of two words of one utterance. Near 1, every word is
@@ -155,27 +155,23 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
         ids = [u for u in ids if u in focus] or ids
     rows = store.index(ids)
     seen: dict[str, torch.Tensor] = {}
-    original = alignment_module.alignment_weights
+    original = alignment_module.alignment_logits
 
-    def watched(alpha, S_mask, T_mask, d, prior=0.0, window=None, prior_weight=None, positions=None):
-        scores = (alpha / math.sqrt(d)).detach().requires_grad_(True)  # lambda alpha, a leaf we can read
-        seen.update(scores=scores, S_mask=S_mask, T_mask=T_mask, positions=positions)
-        return original(scores * math.sqrt(d), S_mask, T_mask, d, prior, window, prior_weight, positions)
+    def watched(alpha, S_mask, T_mask, d, *windows):
+        lam_alpha = (alpha / math.sqrt(d)).detach().requires_grad_(True)  # lambda alpha, a leaf we can read
+        logits = original(lam_alpha * math.sqrt(d), S_mask, T_mask, d, *windows)  # what enters the softmax
+        seen.update(lam_alpha=lam_alpha, logits=logits.detach(), S_mask=S_mask, T_mask=T_mask)
+        return logits
 
-    alignment_module.alignment_weights = watched
+    alignment_module.alignment_logits = watched  # alignment_weights looks it up at each call
     try:
         out = model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows])
         loss_fn(out.logits, store.labels[rows]).backward()
     finally:
-        alignment_module.alignment_weights = original
-    scores, grad = seen["scores"].detach(), seen["scores"].grad
+        alignment_module.alignment_logits = original
+    scores, grad = seen["logits"], seen["lam_alpha"].grad
     weight = 1.0 if model.prior_weight is None else float(model.prior_weight)  # 0 once align_anneal faded it
     prior = cfg.align_prior if weight > 0 else 0.0
-    if prior > 0:
-        scores = scores + weight * alignment_module.diagonal_prior(seen["S_mask"], seen["T_mask"], prior,
-                                                                   seen["positions"]).detach()
-    if model.window is not None:
-        scores = scores + model.window(seen["S_mask"], seen["T_mask"], seen["positions"]).detach()
     A = out.alignment.detach()
     spread, entropy, norms, cosines = [], [], [], []
     for b in range(len(rows)):

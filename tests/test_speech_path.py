@@ -16,6 +16,7 @@ from tsin_nb.core import TSINConfig, set_seed
 from tsin_nb.model import (
     LocalWindow,
     TimeWarp,
+    alignment_logits,
     alignment_weights,
     build_model,
     count_parameters,
@@ -317,6 +318,11 @@ def test_the_time_warp_starts_as_the_equal_shares_and_keeps_order() -> None:
                 r = row[m]
                 assert (r > 0).all() and (r < 1).all() and (r[1:] > r[:-1]).all()
     assert TimeWarp(16, words=False).word is None
+    alpha = torch.randn(3, 5, 12)
+    logits = alignment_logits(alpha, S_mask, T_mask, 16, 0.05, None, None, (p, q))  # what Eq. 4's softmax reads
+    torch.testing.assert_close(logits, alpha / 4 + diagonal_prior(S_mask, T_mask, 0.05, (p, q)))
+    weights = alignment_weights(alpha, S_mask, T_mask, 16, 0.05, positions=(p, q))
+    torch.testing.assert_close(weights[0], torch.softmax(logits[0], dim=-1))  # a full row: the plain softmax
     equal = (torch.arange(5)[None, :] + 0.5) / T_mask.sum(dim=1, keepdim=True)  # (j + 1/2) / m
     torch.testing.assert_close(TimeWarp(16, words=False)(S, S_mask, T, T_mask)[1][T_mask], equal[T_mask])
 

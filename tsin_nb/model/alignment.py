@@ -157,17 +157,17 @@ def prior_alignment(speech_mask: torch.Tensor, text_mask: torch.Tensor, stride: 
     return alignment_weights(zero, S_mask, text_mask.bool(), 1, width)  # d does not matter: alpha is 0
 
 
-def alignment_weights(
+def alignment_logits(
     alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0,
     window: LocalWindow | None = None, prior_weight: torch.Tensor | None = None,
     positions: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Eq. 4: alpha' = softmax over frames of alpha / sqrt(d); padded frames and words get exactly 0.
+    """What enters Eq. 4's softmax: alpha / sqrt(d) plus every log-window that is on, (B, M, N).
 
-    ``prior > 0`` adds :func:`diagonal_prior` of that width to the scores before the softmax, times
-    ``prior_weight`` when given (a 0-d tensor; the fading scaffold of ``cfg.align_anneal``, 0 = no prior);
-    ``window`` adds a :class:`LocalWindow` (the same log-window with a learned width); ``positions``, learned
-    (p, q) from a :class:`TimeWarp`, replace the equal shares in either.
+    ``prior > 0`` adds :func:`diagonal_prior` of that width, times ``prior_weight`` when given (a 0-d tensor;
+    the fading scaffold of ``cfg.align_anneal``, 0 = no prior); ``window`` adds a :class:`LocalWindow` (the
+    same log-window with a learned width); ``positions``, learned (p, q) from a :class:`TimeWarp`, replace the
+    equal shares in either. Padded frames and words are left as they are; :func:`alignment_weights` masks them.
     """
     lam = 1.0 / math.sqrt(d)
     scores = lam * alpha  # (B, M, N)
@@ -178,6 +178,17 @@ def alignment_weights(
         scores = scores + log_prior  # (B, M, N)
     if window is not None:
         scores = scores + window(S_mask, T_mask, positions).to(scores.dtype)  # (B, M, N)
+    return scores
+
+
+def alignment_weights(
+    alpha: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, d: int, prior: float = 0.0,
+    window: LocalWindow | None = None, prior_weight: torch.Tensor | None = None,
+    positions: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Eq. 4: alpha' = softmax over frames of :func:`alignment_logits` (alpha / sqrt(d) and the log-windows that
+    are on; the same arguments); padded frames and words get exactly 0."""
+    scores = alignment_logits(alpha, S_mask, T_mask, d, prior, window, prior_weight, positions)  # (B, M, N)
     alpha_prime = masked_softmax(scores, S_mask[:, None, :])  # (B, M, N)
     return alpha_prime * T_mask[:, :, None].to(alpha_prime.dtype)  # (B, M, N)
 
