@@ -1,6 +1,7 @@
 """Why `focus` accuracy stops where it does: seen and unseen emotion words, TSIN's Eq. 9 choice, and fit.
 
-Usage: ``python benchmarks/focus_diagnosis.py CORPUS RESULTS [RESULTS ...] [--variants tsin,text,...] [--fit]``.
+Usage: ``python benchmarks/focus_diagnosis.py CORPUS RESULTS [RESULTS ...] [--variants tsin,text,...] [--fit]
+[--model tsin]``.
 CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one training seed's results (e.g.
 ``build/results/cpu_e24-<digest>`` and its ``_seed1`` sibling) with SesI folds. It prints:
 
@@ -12,6 +13,8 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    emphasised candidate than on the other one, and how often the prediction is the other candidate's class.
 3. ``--fit``: TSIN's accuracy per cue on its own training utterances against its test utterances, fold by fold
    (loads each fold's checkpoint; needs the feature cache the run used, ``--cache``).
+``--model no_ta`` reads another Table V model with Eqs. 6-9 in 2 and 3 instead of TSIN (its folds also give the
+test sets of 1), e.g. the folders of ``benchmarks/focus_study.py``, which hold one model each.
 """
 
 from __future__ import annotations
@@ -33,15 +36,16 @@ from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
 from tsin_nb.model import build_model  # noqa: E402
 from tsin_nb.runs import fold_dirs, load_outputs, mean_intervals  # noqa: E402
 from tsin_nb.show import word_seen_groups  # noqa: E402
+from tsin_nb.train import span_targets  # noqa: E402
 
 
-def _test_sets(results: Path) -> list[set[str]]:
+def _test_sets(results: Path, model: str = "tsin") -> list[set[str]]:
     return [set(pd.read_csv(f / "predictions.csv", dtype={"utt_id": str})["utt_id"])
-            for f in fold_dirs(results, "SesI", "tsin")]
+            for f in fold_dirs(results, "SesI", model)]
 
 
-def seen_table(results: list[Path], meta: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
-    groups = word_seen_groups(meta, _test_sets(results[0]))
+def seen_table(results: list[Path], meta: pd.DataFrame, variants: list[str], model: str = "tsin") -> pd.DataFrame:
+    groups = word_seen_groups(meta, _test_sets(results[0], model))
     cols = {}
     for name, ids in groups.items():
         m = mean_intervals(results, "SesI", variants, ids=ids, metric="wa").set_index("variant")
@@ -50,11 +54,11 @@ def seen_table(results: list[Path], meta: pd.DataFrame, variants: list[str]) -> 
     return pd.DataFrame(cols, index=variants)
 
 
-def eq9_choice(results: list[Path], meta: pd.DataFrame) -> pd.Series:
+def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> pd.Series:
     rows = []
     for res in results:
-        for fold in range(len(fold_dirs(res, "SesI", "tsin"))):
-            o = load_outputs(res, "SesI", "tsin", fold)
+        for fold in range(len(fold_dirs(res, "SesI", model))):
+            o = load_outputs(res, "SesI", model, fold)
             if o.get("text_weights") is None:
                 continue
             for k, u in enumerate(o["ids"]):
@@ -69,15 +73,16 @@ def eq9_choice(results: list[Path], meta: pd.DataFrame) -> pd.Series:
     return 100 * pd.DataFrame(rows).mean()
 
 
-def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
+def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_name: str = "tsin") -> pd.DataFrame:
     corpus = load_corpus(root, progress=False)
     fields = {f.name for f in dataclasses.fields(TSINConfig)}
     rows = []
-    for fd in fold_dirs(results, "SesI", "tsin"):
+    for fd in fold_dirs(results, "SesI", model_name):
         saved = upgrade_config_dict(json.loads((fd / "metrics.json").read_text())["config"])
         cfg = TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items() if k in fields})
         store = build_feature_store(corpus, cfg, cache, progress=False)
-        model = build_model(config_for_store(cfg, store), "tsin").eval()
+        model = build_model(config_for_store(cfg, store), model_name).eval()
+        spans = span_targets(store, cfg.speech_stride) if model.needs_spans else None  # cfg.ta_spans
         model.load_state_dict(torch.load(fd / "checkpoint.pt", map_location="cpu", weights_only=True)["model"])
         test = set(pd.read_csv(fd / "predictions.csv", dtype={"utt_id": str})["utt_id"])
         row = {"fold": fd.name}
@@ -86,7 +91,8 @@ def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path) -> pd.
                 ids = [u for u in meta.index[meta["cue"] == cue] if (u in test) == (part == "test") and u in store.ids]
                 r = store.index(ids)
                 with torch.no_grad():
-                    o = model(store.speech[r], store.speech_mask[r], store.text[r], store.text_mask[r])
+                    o = model(store.speech[r], store.speech_mask[r], store.text[r], store.text_mask[r],
+                              **({} if spans is None else {"spans": spans[r]}))
                 row[f"{cue} {part}"] = round(100 * float((o.logits.argmax(1) == store.labels[r]).float().mean()), 1)
         rows.append(row)
     out = pd.DataFrame(rows).set_index("fold")
@@ -100,6 +106,7 @@ def main() -> None:
     ap.add_argument("results", type=Path, nargs="+")
     ap.add_argument("--variants", default="tsin,no_ta,no_si,text,speech,lin_fusion,lin_text")
     ap.add_argument("--fit", action="store_true", help="also score TSIN on its training utterances (first RESULTS)")
+    ap.add_argument("--model", default="tsin", help="the model read in place of TSIN (its folds give the test sets)")
     ap.add_argument("--cache", type=Path, default=Path("build/cache"))
     args = ap.parse_args()
     meta = read_synthetic_meta(args.corpus)
@@ -108,12 +115,12 @@ def main() -> None:
     variants = [v for v in args.variants.split(",") if v]
     pd.set_option("display.width", 200)
     print("Accuracy (%) by whether the deciding word was read in training; mean ± 95 % t half-width over units:")
-    print(seen_table(args.results, meta, variants).to_string(), "\n", flush=True)
-    print("TSIN on focus test utterances (% of them):")
-    print(eq9_choice(args.results, meta).round(1).to_string(), "\n", flush=True)
+    print(seen_table(args.results, meta, variants, args.model).to_string(), "\n", flush=True)
+    print(f"{args.model} on focus test utterances (% of them):")
+    print(eq9_choice(args.results, meta, args.model).round(1).to_string(), "\n", flush=True)
     if args.fit:
-        print(f"TSIN accuracy (%) on training against test utterances, per cue ({args.results[0].name}):")
-        print(fit_table(args.corpus, args.results[0], meta, args.cache).to_string())
+        print(f"{args.model} accuracy (%) on training against test utterances, per cue ({args.results[0].name}):")
+        print(fit_table(args.corpus, args.results[0], meta, args.cache, args.model).to_string())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Usage: ``python benchmarks/focus_study.py [--seed 1] [--settings cpu,printed] [--seeds 3] [--out build/focus]``.
 Trains TSIN on SesI of the four-cue corpus of corpus seed ``--seed`` (1: not the reported corpus, as in
-docs/TUNING.md) with each named setting and training seeds 0 .. ``--seeds`` - 1, then prints per setting:
+docs/TUNING.md) with each named setting (TSIN, or the Table V model a setting names) and training seeds
+0 .. ``--seeds`` - 1, then prints per setting:
 accuracy per cue (mean over folds x seeds), the alignment's in-span ratio on `focus` utterances (Eq. 4's
 attention inside the emphasised words' true spans over a uniform spread; all words of every `focus` test
 utterance), and each setting minus the first one on the same test utterances with a paired 95 % t interval
@@ -29,7 +30,7 @@ from tsin_nb.features import build_feature_store  # noqa: E402
 from tsin_nb.runs import compare, load_outputs, mean_intervals, run_experiment  # noqa: E402
 from tsin_nb.show import alignment_quality, read_cues, records_from_arrays  # noqa: E402
 
-#: Named settings: changes to the `cpu` preset.
+#: Named settings: changes to the `cpu` preset; "variant" trains that Table V model instead of TSIN.
 SETTINGS: dict[str, dict[str, Any]] = {
     "cpu": {},
     "prose": {"si_pairing": "prose"},
@@ -68,13 +69,17 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "warp_local005_noprior": {"align_prior": 0.0, "align_local": 0.05, "align_warp": "both"},
     "fwarp": {"align_warp": "frames"},
     "fwarp_local005_noprior": {"align_prior": 0.0, "align_local": 0.05, "align_warp": "frames"},
+    "no_ta": {"variant": "no_ta"},
+    "no_ta_spans": {"variant": "no_ta", "ta_spans": True},
+    "no_ta_bidir": {"variant": "no_ta", "bidirectional": True},
+    "no_ta_spans_bidir": {"variant": "no_ta", "ta_spans": True, "bidirectional": True},
 }
 
 
-def _focus_ratio(out: Path, cfg: TSINConfig, store: Any, focus: set[str]) -> float:
+def _focus_ratio(out: Path, cfg: TSINConfig, store: Any, focus: set[str], variant: str = "tsin") -> float:
     records = []
     for fold in range(5):
-        o = load_outputs(out, "SesI", "tsin", fold)
+        o = load_outputs(out, "SesI", variant, fold)
         records += [r for r in records_from_arrays(o["ids"], o["labels"], o["preds"], o.get("alignments"), None, None,
                                                    store, cfg.speech_stride) if r.utt_id in focus]
     return float(alignment_quality(records).loc["overall", "ratio"])
@@ -112,23 +117,26 @@ def main() -> None:
     focus = set(cues.loc[cues["cue"] == "focus", "utt_id"].astype(str))
     corpus = load_corpus(root, progress=False)
     folders: dict[str, list[Path]] = {}
+    variants = {name: SETTINGS[name].get("variant", "tsin") for name in names}
     for name in names:
         base = {"speech_norm": args.speech_norm} if args.speech_norm else {}
-        cfg = TSINConfig.preset("cpu", **{**base, **SETTINGS[name]})
+        changes = {k: v for k, v in SETTINGS[name].items() if k != "variant"}
+        cfg = TSINConfig.preset("cpu", **{**base, **changes})
+        variant = variants[name]
         t0 = time.perf_counter()
         folder = f"{name}_{args.speech_norm}" if args.speech_norm else name
         folders[name] = [out / folder / f"seed{k}" for k in range(args.seeds)]
         for k, folder in enumerate(folders[name]):
-            run_experiment(root, folder, protocols="SesI", variants="tsin", preset=cfg, seed=k,
+            run_experiment(root, folder, protocols="SesI", variants=variant, preset=cfg, seed=k,
                            cache_dir=out / "cache", progress=False, jobs=args.jobs, log=lambda m: None)
         store = build_feature_store(corpus, cfg, out / "cache", progress=False)
         row: dict[str, Any] = {"setting": name}
         for cue, ids in cues.groupby("cue")["utt_id"]:
-            m = mean_intervals(folders[name], "SesI", ["tsin"], ids=set(ids.astype(str)), metric="wa")
+            m = mean_intervals(folders[name], "SesI", [variant], ids=set(ids.astype(str)), metric="wa")
             row[cue] = f"{m['mean'].iloc[0]:.1f} ± {m['half_width'].iloc[0]:.1f}"
-        m = mean_intervals(folders[name], "SesI", ["tsin"])
+        m = mean_intervals(folders[name], "SesI", [variant])
         row["UA all"] = f"{m['mean'].iloc[0]:.1f} ± {m['half_width'].iloc[0]:.1f}"
-        row["focus ratio (seed 0)"] = round(_focus_ratio(folders[name][0], cfg, store, focus), 2)
+        row["focus ratio (seed 0)"] = round(_focus_ratio(folders[name][0], cfg, store, focus, variant), 2)
         if cfg.align_local > 0:  # the learned window's width at the reported epoch, over folds and seeds
             row["width"] = round(_learned_width(folders[name]), 3)
         row["s"] = round(time.perf_counter() - t0)
@@ -136,7 +144,7 @@ def main() -> None:
     base = names[0]
     for name in names[1:]:
         for ids, subset, metric in ((None, "all", "ua"), (focus, "focus", "wa")):
-            r = compare(folders[name], "SesI", "tsin", "tsin", ids=ids, subset=subset, metric=metric,
+            r = compare(folders[name], "SesI", variants[name], variants[base], ids=ids, subset=subset, metric=metric,
                         out_dirs_b=folders[base])
             print(f"{name} - {base} ({subset}, {metric.upper()}): {r.mean:+.1f} points [{r.low:+.1f}, {r.high:+.1f}] "
                   f"over {r.n_units} units: {r.verdict}", flush=True)

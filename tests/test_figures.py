@@ -151,14 +151,14 @@ def test_alignment_panel_is_titled_by_what_shaped_it() -> None:
 
 
 def test_every_alignment_switch_is_described_once_for_every_place() -> None:
-    """Each align_* field but the prior's fading (said with the prior) has one entry; a config of the paper says
+    """Each align_* field but the prior's fading (said with the prior), and ta_spans, has one entry; a config of the paper says
     none of them, and a config with a switch on gets one phrase per place that names it."""
     fields = {f.name for f in dataclasses.fields(TSINConfig) if f.name.startswith("align_")}
-    assert set(ALIGNMENT_SWITCHES) == fields - {"align_anneal"}
+    assert set(ALIGNMENT_SWITCHES) == fields - {"align_anneal"} | {"ta_spans"}
     paper = TSINConfig.preset("paper")
     assert all(describe_switches(paper, where) == [] for where in ("title", "diagram", "report"))
     on = {"align_prior": 0.05, "align_local": 0.1, "align_warp": "both", "align_pos": 4, "align_nce": 0.5,
-          "align_loss": 1.0}
+          "align_loss": 1.0, "ta_spans": True}
     for name, switch in ALIGNMENT_SWITCHES.items():
         base = paper.replace(align_prior=0.05) if name == "align_warp" else paper  # the clocks move a window
         cfg = base.replace(**{name: on[name]})

@@ -15,7 +15,7 @@ from test_train import make_store
 
 from tsin_nb.core import TSINConfig, set_seed
 from tsin_nb.features import FeatureStore, build_feature_store, config_for_store, speaker_standardised
-from tsin_nb.model import build_model, word_match_loss
+from tsin_nb.model import build_model, span_alignment, uniform_alignment, word_match_loss
 from tsin_nb.runs import Fold, format_tables, load_outputs, make_folds, run_experiment
 from tsin_nb.train import alignment_loss, fit, fold_speech_stats, span_targets
 
@@ -280,3 +280,44 @@ def test_trimming_cuts_silence_and_shifts_word_spans(tmp_path: Path) -> None:
     (t0, f0), (t1, f1) = trimmed.word_frames[0]
     assert (s0, e0) == (24, 49) and abs(t0) <= 2 and abs((s1 - s0) - (t1 - t0)) <= 1 and f1 <= n_trim + 1
     assert trimmed.settings["trim_db"] == 40.0 and "trim_db" not in whole.settings
+
+
+def test_span_alignment_pools_each_words_own_frames_by_hand() -> None:
+    """ta_spans: word 0 spans frames 1-2, word 1 has no known span (its equal segment), word 2 is padding."""
+    S = torch.arange(12, dtype=torch.float32).reshape(1, 6, 2)  # (B, N, D): frame i is (2i, 2i + 1)
+    S_mask = torch.tensor([[True, True, True, True, False, False]])
+    T_mask = torch.tensor([[True, True, False]])
+    spans = torch.zeros(1, 3, 6, dtype=torch.bool)
+    spans[0, 0, 1:3] = True
+    spans[0, 0, 4] = True  # over a padded frame: not counted
+    U, A = span_alignment(S, S_mask, T_mask, spans)
+    torch.testing.assert_close(A[0, 0], torch.tensor([0.0, 0.5, 0.5, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(A[0, 1], uniform_alignment(S, S_mask, T_mask)[1][0, 1])  # frames 2-3
+    assert A[0, 2].abs().sum() == 0 and U[0, 2].abs().sum() == 0
+    torch.testing.assert_close(U[0, 0], torch.tensor([3.0, 4.0]))  # the mean of frames 1 and 2
+    with pytest.raises(ValueError, match="spans must be"):
+        span_alignment(S, S_mask, T_mask, spans[:, :, :5])
+
+
+def test_ta_spans_makes_no_ta_read_the_true_spans_and_nothing_else() -> None:
+    cfg = CFG.replace(ta_spans=True)
+    store = _timed_store(cfg)
+    target = span_targets(store, cfg.speech_stride)  # (U, M, N')
+    result = fit(_model(cfg, "no_ta"), store, FOLD, cfg, progress=False, log=None)
+    rows = store.index(result.ids)
+    t = target[rows].numpy() & store.speech_mask[rows].reshape(len(rows), -1, cfg.speech_stride).any(-1).numpy()[:, None]
+    known = t.any(-1)  # (U, M): real words with a real frame in their span
+    expected = t / np.maximum(t.sum(-1, keepdims=True), 1)
+    np.testing.assert_allclose(result.alignments[known], expected[known], atol=1e-6)
+    equal = fit(_model(CFG, "no_ta"), store, FOLD, CFG, progress=False, log=None)
+    assert not np.allclose(equal.alignments[known], expected[known])  # the plain "w/o TA": equal segments
+    for variant in ("tsin", "speech"):  # every other model ignores the switch, bit for bit
+        a = fit(_model(cfg, variant), store, FOLD, cfg, progress=False, log=None)
+        b = fit(_model(CFG, variant), store, FOLD, CFG, progress=False, log=None)
+        np.testing.assert_array_equal(a.probs, b.probs)
+    with pytest.raises(ValueError, match="ta_spans needs word timings"):
+        fit(_model(cfg, "no_ta"), make_store(cfg), FOLD, cfg, progress=False, log=None)
+    with pytest.raises(ValueError, match="pass spans"):
+        _model(cfg, "no_ta")(store.speech[:2], store.speech_mask[:2], store.text[:2], store.text_mask[:2])
+    assert CFG.replace(ta_spans=False).legacy_dict() == CFG.legacy_dict()  # old results keep their folders
+

@@ -37,7 +37,7 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
 #: Fields added since results were first written, with the value that behaves as before they existed.
 ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0,
-                                 "align_warp": "none"}
+                                 "align_warp": "none", "ta_spans": False}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -95,6 +95,7 @@ class TSINConfig:
     align_local: float = 0.0  # paper: none; > 0 adds align_prior's diagonal window with a learned width, starting at this
     align_anneal: int = 0  # paper: none; > 0 makes align_prior a training scaffold, its weight falling from 1 to 0 over that many epochs
     align_warp: str = "none"  # paper: none; "frames" / "both" puts the frames (and words) of align_prior's / align_local's window on learned clocks
+    ta_spans: bool = False  # paper: none; True makes "w/o TA" pool each word's true span (word timings), not an equal segment
 
     def __post_init__(self) -> None:
         if self.si_weights not in ("softmax", "literal"):

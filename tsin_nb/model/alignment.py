@@ -277,3 +277,23 @@ def uniform_alignment(
     A = inside.to(S.dtype)  # (B, M, N)
     A = A / A.sum(dim=-1, keepdim=True).clamp(min=1.0)  # (B, M, N)
     return torch.bmm(A, S), A  # (B, M, D), (B, M, N)
+
+
+def span_alignment(
+    S: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, spans: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The "w/o TA" alignment read from the words' true spans (``cfg.ta_spans``): each word mean-pools its own frames.
+
+    ``spans`` (B, M, N) bool marks the real frames that overlap word j's true span (:func:`tsin_nb.train.span_targets`).
+    A word without a known span falls back to its equal segment (:func:`uniform_alignment`). Not a model of
+    alignment: it needs the timings the model never sees, and shows what a perfect alignment would give.
+    Returns U (B, M, D) and the alignment matrix (B, M, N) whose real rows sum to 1.
+    """
+    if spans.shape != (S.shape[0], T_mask.shape[1], S.shape[1]):
+        raise ValueError(f"spans must be {(S.shape[0], T_mask.shape[1], S.shape[1])} (B, M, N), got {tuple(spans.shape)}")
+    inside = spans.bool() & S_mask[:, None, :] & T_mask[:, :, None]  # (B, M, N)
+    A = inside.to(S.dtype)  # (B, M, N)
+    A = A / A.sum(dim=-1, keepdim=True).clamp(min=1.0)  # (B, M, N)
+    _, equal = uniform_alignment(S, S_mask, T_mask)  # (B, M, N)
+    A = torch.where(inside.any(dim=-1, keepdim=True), A, equal)  # (B, M, N)
+    return torch.bmm(A, S), A  # (B, M, D), (B, M, N)

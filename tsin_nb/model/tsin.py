@@ -27,6 +27,7 @@ from tsin_nb.model.alignment import (
     PositionScore,
     TimeWarp,
     WordMatch,
+    span_alignment,
     temporal_alignment,
     uniform_alignment,
 )
@@ -202,6 +203,7 @@ class TSIN(nn.Module):
             self.register_buffer("prior_weight", torch.ones(()))
         else:
             self.prior_weight = None
+        self.needs_spans = cfg.ta_spans and variant == "no_ta"  # fit and predict pass the words' true spans
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
@@ -238,10 +240,13 @@ class TSIN(nn.Module):
         text: torch.Tensor | None,
         text_mask: torch.Tensor | None,
         speech_pooled: bool = False,
+        spans: torch.Tensor | None = None,
     ) -> TSINOutput:
         """speech (B, N_in, F), speech_mask (B, N_in), text (B, M, E), text_mask (B, M) -> TSINOutput.
 
         ``speech_pooled=True``: speech and speech_mask are :meth:`pool_speech`'s output, (B, N, F or 2 F), (B, N).
+        ``spans`` (B, M, N) bool, the words' true spans over the pooled frames: read only when ``needs_spans``
+        (``cfg.ta_spans`` and "no_ta").
         """
         cfg = self.cfg
         sizes = []
@@ -273,7 +278,11 @@ class TSIN(nn.Module):
             logits, emb = self.mec(T, text_mask)  # (B, C), (B, D)
             return TSINOutput(logits, emb)
 
-        if self.variant == "no_ta":
+        if self.needs_spans:
+            if spans is None:
+                raise ValueError("cfg.ta_spans makes 'no_ta' read the words' true spans: pass spans (B, M, N)")
+            U, alignment = span_alignment(S, S_mask, text_mask, spans)  # (B, M, D), (B, M, N)
+        elif self.variant == "no_ta":
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
             U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position, self.window,

@@ -37,7 +37,8 @@ def _warp(c: Mapping[str, Any]) -> str:
     return "frames and words" if c.get("align_warp") == "both" else "frames"
 
 
-#: The switches of ``TSINConfig`` that act on Eqs. 3-5 or their training, in the order every place lists them.
+#: The switches of ``TSINConfig`` that act on Eqs. 3-5, their training or the "w/o TA" segments, in the order every
+#: place lists them.
 ALIGNMENT_SWITCHES: dict[str, Switch] = {
     "align_prior": Switch(
         on=lambda c: c.get("align_prior", 0) > 0,
@@ -75,6 +76,13 @@ ALIGNMENT_SWITCHES: dict[str, Switch] = {
         title=None,
         diagram=None,
         report=lambda c: f"an alignment loss of weight {c['align_loss']:g} (beyond the paper)",
+    ),
+    "ta_spans": Switch(  # acts on "w/o TA" only, whose pictures show its fixed segments
+        on=lambda c: bool(c.get("ta_spans", False)),
+        title=None,
+        diagram=None,
+        report=lambda c: "\"w/o TA\" pooling each word's true span from the word timings instead of an equal segment "
+                         "(beyond the paper: what a perfect alignment gives)",
     ),
 }
 

@@ -162,6 +162,12 @@ def span_targets(store: FeatureStore, stride: int) -> torch.Tensor:
     return target
 
 
+def batch_spans(spans: torch.Tensor, rows: torch.Tensor, text: torch.Tensor, speech: torch.Tensor, stride: int,
+                device: torch.device) -> torch.Tensor:
+    """The rows of :func:`span_targets` cut as :func:`cut_batch` cut the batch's words and frames: (B, M, N / stride)."""
+    return spans[rows.to(spans.device)][:, :text.shape[1], :speech.shape[1] // stride].to(device)
+
+
 def alignment_loss(alignment: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over words with a known span of -log(attention mass inside the span): (B, M, N), (B, M, N) -> ()."""
     known = target.any(dim=-1)  # (B, M)
@@ -226,11 +232,12 @@ def _check_checkpoint(ck: dict[str, Any], path: Path, cfg: TSINConfig, variant: 
 @torch.no_grad()
 def predict(
     model: nn.Module, data: tuple[torch.Tensor, ...], idx: torch.Tensor, device: torch.device,
-    batch_size: int, full: bool = True, pooled: bool = False,
+    batch_size: int, full: bool = True, pooled: bool = False, spans: torch.Tensor | None = None,
 ) -> dict[str, np.ndarray | None]:
     """Logits (and, when ``full``, embeddings, alignments and weights) for the store rows ``idx``.
 
-    ``pooled``: ``data`` holds speech already pooled by :func:`pool_once`.
+    ``pooled``: ``data`` holds speech already pooled by :func:`pool_once`. ``spans``: :func:`span_targets` of the
+    store, passed to a model that reads the true spans (``needs_spans``).
     """
     model.eval()
     keys = ("logits", "embedding", "alignment", "speech_weights", "text_weights") if full else ("logits",)
@@ -240,9 +247,11 @@ def predict(
     kw = {"speech_pooled": True} if pooled else {}
     full_shape = {"alignment": (n_words, n_pooled), "speech_weights": (n_words,), "text_weights": (n_words,)}
     for start in range(0, len(idx), batch_size):
-        speech, speech_mask, text, text_mask, _ = cut_batch(data, idx[start:start + batch_size], device, stride)
+        rows = idx[start:start + batch_size]
+        speech, speech_mask, text, text_mask, _ = cut_batch(data, rows, device, stride)
+        extra = {} if spans is None else {"spans": batch_spans(spans, rows, text, speech, stride, device)}
         with autocast(device):
-            o = model(speech, speech_mask, text, text_mask, **kw)
+            o = model(speech, speech_mask, text, text_mask, **kw, **extra)
         for k in keys:
             v = getattr(o, k)
             if v is None:
@@ -254,11 +263,12 @@ def predict(
 
 
 def _val_scores(model: nn.Module, data: tuple[torch.Tensor, ...], idx: torch.Tensor, labels: np.ndarray,
-                device: torch.device, batch_size: int, pooled: bool = False) -> dict[str, float]:
+                device: torch.device, batch_size: int, pooled: bool = False,
+                spans: torch.Tensor | None = None) -> dict[str, float]:
     """Loss, WA and UA on the validation rows (NaN when there are none)."""
     if len(idx) == 0:
         return {"val_loss": math.nan, "val_wa": math.nan, "val_ua": math.nan}
-    logits = predict(model, data, idx, device, batch_size, full=False, pooled=pooled)["logits"]
+    logits = predict(model, data, idx, device, batch_size, full=False, pooled=pooled, spans=spans)["logits"]
     y_hat = logits.argmax(axis=1)
     loss = loss_fn(torch.from_numpy(logits), torch.from_numpy(labels)).item()
     return {"val_loss": loss, "val_wa": weighted_accuracy(labels, y_hat), "val_ua": unweighted_accuracy(labels, y_hat)}
@@ -327,11 +337,14 @@ def fit(
         norm = getattr(model, "speech_norm", None)
         if norm is not None:  # statistics of the training part only, never validation or test
             norm.set_stats(*(t.to(dev) for t in fold_speech_stats(store, idx["train"])))
-    spans = None
-    if cfg.align_loss > 0 and getattr(model, "variant", "") in ("tsin", "no_si"):
-        spans = span_targets(store, cfg.speech_stride)  # (U, M, N')
-        if not spans.any():
-            raise ValueError("align_loss > 0 needs word timings (.wdseg, or start/end per word), and the store has none")
+    spans = model_spans = None
+    reads_spans = bool(getattr(model, "needs_spans", False))  # cfg.ta_spans: "w/o TA" pools the true spans
+    if reads_spans or (cfg.align_loss > 0 and getattr(model, "variant", "") in ("tsin", "no_si")):
+        truth = span_targets(store, cfg.speech_stride)  # (U, M, N')
+        if not truth.any():
+            raise ValueError(f"{'ta_spans' if reads_spans else 'align_loss > 0'} needs word timings (.wdseg, or "
+                             "start/end per word), and the store has none")
+        model_spans, spans = (truth, None) if reads_spans else (None, truth)
     log(f"{fold.name} {variant}: {len(idx['train'])} train / {len(idx['val'])} val / {len(idx['test'])} test "
         f"utterances on {dev}")
 
@@ -348,12 +361,14 @@ def fit(
             total, count = torch.zeros((), device=dev), 0
             for rows in train_batches(idx["train"], cfg.batch_size, generator):
                 speech, speech_mask, text, text_mask, y = cut_batch(data, rows, dev, stride)
+                extra = {} if model_spans is None else {
+                    "spans": batch_spans(model_spans, rows, text, speech, stride, dev)}
                 with autocast(dev):
-                    o = model(speech, speech_mask, text, text_mask, **kw)
+                    o = model(speech, speech_mask, text, text_mask, **kw, **extra)
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
-                    target = spans[rows][:, :text.shape[1], :speech.shape[1] // stride]  # the batch's cut
-                    loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), target.to(dev))
+                    target = batch_spans(spans, rows, text, speech, stride, dev)
+                    loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), target)
                 if o.word_match is not None:  # beyond the paper: each word's speech context picks out its word
                     loss = loss + cfg.align_nce * word_match_loss(o.word_match, text_mask)
                 optimizer.zero_grad(set_to_none=True)
@@ -365,7 +380,7 @@ def fit(
                 count += len(rows)
             scheduler.step()
             h = {"epoch": epoch, "train_loss": total.item() / count, "lr": lr}
-            h.update(_val_scores(model, data, idx["val"], val_labels, dev, cfg.batch_size, pooled))
+            h.update(_val_scores(model, data, idx["val"], val_labels, dev, cfg.batch_size, pooled, model_spans))
             window = getattr(model, "window", None)
             if window is not None:  # beyond the paper: Eq. 4's learned window width (cfg.align_local)
                 h["align_width"] = float(window.width.detach())
@@ -396,7 +411,8 @@ def fit(
         selected = int(best["epoch"])
 
     t0 = time.perf_counter()
-    out = predict(model, data, idx["test"], dev, cfg.batch_size, full=True, pooled=pooled)  # the one look at the test fold
+    out = predict(model, data, idx["test"], dev, cfg.batch_size, full=True, pooled=pooled,
+                  spans=model_spans)  # the one look at the test fold
     labels = store.labels[idx["test"]].numpy()
     preds = out["logits"].argmax(axis=1)
     probs = torch.softmax(torch.from_numpy(out["logits"]), dim=1).numpy()
