@@ -41,7 +41,7 @@ from tsin_nb.core import TSINConfig, upgrade_config_dict  # noqa: E402
 from tsin_nb.data import load_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
 from tsin_nb.model import alignment as alignment_module  # noqa: E402  (a module object, to watch Eq. 4's input)
-from tsin_nb.model import build_model, loss_fn  # noqa: E402
+from tsin_nb.model import build_model, loss_fn, prior_alignment  # noqa: E402
 from tsin_nb.show import read_cues  # noqa: E402
 from tsin_nb.train import span_targets  # noqa: E402
 
@@ -129,8 +129,7 @@ def warp_report(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -
     true_centre = (spans * frames).sum(-1) / spans.sum(-1).clamp(min=1)  # (U, M)
     width = cfg.align_prior if cfg.align_prior > 0 else float(model.window.width)
     S_mask = store.speech_mask[rows].reshape(U, -1, cfg.speech_stride).any(dim=-1)[:, :N]  # (U, N)
-    zero = torch.zeros(U, M, N)
-    prior = alignment_module.alignment_weights(zero, S_mask, store.text_mask[rows][:, :M].bool(), 1, width)
+    prior = prior_alignment(store.speech_mask[rows], store.text_mask[rows], cfg.speech_stride, width)  # (U, M, N)
     row: dict[str, Any] = {"fold": str(fold_dir), "utterances": len(ids)}
     for name, a in (("centre error", A), ("prior alone", prior)):
         row[name] = float(((a * frames).sum(-1) - true_centre).abs()[known].mean())
