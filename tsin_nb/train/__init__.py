@@ -14,10 +14,10 @@ from tsin_nb.train.metrics import (
     unweighted_accuracy,
     weighted_accuracy,
 )
+from tsin_nb.train.spans import alignment_loss, span_targets
 from tsin_nb.train.trainer import (
     CHECKPOINT,
     FitResult,
-    alignment_loss,
     config_diff,
     first_epoch_of_fit,
     fit,
@@ -26,7 +26,6 @@ from tsin_nb.train.trainer import (
     load_checkpoint,
     predict,
     prior_weight_at,
-    span_targets,
 )
 
 __all__ = [

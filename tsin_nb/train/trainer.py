@@ -36,6 +36,7 @@ from tsin_nb.model import build_model, loss_fn, word_match_loss
 from tsin_nb.train.batches import autocast, cut_batch, pad_to, store_tensors, train_batches
 from tsin_nb.train.checkpoints import load_checkpoint_or_set_aside
 from tsin_nb.train.metrics import confusion, unweighted_accuracy, weighted_accuracy
+from tsin_nb.train.spans import alignment_loss, batch_spans, span_kwargs, span_targets
 
 CHECKPOINT = "checkpoint.pt"
 #: Config fields that only steer training; the model's own config may differ from ``fit``'s in these.
@@ -147,36 +148,6 @@ def fold_speech_stats(store: FeatureStore, rows: torch.Tensor) -> tuple[torch.Te
     return mean.float(), std.float()
 
 
-def span_targets(store: FeatureStore, stride: int) -> torch.Tensor:
-    """(U, M, N') bool: True where pooled frame i overlaps the true span of word j (all False when unknown)."""
-    U, M = store.text_mask.shape
-    n_pooled = store.speech.shape[1] // stride
-    target = torch.zeros(U, M, n_pooled, dtype=torch.bool)  # (U, M, N')
-    for u, spans in enumerate(store.word_frames):
-        for j, span in enumerate((spans or [])[:M]):
-            if span is None:
-                continue
-            s, e = max(0, int(span[0])) // stride, min(n_pooled, math.ceil(int(span[1]) / stride))
-            if e > s:
-                target[u, j, s:e] = True
-    return target
-
-
-def batch_spans(spans: torch.Tensor, rows: torch.Tensor, text: torch.Tensor, speech: torch.Tensor, stride: int,
-                device: torch.device) -> torch.Tensor:
-    """The rows of :func:`span_targets` cut as :func:`cut_batch` cut the batch's words and frames: (B, M, N / stride)."""
-    return spans[rows.to(spans.device)][:, :text.shape[1], :speech.shape[1] // stride].to(device)
-
-
-def alignment_loss(alignment: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over words with a known span of -log(attention mass inside the span): (B, M, N), (B, M, N) -> ()."""
-    known = target.any(dim=-1)  # (B, M)
-    if not known.any():
-        return alignment.sum() * 0.0
-    mass = (alignment * target.to(alignment.dtype)).sum(dim=-1)  # (B, M)
-    return -torch.log(mass[known].clamp(min=1e-6)).mean()
-
-
 # ------------------------------------------------------- RNG / state ---
 
 
@@ -249,9 +220,9 @@ def predict(
     for start in range(0, len(idx), batch_size):
         rows = idx[start:start + batch_size]
         speech, speech_mask, text, text_mask, _ = cut_batch(data, rows, device, stride)
-        extra = {} if spans is None else {"spans": batch_spans(spans, rows, text, speech, stride, device)}
         with autocast(device):
-            o = model(speech, speech_mask, text, text_mask, **kw, **extra)
+            o = model(speech, speech_mask, text, text_mask, **kw,
+                      **span_kwargs(spans, rows, text, speech, stride, device))
         for k in keys:
             v = getattr(o, k)
             if v is None:
@@ -361,10 +332,9 @@ def fit(
             total, count = torch.zeros((), device=dev), 0
             for rows in train_batches(idx["train"], cfg.batch_size, generator):
                 speech, speech_mask, text, text_mask, y = cut_batch(data, rows, dev, stride)
-                extra = {} if model_spans is None else {
-                    "spans": batch_spans(model_spans, rows, text, speech, stride, dev)}
                 with autocast(dev):
-                    o = model(speech, speech_mask, text, text_mask, **kw, **extra)
+                    o = model(speech, speech_mask, text, text_mask, **kw,
+                              **span_kwargs(model_spans, rows, text, speech, stride, dev))
                 loss = loss_fn(o.logits.float(), y)  # Eq. 12
                 if spans is not None:  # beyond the paper: pull each Eq. 4 row into its word's true span
                     target = batch_spans(spans, rows, text, speech, stride, dev)
