@@ -10,9 +10,15 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    (:func:`tsin_nb.show.word_seen_groups`), per variant: mean over (fold, seed) units with a 95 % t half-width.
    Each session has emotion words of its own, so an unseen word can only be placed by its meaning.
 2. For TSIN on ``focus`` test utterances: the share where the Eq. 9 weight on the text side is larger on the
-   emphasised candidate than on the other one, and how often the prediction is the other candidate's class.
+   emphasised candidate than on the other one, the median ratio of the two weights, and how often the
+   prediction is the other candidate's class.
 3. ``--fit``: TSIN's accuracy per cue on its own training utterances against its test utterances, fold by fold
    (loads each fold's checkpoint; needs the feature cache the run used, ``--cache``).
+4. ``--energy``: what each alignment leaves in the input features, before any training: the share of the ``focus``
+   utterances where the mean log-Mel energy over the emphasised candidate's frames exceeds the other candidate's,
+   with each word's frames taken from its true span (the ``.wdseg`` timings), its equal segment ("w/o TA") or the
+   word-order prior's window (Eq. 4 with zero scores, ``align_prior`` of the ``cpu`` preset); a 95 % Wilson
+   interval each (needs the feature cache, ``--cache``; reads no RESULTS).
 ``--model no_ta`` reads another Table V model with Eqs. 6-9 in 2 and 3 instead of TSIN (its folds also give the
 test sets of 1), e.g. the folders of ``benchmarks/focus_study.py``, which hold one model each.
 """
@@ -33,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsin_nb.core import EMOTIONS, TSINConfig, upgrade_config_dict  # noqa: E402
 from tsin_nb.data import load_corpus, read_synthetic_meta  # noqa: E402
 from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
-from tsin_nb.model import build_model  # noqa: E402
+from tsin_nb.model import build_model, prior_alignment, uniform_alignment  # noqa: E402
 from tsin_nb.runs import fold_dirs, load_outputs, mean_intervals  # noqa: E402
 from tsin_nb.show import word_seen_groups  # noqa: E402
 from tsin_nb.train import span_targets  # noqa: E402
@@ -68,9 +74,12 @@ def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> 
                 w = o["text_weights"][k]
                 pred = EMOTIONS[int(o["preds"][k])]
                 rows.append({"weight on the emphasised word larger": w[s] > w[t],
+                             "weight on the emphasised / on the other word, median": float(w[s] / max(w[t], 1e-12)),
                              "prediction: the emphasised word's class": int(o["preds"][k]) == int(o["labels"][k]),
                              "prediction: the other word's class": pred == meta.at[u, "other_code"]})
-    return 100 * pd.DataFrame(rows).mean()
+    df = pd.DataFrame(rows)
+    out = 100 * df.drop(columns=df.columns[1]).mean()
+    return pd.concat([out, pd.Series({df.columns[1]: df[df.columns[1]].median()})])
 
 
 def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_name: str = "tsin") -> pd.DataFrame:
@@ -100,6 +109,33 @@ def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_
     return out
 
 
+def energy_table(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
+    """Section 4: the emphasised candidate louder than the other, over each word's frames of three alignments."""
+    from scipy.stats import binomtest
+
+    cfg = TSINConfig.preset("cpu")
+    store = build_feature_store(load_corpus(root, progress=False), cfg, cache, progress=False)
+    ids = [u for u in meta.index[meta["cue"] == "focus"] if u in store.ids]
+    r = store.index(ids)
+    speech, s_mask, t_mask = store.speech[r], store.speech_mask[r].bool(), store.text_mask[r].bool()
+    energy = speech.mean(dim=-1, keepdim=True)  # (U, N, 1): mean over the log-Mel bands
+    regions = {
+        "true span": span_targets(store, 1)[r].float(),
+        "equal segment (w/o TA)": uniform_alignment(energy, s_mask, t_mask)[1],
+        f"word-order prior, width {cfg.align_prior}": prior_alignment(s_mask, t_mask, 1, cfg.align_prior),
+    }
+    rows = []
+    for name, w in regions.items():  # (U, M, N) weights over frames, rows normalised below
+        w = w * s_mask[:, None, :]
+        mean = torch.bmm(w, energy)[..., 0] / w.sum(dim=-1).clamp(min=1e-9)  # (U, M)
+        louder = [bool(mean[k, int(meta.at[u, "salient_index"])] > mean[k, int(meta.at[u, "other_index"])])
+                  for k, u in enumerate(ids)]
+        ci = binomtest(sum(louder), len(louder)).proportion_ci(0.95, method="wilson")
+        rows.append({"frames of each word": name, "louder (%)": round(100 * sum(louder) / len(louder), 1),
+                     "95 % Wilson": f"[{100 * ci.low:.1f}, {100 * ci.high:.1f}]", "utterances": len(louder)})
+    return pd.DataFrame(rows).set_index("frames of each word")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
@@ -108,12 +144,17 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true", help="also score TSIN on its training utterances (first RESULTS)")
     ap.add_argument("--model", default="tsin", help="the model read in place of TSIN (its folds give the test sets)")
     ap.add_argument("--cache", type=Path, default=Path("build/cache"))
+    ap.add_argument("--energy", action="store_true", help="only section 4: the candidates' energy per alignment")
     args = ap.parse_args()
     meta = read_synthetic_meta(args.corpus)
     if meta is None or "focus" not in set(meta["cue"]):
         ap.error(f"{args.corpus} is not a four-cue embedded corpus (no synthetic_meta.csv with focus utterances)")
     variants = [v for v in args.variants.split(",") if v]
     pd.set_option("display.width", 200)
+    if args.energy:
+        print("The emphasised candidate louder than the other in the input features (focus utterances):")
+        print(energy_table(args.corpus, meta, args.cache).to_string())
+        return
     print("Accuracy (%) by whether the deciding word was read in training; mean ± 95 % t half-width over units:")
     print(seen_table(args.results, meta, variants, args.model).to_string(), "\n", flush=True)
     print(f"{args.model} on focus test utterances (% of them):")

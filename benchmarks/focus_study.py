@@ -1,7 +1,9 @@
 """The `focus` study: which settings let TSIN read which word was emphasised, measured with paired intervals.
 
-Usage: ``python benchmarks/focus_study.py [--seed 1] [--settings cpu,printed] [--seeds 3] [--out build/focus]``.
-Trains TSIN on SesI of the four-cue corpus of corpus seed ``--seed`` (1: not the reported corpus, as in
+Usage: ``python benchmarks/focus_study.py [--seed 1] [--settings cpu,printed] [--seeds 3] [--out build/focus]
+[--cues four]``.
+Trains TSIN on SesI of the four-cue corpus (``--cues four_near``: the `focus` candidates next to each other) of
+corpus seed ``--seed`` (1: not the reported corpus, as in
 docs/TUNING.md) with each named setting (TSIN, or the Table V model a setting names) and training seeds
 0 .. ``--seeds`` - 1, then prints per setting:
 accuracy per cue (mean over folds x seeds), the alignment's in-span ratio on `focus` utterances (Eq. 4's
@@ -73,6 +75,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "no_ta_spans": {"variant": "no_ta", "ta_spans": True},
     "no_ta_bidir": {"variant": "no_ta", "bidirectional": True},
     "no_ta_spans_bidir": {"variant": "no_ta", "ta_spans": True, "bidirectional": True},
+    "oracle_bidir": {"align_loss": 1.0, "bidirectional": True},
 }
 
 
@@ -102,6 +105,8 @@ def main() -> None:
     ap.add_argument("--settings", default="cpu,printed", help=f"comma-separated, from {', '.join(SETTINGS)}")
     ap.add_argument("--seeds", type=int, default=3, help="training seeds per setting")
     ap.add_argument("--out", default="build/focus")
+    ap.add_argument("--cues", default="four", choices=("four", "four_near"),
+                    help="the corpus's cue setting (four_near: the two focus candidates next to each other)")
     ap.add_argument("--jobs", type=int, default=0, help="folds at once (0: one per core)")
     ap.add_argument("--speech-norm", default=None, choices=SPEECH_NORMS,
                     help="under every setting (e.g. 'fold', the preset's before speaker normalisation); "
@@ -112,7 +117,8 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
     out = Path(args.out)
-    root = make_synthetic_corpus(out / "data" / f"synthetic_four_n1000_s{args.seed}", seed=args.seed, cues="four")
+    root = make_synthetic_corpus(out / "data" / f"synthetic_{args.cues}_n1000_s{args.seed}", seed=args.seed,
+                                 cues=args.cues)
     cues = read_cues(root)
     focus = set(cues.loc[cues["cue"] == "focus", "utt_id"].astype(str))
     corpus = load_corpus(root, progress=False)

@@ -35,6 +35,12 @@ DEFAULT_PLAN_DIGESTS = {
     (1200, 1): "d1607bdb39b58ba8b1ceda2918444cfbde8fd5531a31db1398d8ac35dc004098",
 }
 FOCUS_FIELDS = {"other_word", "other_index", "other_code", "pauses", "slow"}
+# sha256 of the whole four-cue plan (every field), recorded when the "four_near" setting was added beside it.
+FOUR_PLAN_DIGESTS = {
+    (1000, 0): "34bd9b2d57cf158cc61ed41e040f5fec588b25f44ec0d675ac988823a6eee0c1",
+    (SMOKE_SIZE, 0): "d2480177015781cca3eaa847ee518e2ee9cc6bf25574591738527bc1ce55e07b",
+}
+FOCUS_SETTINGS = ("four", "four_near")
 
 
 def _class(code: str) -> str:
@@ -42,9 +48,9 @@ def _class(code: str) -> str:
 
 
 @functools.cache
-def _focus(n: int = 2000, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[P.Utterance, ...]:
+def _focus(n: int = 2000, seeds: tuple[int, ...] = (0, 1, 2), cues: str = "four") -> tuple[P.Utterance, ...]:
     """The focus utterances of four-cue plans (planned once per test session; do not modify them)."""
-    return tuple(u for s in seeds for u in plan_corpus(n, s, cues="four") if u.cue == "focus")
+    return tuple(u for s in seeds for u in plan_corpus(n, s, cues=cues) if u.cue == "focus")
 
 
 @pytest.mark.parametrize(("size", "seed"), list(DEFAULT_PLAN_DIGESTS))
@@ -57,17 +63,39 @@ def test_the_three_cue_plan_is_unchanged(size: int, seed: int) -> None:
     assert digest == DEFAULT_PLAN_DIGESTS[(size, seed)]
 
 
-def test_four_cues_share_every_class() -> None:
-    plan = plan_corpus(1000, 0, cues="four")
+@pytest.mark.parametrize(("size", "seed"), list(FOUR_PLAN_DIGESTS))
+def test_the_four_cue_plan_is_unchanged(size: int, seed: int) -> None:
+    """The reported corpus: another cue setting beside it leaves every draw of its plan as it was."""
+    rows = [dataclasses.asdict(u) for u in plan_corpus(size, seed, cues="four")]
+    assert hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest() == FOUR_PLAN_DIGESTS[(size, seed)]
+
+
+@pytest.mark.parametrize("cues", FOCUS_SETTINGS)
+def test_four_cues_share_every_class(cues: str) -> None:
+    plan = plan_corpus(1000, 0, cues=cues)
     counts = Counter(u.cue for u in plan if u.cue != "none")
-    assert set(counts) == set(CUE_SHARES["four"]) == {"text", "voice", "both", "focus"}
+    assert set(counts) == set(CUE_SHARES[cues]) == {"text", "voice", "both", "focus"}
     assert all(abs(c / sum(counts.values()) - 0.25) < 0.02 for c in counts.values())
     with pytest.raises(ValueError, match="cues='five'"):
         plan_corpus(100, 0, cues="five")
 
 
-def test_candidates_are_emotion_words_of_two_classes_and_the_label_is_the_emphasised_one() -> None:
-    for u in _focus(1000, (0,)):
+def test_near_candidates_are_next_to_each_other() -> None:
+    """``four_near``: the candidates are one or two words apart (``four``: at least two), in its own templates."""
+    near, apart = _focus(2000, (0, 1, 2), "four_near"), _focus()
+    gap = Counter(abs(u.other_index - u.salient_index) for u in near)
+    assert set(gap) == {1, 2} and min(gap.values()) > 0.2 * len(near)
+    assert min(abs(u.other_index - u.salient_index) for u in apart) >= 2
+    assert Counter(u.template for u in near).keys() == set(range(len(P.FOCUS_NEAR_TEMPLATES)))
+    for u in near:
+        pattern = P.FOCUS_NEAR_TEMPLATES[u.template]
+        a, b = (u.salient_word, u.other_word) if u.salient_index < u.other_index else (u.other_word, u.salient_word)
+        assert u.text == pattern.replace("{a}", a).replace("{b}", b)
+
+
+@pytest.mark.parametrize("cues", FOCUS_SETTINGS)
+def test_candidates_are_emotion_words_of_two_classes_and_the_label_is_the_emphasised_one(cues: str) -> None:
+    for u in _focus(1000, (0,), cues):
         words = [u.text[a:b] for a, b in P.word_offsets(u.text)]
         assert words[u.salient_index] == u.salient_word == u.emotion_word
         assert words[u.other_index] == u.other_word and u.other_index != u.salient_index
@@ -77,8 +105,9 @@ def test_candidates_are_emotion_words_of_two_classes_and_the_label_is_the_emphas
         assert not any(w.lower() in P.FILLERS for w in words)
 
 
-def test_each_candidate_position_is_the_label_half_the_time() -> None:
-    focus = _focus()
+@pytest.mark.parametrize("cues", FOCUS_SETTINGS)
+def test_each_candidate_position_is_the_label_half_the_time(cues: str) -> None:
+    focus = _focus(cues=cues)
     first = np.array([u.salient_index < u.other_index for u in focus])
     assert len(focus) > 1000 and abs(first.mean() - 0.5) < 0.04
     for key in (lambda u: _class(u.code), lambda u: u.template):  # whatever the class or the template
@@ -95,15 +124,16 @@ def test_the_pair_of_classes_does_not_tell_which_is_the_label() -> None:
         assert sum(q[a].values()) == pytest.approx(1.0)
         for b in q[a]:
             assert share[a] * q[a][b] == pytest.approx(share[b] * q[b][a])
-    # and in the drawn plan: within each unordered pair, either class is the label about half the time
-    pairs = Counter((_class(u.code), _class(u.other_code)) for u in _focus())
+    # and in the drawn plans: within each unordered pair, either class is the label about half the time
+    pairs = Counter((_class(u.code), _class(u.other_code)) for u in _focus() + _focus(cues="four_near"))
     for (a, b), n_ab in pairs.items():
         n = n_ab + pairs.get((b, a), 0)
         assert abs(n_ab / n - 0.5) < 4 * 0.5 / np.sqrt(n), (a, b, n_ab, n)
 
 
-def test_the_emphasis_is_the_same_for_every_class_and_the_rest_is_neutral() -> None:
-    focus = _focus(1000, (0,))
+@pytest.mark.parametrize("cues", FOCUS_SETTINGS)
+def test_the_emphasis_is_the_same_for_every_class_and_the_rest_is_neutral(cues: str) -> None:
+    focus = _focus(1000, (0,), cues)
     for u in focus:
         ssml, spans = utterance_ssml(u)
         a, b = spans[u.salient_index]
@@ -120,12 +150,13 @@ def test_the_emphasis_is_the_same_for_every_class_and_the_rest_is_neutral() -> N
     assert spread["rate"] < 8 and spread["pitch"] < 4 and spread["volume"] < 8
 
 
-def test_text_alone_cannot_decide_a_focus_utterance() -> None:
+@pytest.mark.parametrize("cues", FOCUS_SETTINGS)
+def test_text_alone_cannot_decide_a_focus_utterance(cues: str) -> None:
     """A linear model of the words (bag of words, as the mean word vector sees them) picks a candidate at chance."""
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    train, test = _focus(2000, (0, 1)), _focus(2000, (2,))
+    train, test = _focus(2000, (0, 1), cues), _focus(2000, (2,), cues)
     vec = CountVectorizer(token_pattern=r"[A-Za-z']+")
     X = vec.fit_transform([u.text for u in train])
     model = LogisticRegression(max_iter=2000, C=1.0).fit(X, [_class(u.code) for u in train])
@@ -187,3 +218,37 @@ def test_seen_word_groups_split_each_test_utterance_once() -> None:
         words = {str(meta.at[u, "emotion_word"] or meta.at[u, "salient_word"]).lower() for u in ids}
         assert (words <= shared) if key.endswith(", seen") else not (words & shared), key
     assert all(len(groups[k]) > 20 for k in ("words, seen", "words, unseen", "focus, seen", "focus, unseen"))
+
+
+def test_spoken_near_focus_corpus(tmp_path: Path) -> None:
+    """``four_near`` is its own corpus: its marker says so, and the default setting refuses its folder."""
+    from tsin_nb.cli import build_parser
+
+    cues_arg = next(a for a in build_parser()._subparsers._group_actions[0].choices["synth"]._actions
+                    if a.dest == "cues")
+    assert set(cues_arg.choices) == set(CUE_SHARES)  # the command line offers every setting
+    root = make_synthetic_corpus(tmp_path / "n", SMOKE_SIZE, seed=0, progress=False, cues="four_near")
+    assert json.loads((root / ".tsin_synth.json").read_text())["cues"] == "four_near"
+    meta = pd.read_csv(root / "synthetic_meta.csv", keep_default_na=False)
+    focus = meta[meta["cue"] == "focus"]
+    assert len(focus) >= 15 and ((focus["other_index"].astype(int) - focus["salient_index"]).abs() <= 2).all()
+    assert set(focus["template"]) <= set(range(len(P.FOCUS_NEAR_TEMPLATES)))
+    with pytest.raises(ValueError, match="already holds a synthetic corpus"):
+        make_synthetic_corpus(root, SMOKE_SIZE, seed=0, progress=False)
+    assert len(equal_segment_misses(root)) == len(focus)
+
+
+def test_equal_segment_misses_by_hand(tmp_path: Path) -> None:
+    """Three words over 100 frames; the emphasised word (index 1) spans frames 30-69, the other candidate is 2."""
+    wdseg = tmp_path / "Session1" / "sentences" / "ForcedAlignment" / "Ses01F_x"
+    wdseg.mkdir(parents=True)
+    rows = [(0, 9, "<s>"), (10, 29, "ONE"), (30, 69, "TWO"), (70, 89, "THREE"), (90, 99, "</s>")]
+    (wdseg / "Ses01F_x_F000.wdseg").write_text("SFrm EFrm SegAScr Word\n"
+                                               + "".join(f"{a} {b} -100 {w}\n" for a, b, w in rows))
+    pd.DataFrame([{"utt_id": "Ses01F_x_F000", "session": "Ses01", "dialog": "Ses01F_x", "cue": "focus",
+                   "salient_index": 1, "other_index": 2}]).to_csv(tmp_path / "synthetic_meta.csv", index=False)
+    m = equal_segment_misses(tmp_path).iloc[0]  # segments [0, 33), [33, 66), [66, 100)
+    assert (m["seg_start"], m["seg_end"], m["start"], m["end"]) == (33, 66, 30, 70)
+    assert m["inside"] == pytest.approx(33 / 40) and m["under_other"] == pytest.approx(4 / 40) and not m["misplaced"]
+    m = equal_segment_misses(tmp_path, n_frames=50).iloc[0]  # clipped: [0, 16), [16, 33), [33, 50); span [30, 50)
+    assert m["inside"] == pytest.approx(3 / 20) and m["under_other"] == pytest.approx(17 / 20) and m["misplaced"]

@@ -156,6 +156,10 @@ def test_cue_examples_and_misplaced_text(tmp_path: Path) -> None:
     assert misplaced_text(misses).startswith("equal segments put most of the emphasised word under another word in "
                                              "75.0 % of 4 focus utterances (mean share of its frames in its own "
                                              "segment 30 %)")
+    assert "candidate" not in misplaced_text(misses)
+    misses["under_other"] = [0.6, 0.0, 0.2, float("nan")]  # the last one has no other candidate
+    assert misplaced_text(misses).endswith("; under the other candidate's segment in 33.3 % (any of its frames: "
+                                           "66.7 %)")
     assert "no focus utterance" in misplaced_text(misses.iloc[:0])
 
 

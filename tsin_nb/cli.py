@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("root")
     s.add_argument("--size", type=int, default=None, help="number of four-class utterances")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--cues", choices=("four", "three"), default="four",
-                   help="four: text, voice, both and focus (default); three: the corpus as first built, no focus")
+    s.add_argument("--cues", choices=("four", "four_near", "three"), default="four",
+                   help="four: text, voice, both and focus (default); four_near: the same with the two focus "
+                        "candidates next to each other; three: the corpus as first built, no focus")
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("inspect", help="validate a corpus (IEMOCAP folder or manifest CSV/TSV)")

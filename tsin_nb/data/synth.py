@@ -256,7 +256,8 @@ def make_synthetic_corpus(
     """Write the synthetic IEMOCAP-format corpus under ``root`` (cached: a complete one is reused).
 
     ``cues`` names the cue shares (``synth_plan.CUE_SHARES``): ``"four"`` (text, voice, both and focus, whose
-    meta rows also name the other candidate word: ``other_word``, ``other_index``, ``other_code``; the default)
+    meta rows also name the other candidate word: ``other_word``, ``other_index``, ``other_code``; the default),
+    ``"four_near"`` (the same, with the two ``focus`` candidates next to each other or one short word apart)
     or ``"three"`` (text, voice, both: the corpus as first built). The marker records the cues, and a folder
     made with other settings is refused.
     """
@@ -352,7 +353,9 @@ def equal_segment_misses(root: str | os.PathLike, cue: str = "focus", n_frames: 
     Equal segments are the "w/o TA" alignment: with n real frames (``n_frames`` clips them as the feature store
     does) and m words, word j takes frames [floor(j n / m), floor((j + 1) n / m)). ``inside`` is the share of the
     word's true frames that fall in its own segment; ``misplaced`` is True when most of them fall under other
-    words' segments. Columns: utt_id, n_frames, n_words, index, start, end, seg_start, seg_end, inside, misplaced.
+    words' segments. ``under_other`` is the share that falls in the other candidate's segment (``focus`` only, the
+    one misplacement that swaps the two answers; NaN for a cue without another candidate). Columns: utt_id,
+    n_frames, n_words, index, start, end, seg_start, seg_end, inside, misplaced, under_other.
     """
     root = Path(root)
     meta = pd.read_csv(root / META, keep_default_na=False)
@@ -363,9 +366,21 @@ def equal_segment_misses(root: str | os.PathLike, cue: str = "focus", n_frames: 
         n = n if n_frames is None else min(n, n_frames)
         m, j = len(spans), int(u.salient_index)
         a, b = min(spans[j][0], n), min(spans[j][1], n)
-        lo, hi = j * n // m, max((j + 1) * n // m, j * n // m + 1)
+        lo, hi = _equal_segment(j, n, m)
+        under_other = float("nan")
+        other = str(getattr(u, "other_index", ""))
+        if other.strip():
+            o_lo, o_hi = _equal_segment(int(float(other)), n, m)
+            under_other = max(0, min(b, o_hi) - max(a, o_lo)) / max(b - a, 1)
         inside = max(0, min(b, hi) - max(a, lo)) / max(b - a, 1)
         rows.append({"utt_id": u.utt_id, "n_frames": n, "n_words": m, "index": j, "start": a, "end": b,
-                     "seg_start": lo, "seg_end": hi, "inside": inside, "misplaced": inside < 0.5})
+                     "seg_start": lo, "seg_end": hi, "inside": inside, "misplaced": inside < 0.5,
+                     "under_other": under_other})
     return pd.DataFrame(rows, columns=["utt_id", "n_frames", "n_words", "index", "start", "end", "seg_start",
-                                       "seg_end", "inside", "misplaced"])
+                                       "seg_end", "inside", "misplaced", "under_other"])
+
+
+def _equal_segment(j: int, n: int, m: int) -> tuple[int, int]:
+    """Word ``j``'s equal segment of ``n`` frames among ``m`` words: [floor(j n / m), floor((j + 1) n / m)), at
+    least one frame."""
+    return j * n // m, max((j + 1) * n // m, j * n // m + 1)

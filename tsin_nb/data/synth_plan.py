@@ -30,10 +30,13 @@ EXC_FRACTION = KNOWN_COUNTS["exc"] / KNOWN_COUNTS["label"]["hap"]
 CUES = ("text", "voice", "both")
 CUE_SHARE = (0.35, 0.35, 0.30)
 #: Cue settings of ``plan_corpus(cues=...)``: each cue's share of every class. ``"three"`` is the corpus as first
-#: built; ``"four"`` (the default) adds ``focus``, where the emotion is in which of two words is emphasised.
+#: built; ``"four"`` (the default) adds ``focus``, where the emotion is in which of two words is emphasised;
+#: ``"four_near"`` has the same shares with the two ``focus`` candidates next to each other
+#: (:data:`FOCUS_NEAR_TEMPLATES`), where a word-level alignment has to tell their frames apart.
 CUE_SHARES: dict[str, dict[str, float]] = {
     "three": dict(zip(CUES, CUE_SHARE)),
     "four": {"text": 0.25, "voice": 0.25, "both": 0.25, "focus": 0.25},
+    "four_near": {"text": 0.25, "voice": 0.25, "both": 0.25, "focus": 0.25},
 }
 DEFAULT_CUES = "four"
 #: The cues of a corpus whose marker names none (written before the setting existed).
@@ -173,6 +176,24 @@ FOCUS_TEMPLATES = (
     "Everyone at the table seemed {a}, except Anna, who was {b}.",
     "First {a}, then {b}, that is how the whole week went for us.",
 )
+#: ``focus`` sentences (8 to 10 words) whose two slots are next to each other or one short word apart: the
+#: templates of ``cues="four_near"``. The candidates' frames then lie within about one word's length of each other.
+FOCUS_NEAR_TEMPLATES = (
+    "I feel {a}, {b}, I cannot tell you which.",
+    "Are you {a} or {b} about the news?",
+    "She was {a} and {b} when the call came.",
+    "Honestly, {a}, {b}, all at once this morning.",
+    "He said {a}, not {b}, when they asked him.",
+    "It left me {a}, then {b}, for the whole week.",
+    "Was it {a} or {b} that you felt then?",
+    "They called me {a}, {b}, and a lot more.",
+    "Not {a} but {b} is what I felt today.",
+    "I went from {a} to {b} in one second.",
+    "Tell me, are you {a} or {b} right now?",
+    "We were {a}, then {b}, at the dinner table.",
+)
+#: The ``focus`` templates of each cue setting that has the cue.
+FOCUS_TEMPLATE_SETS = {"four": FOCUS_TEMPLATES, "four_near": FOCUS_NEAR_TEMPLATES}
 #: Pauses inside a ``focus`` utterance: how many (drawn 0..3) and their length in ms.
 FOCUS_PAUSES = (0, 3)
 FOCUS_PAUSE_MS = (150, 650)
@@ -309,11 +330,12 @@ def _class_of(code: str) -> str:
     return "hap+exc" if code in ("hap", "exc") else code
 
 
-def _focus_utterance(rng: np.random.Generator, s: int, speaker: str, code: str) -> Utterance:
+def _focus_utterance(rng: np.random.Generator, s: int, speaker: str, code: str,
+                     templates: tuple[str, ...] = FOCUS_TEMPLATES) -> Utterance:
     """Two emotion words of two classes; the label's word is emphasised, the rest spoken neutrally."""
     session = SESSIONS[s]
     spk = session + speaker
-    template = int(rng.integers(len(FOCUS_TEMPLATES)))
+    template = int(rng.integers(len(templates)))
     pool = _session_pool(code, s)
     word = pool[int(rng.integers(len(pool)))]
     others = focus_pairs()[_class_of(code)]
@@ -324,7 +346,7 @@ def _focus_utterance(rng: np.random.Generator, s: int, speaker: str, code: str) 
     pool = _session_pool(other_code, s)
     other = pool[int(rng.integers(len(pool)))]
     labelled_first = bool(rng.random() < 0.5)
-    pattern = FOCUS_TEMPLATES[template]
+    pattern = templates[template]
     a_word, b_word = (word, other) if labelled_first else (other, word)
     text = pattern.replace("{a}", a_word).replace("{b}", b_word)
     slot_a = len(word_offsets(pattern.split("{a}")[0]))
@@ -366,6 +388,7 @@ def plan_corpus(n_utterances: int = DEFAULT_SIZE, seed: int = 0, cues: str = DEF
     if cues not in CUE_SHARES:
         raise ValueError(f"cues={cues!r}: choose one of {', '.join(CUE_SHARES)}")
     names, shares = list(CUE_SHARES[cues]), list(CUE_SHARES[cues].values())
+    templates = FOCUS_TEMPLATE_SETS.get(cues, FOCUS_TEMPLATES)
     if n_utterances < 40:
         raise ValueError(f"n_utterances={n_utterances} is too small: at least 40 (5 sessions x 4 classes x 2 speakers)")
     rng = np.random.default_rng(seed)
@@ -385,8 +408,8 @@ def plan_corpus(n_utterances: int = DEFAULT_SIZE, seed: int = 0, cues: str = DEF
                 codes = [cls] * n_c
             drawn = [c for c, k in zip(names, _split(n_c, shares)) for _ in range(k)]
             drawn = [drawn[i] for i in rng.permutation(n_c)]
-            utts += [_focus_utterance(rng, s, spk, code) if cue == "focus" else _make_utterance(rng, s, spk, code, cue)
-                     for spk, code, cue in zip(speakers, codes, drawn)]
+            utts += [_focus_utterance(rng, s, spk, code, templates) if cue == "focus"
+                     else _make_utterance(rng, s, spk, code, cue) for spk, code, cue in zip(speakers, codes, drawn)]
         extra_codes = list(EXTRA_CODES)
         for i in range(n_extra[s]):
             code = extra_codes[int(rng.choice(len(extra_codes), p=list(EXTRA_CODES.values())))]

@@ -292,9 +292,15 @@ def pointer_text(table: pd.DataFrame) -> str:
 
 def misplaced_text(misses: pd.DataFrame) -> str:
     """One printed line from ``tsin_nb.data.equal_segment_misses``: how often equal time segments (the "w/o TA"
-    alignment) put most of the emphasised word under another word."""
+    alignment) put most of the emphasised word under another word, and (with an ``under_other`` column) how often
+    under the other candidate, the one misplacement that swaps the two answers."""
     if misses.empty:
         return "no focus utterance: nothing for equal segments to misplace"
-    return (f"equal segments put most of the emphasised word under another word in "
+    text = (f"equal segments put most of the emphasised word under another word in "
             f"{100 * misses['misplaced'].mean():.1f} % of {len(misses)} focus utterances (mean share of its frames "
             f"in its own segment {100 * misses['inside'].mean():.0f} %)")
+    if "under_other" in misses and misses["under_other"].notna().any():
+        under = misses["under_other"].dropna()
+        text += (f"; under the other candidate's segment in {100 * (under >= 0.5).mean():.1f} % (any of its frames: "
+                 f"{100 * (under > 0).mean():.1f} %)")
+    return text
