@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsin_nb.core import EMOTIONS, TSINConfig, upgrade_config_dict  # noqa: E402
 from tsin_nb.data import load_corpus, read_synthetic_meta  # noqa: E402
 from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
-from tsin_nb.model import build_model, prior_alignment, uniform_alignment  # noqa: E402
+from tsin_nb.model import build_model  # noqa: E402
 from tsin_nb.runs import fold_dirs, load_outputs, mean_intervals  # noqa: E402
-from tsin_nb.show import word_seen_groups  # noqa: E402
+from tsin_nb.show import candidate_energy, word_seen_groups  # noqa: E402
 from tsin_nb.train import span_targets  # noqa: E402
 
 
@@ -110,30 +110,10 @@ def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_
 
 
 def energy_table(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
-    """Section 4: the emphasised candidate louder than the other, over each word's frames of three alignments."""
-    from scipy.stats import binomtest
-
+    """Section 4 (:func:`tsin_nb.show.candidate_energy` on the ``cpu`` preset's feature store)."""
     cfg = TSINConfig.preset("cpu")
     store = build_feature_store(load_corpus(root, progress=False), cfg, cache, progress=False)
-    ids = [u for u in meta.index[meta["cue"] == "focus"] if u in store.ids]
-    r = store.index(ids)
-    speech, s_mask, t_mask = store.speech[r], store.speech_mask[r].bool(), store.text_mask[r].bool()
-    energy = speech.mean(dim=-1, keepdim=True)  # (U, N, 1): mean over the log-Mel bands
-    regions = {
-        "true span": span_targets(store, 1)[r].float(),
-        "equal segment (w/o TA)": uniform_alignment(energy, s_mask, t_mask)[1],
-        f"word-order prior, width {cfg.align_prior}": prior_alignment(s_mask, t_mask, 1, cfg.align_prior),
-    }
-    rows = []
-    for name, w in regions.items():  # (U, M, N) weights over frames, rows normalised below
-        w = w * s_mask[:, None, :]
-        mean = torch.bmm(w, energy)[..., 0] / w.sum(dim=-1).clamp(min=1e-9)  # (U, M)
-        louder = [bool(mean[k, int(meta.at[u, "salient_index"])] > mean[k, int(meta.at[u, "other_index"])])
-                  for k, u in enumerate(ids)]
-        ci = binomtest(sum(louder), len(louder)).proportion_ci(0.95, method="wilson")
-        rows.append({"frames of each word": name, "louder (%)": round(100 * sum(louder) / len(louder), 1),
-                     "95 % Wilson": f"[{100 * ci.low:.1f}, {100 * ci.high:.1f}]", "utterances": len(louder)})
-    return pd.DataFrame(rows).set_index("frames of each word")
+    return candidate_energy(store, meta, cfg.align_prior).round(1)
 
 
 def main() -> None:

@@ -82,7 +82,7 @@ def test_four_cues_share_every_class(cues: str) -> None:
 
 def test_near_candidates_are_next_to_each_other() -> None:
     """``four_near``: the candidates are one or two words apart (``four``: at least two), in its own templates."""
-    near, apart = _focus(2000, (0, 1, 2), "four_near"), _focus()
+    near, apart = _focus(cues="four_near"), _focus()  # the cached plans of the tests below
     gap = Counter(abs(u.other_index - u.salient_index) for u in near)
     assert set(gap) == {1, 2} and min(gap.values()) > 0.2 * len(near)
     assert min(abs(u.other_index - u.salient_index) for u in apart) >= 2
@@ -252,3 +252,37 @@ def test_equal_segment_misses_by_hand(tmp_path: Path) -> None:
     assert m["inside"] == pytest.approx(33 / 40) and m["under_other"] == pytest.approx(4 / 40) and not m["misplaced"]
     m = equal_segment_misses(tmp_path, n_frames=50).iloc[0]  # clipped: [0, 16), [16, 33), [33, 50); span [30, 50)
     assert m["inside"] == pytest.approx(3 / 20) and m["under_other"] == pytest.approx(17 / 20) and m["misplaced"]
+
+
+def test_candidate_energy_by_hand() -> None:
+    """Three alignments read the candidates' loudness; each share worked out by hand on two utterances."""
+    import torch
+
+    from tsin_nb.features import FeatureStore
+    from tsin_nb.show import candidate_energy
+
+    energy = torch.tensor([
+        [0, 0, 0, 5, 5, 5, 5, 5, 1, 1, 100, 100],  # a: emphasised word 2 on frames 3-7, the other (3) on 8-9
+        [1, 1, 1, 1, 9, 1, 1, 2, 2, 2, 100, 100],  # b: emphasised word 2 on frame 4 only, the other (3) on 5-9
+        [0] * 12,  # c: the other candidate has no span
+        [0] * 12,  # d: not a focus utterance
+    ], dtype=torch.float32)
+    speech = energy[:, :, None].repeat(1, 1, 3)  # the mean over 3 bands is the energy
+    speech_mask = torch.zeros(4, 12, dtype=torch.bool)
+    speech_mask[:, :10] = True  # the two loud frames at the end are padding
+    spans = [[(0, 2), (2, 3), (3, 8), (8, 10)], [(0, 3), (3, 4), (4, 5), (5, 10)], [(0, 3), (3, 4), (4, 5), None],
+             [(0, 3), (3, 4), (4, 5), (5, 10)]]
+    store = FeatureStore(["a", "b", "c", "d"], speech, speech_mask, torch.zeros(4, 4, 2),
+                         torch.ones(4, 4, dtype=torch.bool), torch.zeros(4, dtype=torch.long), [["w"] * 4] * 4, spans)
+    meta = pd.DataFrame({"cue": ["focus", "focus", "focus", "text"], "salient_index": [2, 2, 2, 2],
+                         "other_index": [3, 3, 3, pd.NA]}, index=["a", "b", "c", "d"])
+    table = candidate_energy(store, meta, prior_width=0.05)
+    # true spans: a 5 > 1, b 9 > 1.6.  Equal segments of 10 frames over 4 words, [0,2) [2,5) [5,7) [7,10):
+    # a 5 > 7/3, b 1 < 2.  Prior (width 0.05) around (j + 1/2) / 4 = 0.625 and 0.875: word 2 reads frames 5-7
+    # (a: all 5; b: about 1.05), word 3 frames 7-9 (a: about 1.14; b: 2): a louder, b not.
+    assert list(table.index) == ["true span", "equal segment (w/o TA)", "word-order prior"]
+    assert table["louder"].tolist() == [100.0, 50.0, 50.0] and (table["utterances"] == 2).all()
+    assert (table["low"] < table["louder"]).all() and (table["high"] <= 100).all()
+    assert table.loc["equal segment (w/o TA)", ["low", "high"]].tolist() == pytest.approx([9.45, 90.55], abs=0.01)
+    assert candidate_energy(store, meta, prior_width=0.0).equals(table.iloc[:2])  # a run without the prior
+    assert candidate_energy(store, meta.assign(cue="text"), 0.05).empty

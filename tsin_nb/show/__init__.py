@@ -11,6 +11,7 @@ from tsin_nb.show.alignment import (
     AlignmentRows,
     alignment_quality,
     attention_in_span,
+    candidate_energy,
     upsample_alignment,
 )
 from tsin_nb.show.alignment_plots import plot_alignment, plot_alignment_quality, plot_alignment_record
@@ -132,6 +133,7 @@ __all__ = [
     "alignment_text",
     "architecture_shapes",
     "attention_in_span",
+    "candidate_energy",
     "confusion_facts",
     "confusion_text",
     "cue_accuracy",
