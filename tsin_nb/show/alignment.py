@@ -147,9 +147,8 @@ def candidate_energy(store: Any, meta: pd.DataFrame, prior_width: float, confide
     word's frames are its true span (the word timings), its equal segment (the "w/o TA" alignment,
     :func:`tsin_nb.model.uniform_alignment`) or the word-order prior's window (Eq. 4 with every score 0,
     :func:`tsin_nb.model.prior_alignment` of width ``prior_width``, a weighted mean; no row when the width is 0,
-    a run without the prior). The share is how often
-    loudness alone, read through that alignment, names the emphasised word: a ceiling set by the alignment.
-    Rows :data:`ENERGY_ALIGNMENTS`; columns ``louder`` (%), ``low``, ``high`` (its Wilson interval, %),
+    a run without the prior). The share is how often loudness alone, read through that alignment, names the
+    emphasised word: a ceiling set by the alignment. Rows :data:`ENERGY_ALIGNMENTS`; columns ``louder`` (%), ``low``, ``high`` (its Wilson interval, %),
     ``utterances``. No row when there is no such utterance.
     """
     import torch
