@@ -3,8 +3,8 @@
 Usage: ``python benchmarks/focus_study.py [--seed 1] [--settings cpu,printed] [--seeds 3] [--out build/focus]
 [--cues four]``.
 Trains TSIN on SesI of the four-cue corpus (``--cues four_near``: the `focus` candidates next to each other)
-of corpus seed ``--seed`` (1: not the reported corpus, as in docs/TUNING.md) with each named setting (TSIN, or the Table V model a setting names) and training seeds
-0 .. ``--seeds`` - 1, then prints per setting:
+of corpus seed ``--seed`` (1: not the reported corpus, as in docs/TUNING.md) with each named setting (TSIN,
+or the Table V model a setting names) and training seeds 0 .. ``--seeds`` - 1, then prints per setting:
 accuracy per cue (mean over folds x seeds), the alignment's in-span ratio on `focus` utterances (Eq. 4's
 attention inside the emphasised words' true spans over a uniform spread; all words of every `focus` test
 utterance), and each setting minus the first one on the same test utterances with a paired 95 % t interval
