@@ -60,6 +60,10 @@ def seen_table(results: list[Path], meta: pd.DataFrame, variants: list[str], mod
     return pd.DataFrame(cols, index=variants)
 
 
+#: The one row of :func:`eq9_choice` that is a median ratio, not a share of the utterances.
+WEIGHT_RATIO = "weight on the emphasised / on the other word, median"
+
+
 def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> pd.Series:
     rows = []
     for res in results:
@@ -74,12 +78,12 @@ def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> 
                 w = o["text_weights"][k]
                 pred = EMOTIONS[int(o["preds"][k])]
                 rows.append({"weight on the emphasised word larger": w[s] > w[t],
-                             "weight on the emphasised / on the other word, median": float(w[s] / max(w[t], 1e-12)),
+                             WEIGHT_RATIO: float(w[s] / max(w[t], 1e-12)),
                              "prediction: the emphasised word's class": int(o["preds"][k]) == int(o["labels"][k]),
                              "prediction: the other word's class": pred == meta.at[u, "other_code"]})
     df = pd.DataFrame(rows)
-    out = 100 * df.drop(columns=df.columns[1]).mean()
-    return pd.concat([out, pd.Series({df.columns[1]: df[df.columns[1]].median()})])
+    shares = 100 * df.drop(columns=WEIGHT_RATIO).mean()  # % of the utterances
+    return pd.concat([shares, pd.Series({WEIGHT_RATIO: df[WEIGHT_RATIO].median()})])
 
 
 def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_name: str = "tsin") -> pd.DataFrame:

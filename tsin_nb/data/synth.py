@@ -367,17 +367,19 @@ def equal_segment_misses(root: str | os.PathLike, cue: str = "focus", n_frames: 
         m, j = len(spans), int(u.salient_index)
         a, b = min(spans[j][0], n), min(spans[j][1], n)
         lo, hi = _equal_segment(j, n, m)
-        under_other = float("nan")
-        other = str(getattr(u, "other_index", ""))
-        if other.strip():
-            o_lo, o_hi = _equal_segment(int(float(other)), n, m)
-            under_other = max(0, min(b, o_hi) - max(a, o_lo)) / max(b - a, 1)
-        inside = max(0, min(b, hi) - max(a, lo)) / max(b - a, 1)
+        other = str(getattr(u, "other_index", "")).strip()
+        under_other = _share_in(a, b, *_equal_segment(int(float(other)), n, m)) if other else float("nan")
+        inside = _share_in(a, b, lo, hi)
         rows.append({"utt_id": u.utt_id, "n_frames": n, "n_words": m, "index": j, "start": a, "end": b,
                      "seg_start": lo, "seg_end": hi, "inside": inside, "misplaced": inside < 0.5,
                      "under_other": under_other})
     return pd.DataFrame(rows, columns=["utt_id", "n_frames", "n_words", "index", "start", "end", "seg_start",
                                        "seg_end", "inside", "misplaced", "under_other"])
+
+
+def _share_in(a: int, b: int, lo: int, hi: int) -> float:
+    """The share of frames [a, b) that lie in [lo, hi) (an empty span counts as one frame)."""
+    return max(0, min(b, hi) - max(a, lo)) / max(b - a, 1)
 
 
 def _equal_segment(j: int, n: int, m: int) -> tuple[int, int]:
