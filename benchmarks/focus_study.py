@@ -1,14 +1,14 @@
 """The `focus` study: which settings let TSIN read which word was emphasised, measured with paired intervals.
 
 Usage: ``python benchmarks/focus_study.py [--seed 1] [--settings cpu,printed] [--seeds 3] [--out build/focus]
-[--cues four]``.
+[--cues four] [--pairs printed:cpu]``.
 Trains TSIN on SesI of the four-cue corpus (``--cues four_near``: the `focus` candidates next to each other)
 of corpus seed ``--seed`` (1: not the reported corpus, as in docs/TUNING.md) with each named setting (TSIN,
 or the Table V model a setting names) and training seeds 0 .. ``--seeds`` - 1, then prints per setting:
 accuracy per cue (mean over folds x seeds), the alignment's in-span ratio on `focus` utterances (Eq. 4's
 attention inside the emphasised words' true spans over a uniform spread; all words of every `focus` test
 utterance), and each setting minus the first one on the same test utterances with a paired 95 % t interval
-over the (fold, seed) units, overall and on `focus`. Settings with a learned window (``align_local``) also
+over the (fold, seed) units, overall and on `focus` (``--pairs``: any two settings, per cue). Settings with a learned window (``align_local``) also
 print its width at the reported epoch, the median over folds and seeds. Folds already trained are reused.
 """
 
@@ -75,6 +75,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "no_ta_bidir": {"variant": "no_ta", "bidirectional": True},
     "no_ta_spans_bidir": {"variant": "no_ta", "ta_spans": True, "bidirectional": True},
     "oracle_bidir": {"align_loss": 1.0, "bidirectional": True},
+    "pool_mean": {"mec_pool": "mean"},  # Eq. 11 as printed: the preset before it read the Eq. 9 weights
+    "no_ta_pool_mean": {"variant": "no_ta", "mec_pool": "mean"},
+    "no_ta_spans_pool_mean": {"variant": "no_ta", "ta_spans": True, "mec_pool": "mean"},
+    "pool_si": {"mec_pool": "si"},
+    "no_ta_pool_si": {"variant": "no_ta", "mec_pool": "si"},
+    "no_ta_spans_pool_si": {"variant": "no_ta", "ta_spans": True, "mec_pool": "si"},
+    "pool_both": {"mec_pool": "both"},
+    "no_ta_pool_both": {"variant": "no_ta", "mec_pool": "both"},
+    "no_ta_spans_pool_both": {"variant": "no_ta", "ta_spans": True, "mec_pool": "both"},
 }
 
 
@@ -106,12 +115,21 @@ def main() -> None:
     ap.add_argument("--out", default="build/focus")
     ap.add_argument("--cues", default="four", choices=("four", "four_near"),
                     help="the corpus's cue setting (four_near: the two focus candidates next to each other)")
+    ap.add_argument("--pairs", default="",
+                    help="comma-separated A:B of the settings named: A minus B per cue as well (paired 95 %% t)")
     ap.add_argument("--jobs", type=int, default=0, help="folds at once (0: one per core)")
     ap.add_argument("--speech-norm", default=None, choices=SPEECH_NORMS,
                     help="under every setting (e.g. 'fold', the preset's before speaker normalisation); "
                          "results go to OUT/<setting>_<norm>")
+    ap.add_argument("--mec-pool", default=None, choices=("mean", "si", "both"),
+                    help="under every setting (e.g. 'mean', Eq. 11 as printed: the preset's before it read the Eq. 9 "
+                         "weights, under which the rows of docs/TUNING.md before that section were measured); "
+                         "results go to OUT/<setting>_<pool>")
     args = ap.parse_args()
     names = [s for s in args.settings.split(",") if s]
+    pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p]
+    if any(len(p) != 2 or not set(p) <= set(names) for p in pairs):
+        ap.error(f"--pairs must be A:B of the settings named, got {args.pairs!r}")
     unknown = [s for s in names if s not in SETTINGS]
     if unknown:
         ap.error(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
@@ -125,11 +143,12 @@ def main() -> None:
     variants = {name: SETTINGS[name].get("variant", "tsin") for name in names}
     for name in names:
         base = {"speech_norm": args.speech_norm} if args.speech_norm else {}
+        base |= {"mec_pool": args.mec_pool} if args.mec_pool else {}
         changes = {k: v for k, v in SETTINGS[name].items() if k != "variant"}
         cfg = TSINConfig.preset("cpu", **{**base, **changes})
         variant = variants[name]
         t0 = time.perf_counter()
-        folder = f"{name}_{args.speech_norm}" if args.speech_norm else name
+        folder = "_".join([name] + [v for v in (args.speech_norm, args.mec_pool) if v])
         folders[name] = [out / folder / f"seed{k}" for k in range(args.seeds)]
         for k, folder in enumerate(folders[name]):
             run_experiment(root, folder, protocols="SesI", variants=variant, preset=cfg, seed=k,
@@ -153,6 +172,14 @@ def main() -> None:
                         out_dirs_b=folders[base])
             print(f"{name} - {base} ({subset}, {metric.upper()}): {r.mean:+.1f} points [{r.low:+.1f}, {r.high:+.1f}] "
                   f"over {r.n_units} units: {r.verdict}", flush=True)
+    for a, b in pairs:  # per cue: WA on the cue's test utterances, UA over all of them
+        parts = []
+        for cue in ["all", *sorted(cues["cue"].unique())]:
+            ids = None if cue == "all" else set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
+            r = compare(folders[a], "SesI", variants[a], variants[b], ids=ids, subset=cue,
+                        metric="ua" if cue == "all" else "wa", out_dirs_b=folders[b])
+            parts.append(f"{cue} {r.mean:+.1f} [{r.low:+.1f}, {r.high:+.1f}]")
+        print(f"{a} - {b}: " + "; ".join(parts), flush=True)
 
 
 if __name__ == "__main__":

@@ -182,11 +182,11 @@ def _configs() -> dict[str, TSINConfig]:
         "everything": paper.replace(bidirectional=True, lstm_layers=2, align_prior=0.1, align_anneal=12, align_pos=4,
                                     align_nce=0.5, si_weights="literal", si_scale="mean", si_pairing="printed",
                                     speech_pool="mean_std", text_dropout=0.5, speech_norm="utterance",
-                                    text_model="sentence-transformers/all-MiniLM-L6-v2"),
+                                    text_model="sentence-transformers/all-MiniLM-L6-v2", mec_pool="both"),
         "stride1_mean_std": paper.replace(speech_pool="mean_std"),
         "learned_window": paper.replace(bidirectional=True, lstm_layers=2, align_local=0.1, align_pos=4,
                                         align_nce=0.5, si_pairing="printed", speech_pool="mean_std", text_dropout=0.5,
-                                        align_warp="both"),
+                                        align_warp="both", mec_pool="si"),
     }
 
 
@@ -237,5 +237,7 @@ def test_architecture_text_follows_the_config(preset: str) -> None:
     assert pooled in text
     assert ("Eq. 9 as printed" in text) == (cfg.si_pairing == "printed")
     assert ("whole text is zeroed" in text) == (cfg.text_dropout > 0)
+    assert ("weighted sum" in text) == (cfg.mec_pool != "mean")
+    assert (f"f' (B, 2D'={2 * cfg.d_fusion})" in text) == (cfg.mec_pool == "both")
     if cfg.speech_stride > 1:
         assert f"{cfg.speech_stride} frames = {cfg.hop_ms * cfg.speech_stride:g} ms" in text

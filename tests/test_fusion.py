@@ -102,7 +102,7 @@ def test_alignment_loss_pulls_attention_into_the_spans() -> None:
 
 @pytest.mark.parametrize("bad", [{"text_dropout": 1.0}, {"classifier_dropout": -0.1}, {"si_scale": "max"},
                                  {"speech_norm": "global"}, {"align_loss": -1.0}, {"trim_db": -3.0},
-                                 {"align_nce": -0.5}])
+                                 {"align_nce": -0.5}, {"mec_pool": "max"}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         TSINConfig.preset("cpu", **bad)

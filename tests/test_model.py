@@ -254,6 +254,61 @@ def test_mec_matches_direct_computation():
     assert torch.allclose(loss_fn(logits, y), expected)
 
 
+def test_mec_weighted_pool_matches_direct_computation():
+    """mec_pool="si": Eq. 11's f_mean becomes a weighted sum over the real steps; one-hot weights pick one step."""
+    set_seed(6)
+    mec = MEC(7, TINY).double().eval()
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(2, 6, 7, generator=g, dtype=torch.float64)
+    lengths = [6, 3]
+    mask = prefix_mask(lengths, 6)
+    w = torch.tensor([[0.1, 0.2, 0.3, 0.1, 0.2, 0.1], [0.5, 0.25, 0.25, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    logits, emb = mec(x, mask, w)
+    for b, n in enumerate(lengths):
+        y = direct_multi_kernel(mec.block, x[b], n)  # (n, 7)
+        assert torch.allclose(emb[b], (w[b, :n, None] * y).sum(0))
+        assert torch.allclose(logits[b], mec.fc.weight @ emb[b] + mec.fc.bias)
+    one_hot = torch.zeros(2, 6, dtype=torch.float64)
+    one_hot[0, 4] = one_hot[1, 1] = 1.0
+    emb_one = mec(x, mask, one_hot)[1]
+    assert torch.allclose(emb_one[0], direct_multi_kernel(mec.block, x[0], 6)[4])
+    assert torch.allclose(emb_one[1], direct_multi_kernel(mec.block, x[1], 3)[1])
+    uniform = mask.to(torch.float64) / mask.sum(1, keepdim=True)
+    assert torch.allclose(mec(x, mask, uniform)[1], mec(x, mask)[1])  # uniform weights are f_mean
+
+
+@pytest.mark.parametrize("variant", ["tsin", "no_ta", "no_si"])
+def test_mec_pool_si_uses_the_eq9_weights_on_the_meaning(variant):
+    """The model pools with the weights Eq. 9 applies to T; "w/o SI" has none and keeps f_mean."""
+    g = torch.Generator().manual_seed(3)
+    speech = torch.randn(2, TINY.n_frames, TINY.speech_dim, generator=g)
+    s_mask = prefix_mask([TINY.n_frames, 20], TINY.n_frames)
+    text = torch.randn(2, TINY.n_words, TINY.text_dim, generator=g)
+    t_mask = prefix_mask([TINY.n_words, 5], TINY.n_words)
+    outs = {}
+    for pool in ("mean", "si"):
+        set_seed(4)  # the same parameters for both: mec_pool adds none
+        model = build_model(TINY.replace(mec_pool=pool), variant).eval()
+        outs[pool] = model(speech, s_mask, text, t_mask)
+    mean, si = outs["mean"], outs["si"]
+    assert torch.equal(mean.text_weights, si.text_weights) if mean.text_weights is not None else si.text_weights is None
+    if variant == "no_si":
+        assert torch.equal(mean.logits, si.logits)
+        return
+    assert not torch.allclose(mean.embedding, si.embedding)
+    w = si.text_weights  # (B, M), 0 on padding, rows summing to 1
+    assert torch.allclose(w.sum(1), torch.ones(2)) and torch.all(w[1, 5:] == 0)
+    # embedding = sum_i w_i y_i and f_mean = mean_i y_i of the same block output y: check both against one y
+    set_seed(4)
+    model = build_model(TINY.replace(mec_pool="si"), variant).eval()
+    captured = {}
+    model.mec.block.register_forward_hook(lambda mod, inp, out: captured.setdefault("y", out))
+    model(speech, s_mask, text, t_mask)
+    y = captured["y"]  # (B, M, D')
+    assert torch.allclose(si.embedding, (w[:, :, None] * y).sum(1), atol=1e-6)
+    assert torch.allclose(mean.embedding, (y * t_mask[:, :, None]).sum(1) / t_mask.sum(1, keepdim=True), atol=1e-6)
+
+
 def test_pool_frames_averages_real_frames_only():
     x = torch.arange(12.0).reshape(1, 6, 2)  # (B, N_in, F)
     mask = prefix_mask([3], 6)

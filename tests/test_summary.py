@@ -123,6 +123,12 @@ def test_the_results_section_is_rendered_from_the_summary() -> None:
     assert "| TSIN | 90.0 ± 2.0 | 60.0 ± 5.0 | 70.0 ± 1.0 |" in md and "cue note" in md and "focus note" in md
     assert "60.0 % of the 10 `focus` utterances" in md
     assert "trimmed" not in md and "pooled to their mean before" in md  # only the run's own choices are named
+    assert "Eq. 11" not in md  # a config written before mec_pool existed pools with the mean, as the paper does
+    for pool, words in (("si", "Eq. 11's mean over the words replaced by a sum weighted"),
+                        ("both", "Eq. 11's mean over the words and, beside it, their sum weighted")):
+        pooled = _summary()
+        pooled["table_one"]["config"]["mec_pool"] = pool
+        assert words in results_markdown(pooled)
     changed = _summary()
     changed["table_five"]["means"][3]["mean"] = 71.0
     assert results_markdown(changed) != md

@@ -203,6 +203,9 @@ def test_paper_vs_run_marks_what_this_run_changes() -> None:
     literal = paper_vs_run(TSINConfig.preset("paper", si_weights="literal"))
     assert literal.loc["Eq. 8 normalisation", "differs"] == ""
     assert list(paper_vs_run(TSINConfig(), only=["speech"]).index) == list(TOPICS["speech"])
+    for pool, words in (("si", "weighted"), ("both", "mean, and beside it")):
+        row = paper_vs_run(TSINConfig.preset("paper", mec_pool=pool)).loc["Eq. 11 pooling over words"]
+        assert words in row["this run"] and row["paper"] == "mean (f_mean)" and row["differs"] == "yes"
     with pytest.raises(ValueError, match="unknown settings"):
         paper_vs_run(TSINConfig(), only=["no such row"])
 

@@ -37,7 +37,7 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
 #: Fields added since results were first written, with the value that behaves as before they existed.
 ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0,
-                                 "align_warp": "none", "ta_spans": False}
+                                 "align_warp": "none", "ta_spans": False, "mec_pool": "mean"}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -96,6 +96,7 @@ class TSINConfig:
     align_anneal: int = 0  # paper: none; > 0 makes align_prior a training scaffold, its weight falling from 1 to 0 over that many epochs
     align_warp: str = "none"  # paper: none; "frames" / "both" puts the frames (and words) of align_prior's / align_local's window on learned clocks
     ta_spans: bool = False  # paper: none; True makes "w/o TA" pool each word's true span (word timings), not an equal segment
+    mec_pool: str = "mean"  # paper: Eq. 11's f_mean over words; "si" weighs each word by the Eq. 9 weight on its meaning (T), "both" concatenates the two
 
     def __post_init__(self) -> None:
         if self.si_weights not in ("softmax", "literal"):
@@ -104,6 +105,8 @@ class TSINConfig:
             raise ValueError(f"speech_norm must be one of {SPEECH_NORMS}, not {self.speech_norm!r}")
         if self.speech_pool not in ("mean", "mean_std"):
             raise ValueError(f"speech_pool must be 'mean' or 'mean_std', not {self.speech_pool!r}")
+        if self.mec_pool not in ("mean", "si", "both"):
+            raise ValueError(f"mec_pool must be 'mean', 'si' or 'both', not {self.mec_pool!r}")
         if self.si_pairing not in ("prose", "printed"):
             raise ValueError(f"si_pairing must be 'prose' or 'printed', not {self.si_pairing!r}")
         if self.si_scale not in ("sum", "mean"):
@@ -184,6 +187,7 @@ class TSINConfig:
                 n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
                 epochs=24, batch_size=64, lr=3e-3, lr_step=16, classifier_dropout=0.1, si_scale="mean", text_dropout=0.7,
                 trim_db=40.0, speech_pool="mean_std", align_prior=0.05, si_pairing="printed", speech_norm="speaker",
+                mec_pool="both",
             )
         elif name == "tiny":
             cfg = base.replace(

@@ -146,17 +146,34 @@ class FusionLSTM(nn.Module):
 
 
 class MEC(nn.Module):
-    """Eqs. 11-12: multi-kernel block (width kept), f_mean over real steps, dropout, FC to C classes."""
+    """Eqs. 11-12: multi-kernel block (width kept), f_mean over real steps, dropout, FC to C classes.
 
-    def __init__(self, in_dim: int, cfg: TSINConfig) -> None:
+    ``weights`` (B, L), zero on padding and summing to 1 per row, replaces f_mean by a weighted sum over the
+    steps: ``cfg.mec_pool="si"`` passes the Eq. 9 weights on the words' meaning, so the word that Eq. 9 ranks
+    first also counts most in the pooled embedding, instead of 1/m like every other word. ``both=True``
+    (``cfg.mec_pool="both"``) keeps f_mean and puts the weighted sum beside it: f' is (B, 2 H).
+    """
+
+    def __init__(self, in_dim: int, cfg: TSINConfig, both: bool = False) -> None:
         super().__init__()
+        self.both = both
         self.block = MultiKernelBlock(in_dim, in_dim, cfg.kernel_sizes)
         self.dropout = nn.Dropout(cfg.classifier_dropout)
-        self.fc = nn.Linear(in_dim, cfg.num_classes)
+        self.fc = nn.Linear(2 * in_dim if both else in_dim, cfg.num_classes)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L, H), (B, L) -> logits (B, C) and the pooled embedding f' (B, H)."""
-        f_prime = masked_mean(self.block(x, mask), mask)  # (B, H)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, H), (B, L), optional (B, L) -> logits (B, C) and the pooled embedding f' (B, H)."""
+        y = self.block(x, mask)  # (B, L, H)
+        if self.both and weights is None:
+            raise ValueError("this MEC concatenates f_mean and a weighted sum: pass the weights")
+        if weights is None:
+            f_prime = masked_mean(y, mask)  # (B, H)
+        else:
+            f_prime = (y * (weights * mask.to(y.dtype))[:, :, None]).sum(dim=1)  # (B, H)
+            if self.both:
+                f_prime = torch.cat([masked_mean(y, mask), f_prime], dim=-1)  # (B, 2 H)
         logits = self.fc(self.dropout(f_prime))  # (B, C)
         return logits, f_prime
 
@@ -169,7 +186,7 @@ class TSINOutput:
     """What every variant returns; fields a variant does not compute are None."""
 
     logits: torch.Tensor  # (B, C)
-    embedding: torch.Tensor  # (B, D') for fused variants, (B, D) for "speech" and "text"
+    embedding: torch.Tensor  # (B, D') for fused variants ((B, 2 D') with mec_pool="both"), (B, D) for "speech" and "text"
     alignment: torch.Tensor | None = None  # (B, M, N)
     speech_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to U (w~^t in the prose pairing)
     text_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to T (w~^s in the prose pairing)
@@ -206,7 +223,10 @@ class TSIN(nn.Module):
         self.needs_spans = cfg.ta_spans and variant == "no_ta"  # fit and predict pass the words' true spans
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
-        self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg)
+        weighted = cfg.mec_pool != "mean" and self.semantic is not None  # Eq. 11 reads the Eq. 9 weights
+        self.mec_weighted = weighted
+        self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg,
+                       both=weighted and cfg.mec_pool == "both")
 
     def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
         """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
@@ -292,7 +312,8 @@ class TSIN(nn.Module):
         if self.semantic is not None:
             U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2
         fused = self.fusion(U, T, text_mask)  # (B, M, D')
-        logits, emb = self.mec(fused, text_mask)  # (B, C), (B, D')
+        pool = w_text if self.mec_weighted else None  # (B, M): "w/o SI" has no Eq. 9 weights and keeps f_mean
+        logits, emb = self.mec(fused, text_mask, pool)  # (B, C), (B, D')
         return TSINOutput(logits, emb, alignment, w_speech, w_text, match)
 
 

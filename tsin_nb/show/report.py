@@ -82,6 +82,12 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
         out.append("Eq. 9 with mean-one weights")
     if cfg.get("si_pairing") == "printed":
         out.append("Eq. 9 paired as its superscripts print it (a word's sound scales that word's meaning)")
+    if cfg.get("mec_pool", "mean") == "si":
+        out.append("Eq. 11's mean over the words replaced by a sum weighted with the Eq. 9 weights on the words' "
+                   "meaning (beyond the paper)")
+    if cfg.get("mec_pool", "mean") == "both":
+        out.append("Eq. 11's mean over the words and, beside it, their sum weighted with the Eq. 9 weights on the "
+                   "words' meaning (beyond the paper)")
     out += describe_switches(cfg, "report")
     if cfg.get("text_dropout"):
         out.append(f"the text of {100 * cfg['text_dropout']:.0f} % of the training utterances zeroed in the fused "

@@ -40,6 +40,9 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "Eq. 9 weights applied": "as normalised (sum 1)" if cfg.si_scale == "sum" else "x m words (mean 1)",
         "Eq. 9 pairing": "w^t on speech, w^s on text (prose)" if cfg.si_pairing == "prose"
         else "w^t on text, w^s on speech (superscripts)",
+        "Eq. 11 pooling over words": {"mean": "mean (f_mean)", "si": "sum weighted by Eq. 9's weights on the meaning",
+                                      "both": "mean, and beside it the sum weighted by Eq. 9's weights on the meaning",
+                                      }[cfg.mec_pool],
         "Eq. 4 learned window on word order": f"Gaussian, width learned from {cfg.align_local:g} of the utterance"
         if cfg.align_local > 0 else "none",
         "Eq. 4 window on learned clocks": {"frames": "frames (words keep equal shares)",
@@ -86,7 +89,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "training": ("epochs", "batch size", "learning rate", "Adam weight decay", "classifier dropout",
                  "text dropout (whole text, fused variants)", "reported model"),
     "fusion": ("model width d", "fusion width d'", "Eq. 4 prior on word order", "Eq. 3 learned position score",
-               "Eq. 8 normalisation", "Eq. 9 weights applied", "Eq. 9 pairing",
+               "Eq. 8 normalisation", "Eq. 9 weights applied", "Eq. 9 pairing", "Eq. 11 pooling over words",
                "text dropout (whole text, fused variants)", "epochs"),
     "alignment": ("speech step seen by the LSTM (and by Eq. 4)", "Eq. 4 prior on word order",
                   "Eq. 3 learned position score", "Eq. 8 normalisation", "Eq. 9 pairing", "epochs"),
