@@ -164,7 +164,7 @@ class MEC(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L, H), (B, L), optional (B, L) -> logits (B, C) and the pooled embedding f' (B, H)."""
+        """(B, L, H), (B, L), optional (B, L) -> logits (B, C) and the pooled f' (B, H), (B, 2 H) if ``both``."""
         y = self.block(x, mask)  # (B, L, H)
         if self.both and weights is None:
             raise ValueError("this MEC concatenates f_mean and a weighted sum: pass the weights")
@@ -223,10 +223,9 @@ class TSIN(nn.Module):
         self.needs_spans = cfg.ta_spans and variant == "no_ta"  # fit and predict pass the words' true spans
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
-        weighted = cfg.mec_pool != "mean" and self.semantic is not None  # Eq. 11 reads the Eq. 9 weights
-        self.mec_weighted = weighted
+        self.mec_weighted = cfg.mec_pool != "mean" and self.semantic is not None  # Eq. 11 reads the Eq. 9 weights
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg,
-                       both=weighted and cfg.mec_pool == "both")
+                       both=self.mec_weighted and cfg.mec_pool == "both")
 
     def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
         """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
