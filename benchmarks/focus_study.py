@@ -8,8 +8,9 @@ or the Table V model a setting names) and training seeds 0 .. ``--seeds`` - 1, t
 accuracy per cue (mean over folds x seeds), the alignment's in-span ratio on `focus` utterances (Eq. 4's
 attention inside the emphasised words' true spans over a uniform spread; all words of every `focus` test
 utterance), and each setting minus the first one on the same test utterances with a paired 95 % t interval
-over the (fold, seed) units, overall and on `focus` (``--pairs``: any two settings, per cue). Settings with a learned window (``align_local``) also
-print its width at the reported epoch, the median over folds and seeds. Folds already trained are reused.
+over the (fold, seed) units, overall and on `focus` (``--pairs``: any two settings, per cue). Settings with a
+learned window (``align_local``) also print its width at the reported epoch, the median over folds and seeds.
+Folds already trained are reused.
 """
 
 from __future__ import annotations
