@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tsin_nb.runs import compare  # noqa: E402
@@ -24,6 +26,17 @@ from tsin_nb.show import read_cues  # noqa: E402
 def seed_folders(first: Path, seeds: int) -> list[Path]:
     """The results folder of training seed 0 and the workbook's ``_seed<k>`` folders beside it."""
     return [first] + [first.with_name(f"{first.name}_seed{k}") for k in range(1, seeds)]
+
+
+def per_cue(a: list[Path], variant_a: str, b: list[Path], variant_b: str, cues: pd.DataFrame) -> str:
+    """A minus B on SesI, paired over the (fold, seed) units: UA over all test utterances, WA on each cue."""
+    parts = []
+    for cue in ["all", *sorted(cues["cue"].unique())]:
+        ids = None if cue == "all" else set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
+        r = compare(a, "SesI", variant_a, variant_b, ids=ids, subset=cue, metric="ua" if cue == "all" else "wa",
+                    out_dirs_b=b)
+        parts.append(f"{cue} {r.mean:+.1f} [{r.low:+.1f}, {r.high:+.1f}]")
+    return f"({r.n_units} units) " + "; ".join(parts)
 
 
 def main() -> None:
@@ -40,13 +53,7 @@ def main() -> None:
         ap.error(f"no results folder at {', '.join(missing)}")
     cues = read_cues(args.corpus)
     for variant in [v for v in args.variants.split(",") if v]:
-        parts = []
-        for cue in ["all", *sorted(cues["cue"].unique())]:
-            ids = None if cue == "all" else set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
-            r = compare(a, "SesI", variant, variant, ids=ids, subset=cue, metric="ua" if cue == "all" else "wa",
-                        out_dirs_b=b)
-            parts.append(f"{cue} {r.mean:+.1f} [{r.low:+.1f}, {r.high:+.1f}]")
-        print(f"{variant}, A - B ({r.n_units} units): " + "; ".join(parts), flush=True)
+        print(f"{variant}, A - B: {per_cue(a, variant, b, variant, cues)}", flush=True)
 
 
 if __name__ == "__main__":

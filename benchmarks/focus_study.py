@@ -26,6 +26,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from compare_runs import per_cue  # noqa: E402  (benchmarks/, this script's folder, is on sys.path)
+
 from tsin_nb.core import SPEECH_NORMS, TSINConfig  # noqa: E402
 from tsin_nb.data import load_corpus, make_synthetic_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store  # noqa: E402
@@ -174,13 +176,7 @@ def main() -> None:
             print(f"{name} - {base} ({subset}, {metric.upper()}): {r.mean:+.1f} points [{r.low:+.1f}, {r.high:+.1f}] "
                   f"over {r.n_units} units: {r.verdict}", flush=True)
     for a, b in pairs:  # per cue: WA on the cue's test utterances, UA over all of them
-        parts = []
-        for cue in ["all", *sorted(cues["cue"].unique())]:
-            ids = None if cue == "all" else set(cues.loc[cues["cue"] == cue, "utt_id"].astype(str))
-            r = compare(folders[a], "SesI", variants[a], variants[b], ids=ids, subset=cue,
-                        metric="ua" if cue == "all" else "wa", out_dirs_b=folders[b])
-            parts.append(f"{cue} {r.mean:+.1f} [{r.low:+.1f}, {r.high:+.1f}]")
-        print(f"{a} - {b}: " + "; ".join(parts), flush=True)
+        print(f"{a} - {b}: {per_cue(folders[a], variants[a], folders[b], variants[b], cues)}", flush=True)
 
 
 if __name__ == "__main__":
