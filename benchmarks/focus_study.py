@@ -87,10 +87,17 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "pool_both": {"mec_pool": "both"},
     "no_ta_pool_both": {"variant": "no_ta", "mec_pool": "both"},
     "no_ta_spans_pool_both": {"variant": "no_ta", "ta_spans": True, "mec_pool": "both"},
+    "speech": {"variant": "speech"},  # the speech branch alone (no Eq. 4: no ratio)
+    "no_si": {"variant": "no_si"},
 }
+
+#: Table V models without Eq. 4's alignment: no in-span ratio to report.
+NO_ALIGNMENT = ("speech", "text")
 
 
 def _focus_ratio(out: Path, cfg: TSINConfig, store: Any, focus: set[str], variant: str = "tsin") -> float:
+    if variant in NO_ALIGNMENT:
+        return float("nan")
     records = []
     for fold in range(5):
         o = load_outputs(out, "SesI", variant, fold)
