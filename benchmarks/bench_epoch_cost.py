@@ -18,13 +18,13 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_run_overhead import median_ms  # noqa: E402  (benchmarks/, this script's folder, is on sys.path)
 
 from tsin_nb.core import TSINConfig  # noqa: E402
 from tsin_nb.core.utils import atomic_torch_save  # noqa: E402
@@ -33,15 +33,6 @@ from tsin_nb.features import build_feature_store  # noqa: E402
 from tsin_nb.model import build_model  # noqa: E402
 from tsin_nb.runs.folds import make_folds  # noqa: E402
 from tsin_nb.train import CHECKPOINT, fit  # noqa: E402
-
-
-def _median_ms(fn: Callable[[], object], n: int) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> None:
@@ -88,9 +79,9 @@ def main() -> None:
             os.replace(Path(tmp) / "again.tmp", target)
 
         size = len(serialise()) / 2**20
-        s = _median_ms(serialise, args.saves)
-        w = _median_ms(write_no_fsync, args.saves)
-        a = _median_ms(lambda: atomic_torch_save(ck, target), args.saves)
+        s = median_ms(serialise, args.saves)
+        w = median_ms(write_no_fsync, args.saves)
+        a = median_ms(lambda: atomic_torch_save(ck, target), args.saves)
         print(f"2. TSIN's {CHECKPOINT} ({size:.1f} MB), median of {args.saves} writes")
         print(f"   serialise {s:.1f} ms  + write {w - s:.1f} ms  + fsync {a - w:.1f} ms  = {a:.1f} ms per epoch")
 
