@@ -26,12 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_run_overhead import median_ms  # noqa: E402  (benchmarks/, this script's folder, is on sys.path)
 
-from tsin_nb.core import TSINConfig  # noqa: E402
-from tsin_nb.core.utils import atomic_torch_save  # noqa: E402
+from tsin_nb.core import TSINConfig, atomic_torch_save  # noqa: E402
 from tsin_nb.data import load_corpus, make_synthetic_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store  # noqa: E402
 from tsin_nb.model import build_model  # noqa: E402
-from tsin_nb.runs.folds import make_folds  # noqa: E402
+from tsin_nb.runs import make_folds  # noqa: E402
 from tsin_nb.train import CHECKPOINT, fit  # noqa: E402
 
 
