@@ -14,6 +14,10 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    prediction is the other candidate's class.
 3. ``--fit``: TSIN's accuracy per cue on its own training utterances against its test utterances, fold by fold
    (loads each fold's checkpoint; needs the feature cache the run used, ``--cache``).
+5. ``--text-zeroed``: each cue's test accuracy with every word vector zeroed (what the text dropout does to a
+   training utterance) beside the accuracy as given, paired, and the ``voice`` confusion both ways: how much of
+   the voice cue the fused model reads from the speech when the words are there, and when they are not.
+   ``--mix 0.7,0.5``: also the two predictions' class probabilities mixed with those weights on the words.
 4. ``--energy``: what each alignment leaves in the input features, before any training: the share of the ``focus``
    utterances where the mean log-Mel energy over the emphasised candidate's frames exceeds the other candidate's,
    with each word's frames taken from its true span (the ``.wdseg`` timings), its equal segment ("w/o TA") or the
@@ -30,9 +34,12 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,7 +49,10 @@ from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
 from tsin_nb.model import build_model  # noqa: E402
 from tsin_nb.runs import fold_dirs, load_outputs, mean_intervals  # noqa: E402
 from tsin_nb.show import candidate_energy, word_seen_groups  # noqa: E402
-from tsin_nb.train import span_targets  # noqa: E402
+from tsin_nb.train import span_targets, unweighted_accuracy  # noqa: E402
+
+#: The four-cue corpus's cues ("text" is the words cue).
+CUES = ("text", "voice", "both", "focus")
 
 
 def _test_sets(results: Path, model: str = "tsin") -> list[set[str]]:
@@ -86,10 +96,11 @@ def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> 
     return pd.concat([shares, pd.Series({WEIGHT_RATIO: df[WEIGHT_RATIO].median()})])
 
 
-def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_name: str = "tsin") -> pd.DataFrame:
+def _trained_folds(root: Path, results: Path, cache: Path, model_name: str = "tsin"):
+    """Each SesI fold of ``results``: its feature store, the model loaded from its checkpoint, the words' spans
+    (None unless the model reads them) and the fold's test utterance ids."""
     corpus = load_corpus(root, progress=False)
     fields = {f.name for f in dataclasses.fields(TSINConfig)}
-    rows = []
     for fd in fold_dirs(results, "SesI", model_name):
         saved = upgrade_config_dict(json.loads((fd / "metrics.json").read_text())["config"])
         cfg = TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items() if k in fields})
@@ -98,19 +109,84 @@ def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_
         spans = span_targets(store, cfg.speech_stride) if model.needs_spans else None  # cfg.ta_spans
         model.load_state_dict(torch.load(fd / "checkpoint.pt", map_location="cpu", weights_only=True)["model"])
         test = set(pd.read_csv(fd / "predictions.csv", dtype={"utt_id": str})["utt_id"])
+        yield fd, store, model, spans, test
+
+
+def _logits(model: Any, store: Any, spans: Any, ids: list[str], zero_text: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class logits and true classes of ``ids``; ``zero_text`` zeroes every word vector, as the text dropout does."""
+    r = store.index(ids)
+    text = torch.zeros_like(store.text[r]) if zero_text else store.text[r]
+    with torch.no_grad():
+        o = model(store.speech[r], store.speech_mask[r], text, store.text_mask[r],
+                  **({} if spans is None else {"spans": spans[r]}))
+    return o.logits, store.labels[r]
+
+
+def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_name: str = "tsin") -> pd.DataFrame:
+    rows = []
+    for fd, store, model, spans, test in _trained_folds(root, results, cache, model_name):
         row = {"fold": fd.name}
-        for cue in ("text", "voice", "both", "focus"):
+        for cue in CUES:
             for part in ("train", "test"):
                 ids = [u for u in meta.index[meta["cue"] == cue] if (u in test) == (part == "test") and u in store.ids]
-                r = store.index(ids)
-                with torch.no_grad():
-                    o = model(store.speech[r], store.speech_mask[r], store.text[r], store.text_mask[r],
-                              **({} if spans is None else {"spans": spans[r]}))
-                row[f"{cue} {part}"] = round(100 * float((o.logits.argmax(1) == store.labels[r]).float().mean()), 1)
+                logits, true = _logits(model, store, spans, ids)
+                row[f"{cue} {part}"] = round(100 * float((logits.argmax(1) == true).float().mean()), 1)
         rows.append(row)
     out = pd.DataFrame(rows).set_index("fold")
     out.loc["mean"] = out.mean().round(1)
     return out
+
+
+def text_zeroed_table(root: Path, results: list[Path], meta: pd.DataFrame, cache: Path, model_name: str = "tsin",
+                      mixes: tuple[float, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Section 5: each cue's test accuracy as given, with the text zeroed, and for each w of ``mixes`` with the
+    class probabilities mixed, w p(speech, words) + (1 - w) p(speech, zeroed words); then each way minus "as
+    given" on the same utterances, and the ``voice`` test utterances' confusion (rows true, columns predicted,
+    % of the row) as given and with the text zeroed.
+
+    "all" is UA over every test utterance, a cue's row WA over its utterances. Accuracy is a mean over the
+    (fold, seed) units with a 95 % t half-width, a difference a paired 95 % t interval (``scipy.stats.ttest_rel``,
+    as :func:`tsin_nb.runs.paired_difference`); the confusion pools every unit's utterances.
+    """
+    ways = ["as given", "text zeroed"] + [f"mix {w:g}" for w in mixes]
+    acc: dict[tuple[str, str], list[float]] = {}
+    pairs: dict[str, list[tuple[int, int]]] = {"as given": [], "text zeroed": []}
+    cue_of = meta["cue"]
+    for res in results:
+        for _, store, model, spans, test in _trained_folds(root, res, cache, model_name):
+            ids = [u for u in store.ids if u in test]
+            given, true = _logits(model, store, spans, ids)
+            zeroed, _ = _logits(model, store, spans, ids, zero_text=True)
+            probs = {"as given": given.softmax(1), "text zeroed": zeroed.softmax(1)}
+            for w in mixes:
+                probs[f"mix {w:g}"] = w * probs["as given"] + (1 - w) * probs["text zeroed"]
+            cues = cue_of.reindex(ids).to_numpy()
+            for way, p in probs.items():
+                pred = p.argmax(1)
+                acc.setdefault(("all", way), []).append(100 * unweighted_accuracy(true.numpy(), pred.numpy()))
+                for cue in CUES:
+                    keep = torch.from_numpy(cues == cue)
+                    acc.setdefault((cue, way), []).append(100 * float((pred[keep] == true[keep]).float().mean()))
+                if way in pairs:
+                    keep = torch.from_numpy(cues == "voice")
+                    pairs[way] += list(zip(true[keep].tolist(), pred[keep].tolist()))
+    means, diffs = [], []
+    for cue in (*CUES, "all"):
+        x = {way: np.array(acc[(cue, way)]) for way in ways}
+        half = stats.t.ppf(0.975, len(x["as given"]) - 1) / np.sqrt(len(x["as given"]))
+        means.append({"cue": cue, **{way: f"{v.mean():.1f} ± {half * v.std(ddof=1):.1f}" for way, v in x.items()}})
+        row = {"cue": cue}
+        for way in ways[1:]:
+            ci = stats.ttest_rel(x[way], x["as given"]).confidence_interval(0.95)
+            row[way] = f"{(x[way] - x['as given']).mean():+.1f} [{ci.low:+.1f}, {ci.high:+.1f}]"
+        diffs.append(row)
+    confusion = {}
+    for way, p in pairs.items():
+        t = pd.crosstab(pd.Series([EMOTIONS[a] for a, _ in p], name="true"),
+                        pd.Series([EMOTIONS[b] for _, b in p], name="predicted"), normalize="index")
+        confusion[way] = (100 * t).round(1)
+    return (pd.DataFrame(means).set_index("cue"), pd.DataFrame(diffs).set_index("cue"),
+            pd.concat(confusion, axis=1).fillna(0.0))
 
 
 def energy_table(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
@@ -129,6 +205,10 @@ def main() -> None:
     ap.add_argument("--model", default="tsin", help="the model read in place of TSIN (its folds give the test sets)")
     ap.add_argument("--cache", type=Path, default=Path("build/cache"))
     ap.add_argument("--energy", action="store_true", help="only section 4: the candidates' energy per alignment")
+    ap.add_argument("--text-zeroed", action="store_true",
+                    help="only section 5: each cue's test accuracy with the text zeroed, and the voice confusion")
+    ap.add_argument("--mix", default="", help="with --text-zeroed: comma-separated weights w of the words-present "
+                                              "probabilities, mixed with the text-zeroed ones (e.g. 0.7,0.5,0.3)")
     args = ap.parse_args()
     meta = read_synthetic_meta(args.corpus)
     if meta is None or "focus" not in set(meta["cue"]):
@@ -138,6 +218,18 @@ def main() -> None:
     if args.energy:
         print("The emphasised candidate louder than the other in the input features (focus utterances):")
         print(energy_table(args.corpus, meta, args.cache).to_string())
+        return
+    if args.text_zeroed:
+        mixes = tuple(float(w) for w in args.mix.split(",") if w)
+        if any(not 0 <= w <= 1 for w in mixes):
+            ap.error(f"--mix weights must lie in [0, 1], got {args.mix!r}")
+        means, diffs, confusion = text_zeroed_table(args.corpus, args.results, meta, args.cache, args.model, mixes)
+        print(f"{args.model} accuracy (%) on its test utterances (cues WA, all UA; mean ± 95 % t half-width):")
+        print(means.to_string(), "\n")
+        print("minus as given, paired 95 % t interval over the units:")
+        print(diffs.to_string(), "\n")
+        print("voice test utterances, % of each true class (all units pooled):")
+        print(confusion.to_string())
         return
     print("Accuracy (%) by whether the deciding word was read in training; mean ± 95 % t half-width over units:")
     print(seen_table(args.results, meta, variants, args.model).to_string(), "\n", flush=True)

@@ -91,6 +91,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "no_si": {"variant": "no_si"},
     "text_drop05": {"text_dropout": 0.5},  # under today's preset (td05 above was measured under an older one)
     "text_drop09": {"text_dropout": 0.9},
+    "speech_mean": {"mec_speech": "mean"},  # the frames' mean beside f'
+    "speech_mec": {"mec_speech": "mec"},  # the same after their own Eq. 11 block, as the Speech model pools
 }
 
 #: Table V models without Eq. 4's alignment: no in-span ratio to report.

@@ -182,11 +182,12 @@ def _configs() -> dict[str, TSINConfig]:
         "everything": paper.replace(bidirectional=True, lstm_layers=2, align_prior=0.1, align_anneal=12, align_pos=4,
                                     align_nce=0.5, si_weights="literal", si_scale="mean", si_pairing="printed",
                                     speech_pool="mean_std", text_dropout=0.5, speech_norm="utterance",
-                                    text_model="sentence-transformers/all-MiniLM-L6-v2", mec_pool="both"),
+                                    text_model="sentence-transformers/all-MiniLM-L6-v2", mec_pool="both",
+                                    mec_speech="mec"),
         "stride1_mean_std": paper.replace(speech_pool="mean_std"),
         "learned_window": paper.replace(bidirectional=True, lstm_layers=2, align_local=0.1, align_pos=4,
                                         align_nce=0.5, si_pairing="printed", speech_pool="mean_std", text_dropout=0.5,
-                                        align_warp="both", mec_pool="si"),
+                                        align_warp="both", mec_pool="si", mec_speech="mean"),
     }
 
 
@@ -238,6 +239,8 @@ def test_architecture_text_follows_the_config(preset: str) -> None:
     assert ("Eq. 9 as printed" in text) == (cfg.si_pairing == "printed")
     assert ("whole text is zeroed" in text) == (cfg.text_dropout > 0)
     assert ("weighted sum" in text) == (cfg.mec_pool != "mean")
-    assert (f"f' (B, 2D'={2 * cfg.d_fusion})" in text) == (cfg.mec_pool == "both")
+    assert (f"f' (B, 2D'={2 * cfg.d_fusion}" in text) == (cfg.mec_pool == "both")
+    assert ("mean of S" in text) == (cfg.mec_speech != "none")  # the frames' own summary beside f'
+    assert (f"+ D={cfg.d_model})" in text) == (cfg.mec_speech != "none")
     if cfg.speech_stride > 1:
         assert f"{cfg.speech_stride} frames = {cfg.hop_ms * cfg.speech_stride:g} ms" in text

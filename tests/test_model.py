@@ -529,3 +529,44 @@ def test_paper_preset_builds_and_runs():
     assert out.alignment.shape == (2, 150, 500)
     assert torch.isfinite(out.logits).all()
     assert n_params > 10_000_000
+
+
+@pytest.mark.parametrize("how", ["mean", "mec"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_mec_speech_puts_the_frames_summary_beside_f_prime(variant, how):
+    """mec_speech: f' of the fused variants gains the mean of Eq. 1's outputs over the real frames (after their own
+    multi-kernel block for "mec"); the logits read it; Speech and Text are built exactly as without it."""
+    g = torch.Generator().manual_seed(5)
+    speech = torch.randn(2, TINY.n_frames, TINY.speech_dim, generator=g)
+    s_mask = prefix_mask([TINY.n_frames, 14], TINY.n_frames)
+    text = torch.randn(2, TINY.n_words, TINY.text_dim, generator=g)
+    t_mask = prefix_mask([TINY.n_words, 5], TINY.n_words)
+    cfg = TINY.replace(mec_speech=how)
+    set_seed(2)
+    model = build_model(cfg, variant).eval()
+    plain = build_model(TINY, variant)
+    if variant in ("speech", "text"):
+        assert count_parameters(model) == count_parameters(plain) and model.speech_block is None
+        return
+    d = TINY.d_model
+    block = sum(d * d * k + d for k in TINY.kernel_sizes) if how == "mec" else 0  # one conv per kernel size
+    assert count_parameters(model) == count_parameters(plain) + block + TINY.num_classes * d  # + the classifier's columns
+    captured = {}
+    model.speech_encoder.register_forward_hook(lambda mod, inp, out: captured.setdefault("S", out))
+    out = model(speech, s_mask, text, t_mask)
+    S, S_mask = captured["S"]  # (B, N, D), (B, N)
+    if how == "mec":
+        S = model.speech_block(S, S_mask)
+    summary = (S * S_mask[:, :, None]).sum(1) / S_mask.sum(1, keepdim=True)  # (B, D): real frames only
+    assert out.embedding.shape == (2, model.mec.fc.in_features)
+    assert torch.allclose(out.embedding[:, -TINY.d_model:], summary, atol=1e-6)
+    assert torch.allclose(out.logits, model.mec.fc(out.embedding), atol=1e-6)
+    with torch.no_grad():
+        model.mec.fc.weight[:, -TINY.d_model:] = 0.0  # without the summary's columns, the logits of mec_speech="none"
+        words_only = model.mec.fc(out.embedding)
+    assert torch.allclose(model(speech, s_mask, text, t_mask).logits, words_only, atol=1e-6)
+    with pytest.raises(ValueError, match="extra vector"):
+        model.mec(torch.randn(2, 3, model.mec.block.convs[0].in_channels), torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="mec_speech"):
+        TINY.replace(mec_speech="max")
+    assert TINY.replace(mec_speech="none").legacy_dict() == TINY.legacy_dict()  # old results keep their folders

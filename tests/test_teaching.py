@@ -44,6 +44,7 @@ from tsin_nb.show import (
     plot_architecture,
     plot_cue_accuracy,
     plot_paired_differences,
+    report,  # the README's list of the run's choices (config_choices)
     salient_facts,
     salient_text,
     silhouette,
@@ -206,6 +207,15 @@ def test_paper_vs_run_marks_what_this_run_changes() -> None:
     for pool, words in (("si", "weighted"), ("both", "mean, and beside it")):
         row = paper_vs_run(TSINConfig.preset("paper", mec_pool=pool)).loc["Eq. 11 pooling over words"]
         assert words in row["this run"] and row["paper"] == "mean (f_mean)" and row["differs"] == "yes"
+    row = "Eq. 11: the frames' own summary beside f'"
+    assert paper.loc[row, "this run"] == "none" and cpu.loc[row, "differs"] == ""
+    for how, words in (("mean", "mean of Eq. 1's outputs"), ("mec", "their own Eq. 11 block")):
+        on = paper_vs_run(TSINConfig.preset("paper", mec_speech=how))
+        assert words in on.loc[row, "this run"] and on.loc[row, "differs"] == "yes"
+        assert row in paper_vs_run(TSINConfig.preset("paper", mec_speech=how), only=["fusion"]).index
+        choices = " ".join(report.config_choices(TSINConfig.preset("cpu", mec_speech=how).to_dict()))
+        assert "Eq. 1's frame outputs" in choices and ("own Eq. 11 block" in choices) == (how == "mec")
+    assert "Eq. 1's frame outputs" not in " ".join(report.config_choices(TSINConfig.preset("cpu").to_dict()))
     with pytest.raises(ValueError, match="unknown settings"):
         paper_vs_run(TSINConfig(), only=["no such row"])
 

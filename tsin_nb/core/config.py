@@ -37,7 +37,8 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
 #: Fields added since results were first written, with the value that behaves as before they existed.
 ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0,
-                                 "align_warp": "none", "ta_spans": False, "mec_pool": "mean"}
+                                 "align_warp": "none", "ta_spans": False, "mec_pool": "mean",
+                                 "mec_speech": "none"}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -97,6 +98,7 @@ class TSINConfig:
     align_warp: str = "none"  # paper: none; "frames" / "both" puts the frames (and words) of align_prior's / align_local's window on learned clocks
     ta_spans: bool = False  # paper: none; True makes "w/o TA" pool each word's true span (word timings), not an equal segment
     mec_pool: str = "mean"  # paper: Eq. 11's f_mean over words; "si" weighs each word by the Eq. 9 weight on its meaning (T), "both" concatenates the two
+    mec_speech: str = "none"  # paper: none; "mean" puts Eq. 1's frame outputs, averaged, beside f' (fused variants), "mec" the same after their own Eq. 11 block
 
     def __post_init__(self) -> None:
         if self.si_weights not in ("softmax", "literal"):
@@ -107,6 +109,8 @@ class TSINConfig:
             raise ValueError(f"speech_pool must be 'mean' or 'mean_std', not {self.speech_pool!r}")
         if self.mec_pool not in ("mean", "si", "both"):
             raise ValueError(f"mec_pool must be 'mean', 'si' or 'both', not {self.mec_pool!r}")
+        if self.mec_speech not in ("none", "mean", "mec"):
+            raise ValueError(f"mec_speech must be 'none', 'mean' or 'mec', not {self.mec_speech!r}")
         if self.si_pairing not in ("prose", "printed"):
             raise ValueError(f"si_pairing must be 'prose' or 'printed', not {self.si_pairing!r}")
         if self.si_scale not in ("sum", "mean"):

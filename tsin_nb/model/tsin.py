@@ -154,17 +154,22 @@ class MEC(nn.Module):
     (``cfg.mec_pool="both"``) keeps f_mean and puts the weighted sum beside it: f' is (B, 2 H).
     """
 
-    def __init__(self, in_dim: int, cfg: TSINConfig, both: bool = False) -> None:
+    def __init__(self, in_dim: int, cfg: TSINConfig, both: bool = False, extra_dim: int = 0) -> None:
         super().__init__()
-        self.both = both
+        self.both, self.extra_dim = both, extra_dim
         self.block = MultiKernelBlock(in_dim, in_dim, cfg.kernel_sizes)
         self.dropout = nn.Dropout(cfg.classifier_dropout)
-        self.fc = nn.Linear(2 * in_dim if both else in_dim, cfg.num_classes)
+        self.fc = nn.Linear((2 * in_dim if both else in_dim) + extra_dim, cfg.num_classes)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
+        self, x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None,
+        extra: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L, H), (B, L), optional (B, L) -> logits (B, C) and the pooled f' (B, H), (B, 2 H) if ``both``."""
+        """(B, L, H), (B, L), optional (B, L), optional (B, E) -> logits (B, C) and the pooled f' (B, H).
+
+        f' is (B, 2 H) if ``both``; ``extra`` (B, E = ``extra_dim``), an utterance-level vector computed
+        elsewhere (``cfg.mec_speech``), is put beside it.
+        """
         y = self.block(x, mask)  # (B, L, H)
         if self.both and weights is None:
             raise ValueError("this MEC concatenates f_mean and a weighted sum: pass the weights")
@@ -174,6 +179,11 @@ class MEC(nn.Module):
             f_prime = (y * (weights * mask.to(y.dtype))[:, :, None]).sum(dim=1)  # (B, H)
             if self.both:
                 f_prime = torch.cat([masked_mean(y, mask), f_prime], dim=-1)  # (B, 2 H)
+        if (extra is None) != (self.extra_dim == 0):
+            raise ValueError(f"this MEC expects an extra vector of width {self.extra_dim}" if self.extra_dim
+                             else "this MEC takes no extra vector")
+        if extra is not None:
+            f_prime = torch.cat([f_prime, extra], dim=-1)  # (B, H or 2 H, + E)
         logits = self.fc(self.dropout(f_prime))  # (B, C)
         return logits, f_prime
 
@@ -224,8 +234,14 @@ class TSIN(nn.Module):
         self.semantic = SemanticInteraction(cfg) if variant in ("tsin", "no_ta") else None
         self.fusion = FusionLSTM(cfg) if variant in ("tsin", "no_ta", "no_si") else None
         self.mec_weighted = cfg.mec_pool != "mean" and self.semantic is not None  # Eq. 11 reads the Eq. 9 weights
+        # cfg.mec_speech: the frames' own summary beside f', so the whole utterance's sound reaches the classifier
+        # without passing through the words' windows (Eqs. 4-5)
+        self.mec_speech = cfg.mec_speech if self.fusion is not None else "none"
+        self.speech_block = (MultiKernelBlock(cfg.d_model, cfg.d_model, cfg.kernel_sizes)
+                             if self.mec_speech == "mec" else None)
         self.mec = MEC(cfg.d_fusion if self.fusion is not None else cfg.d_model, cfg,
-                       both=self.mec_weighted and cfg.mec_pool == "both")
+                       both=self.mec_weighted and cfg.mec_pool == "both",
+                       extra_dim=cfg.d_model if self.mec_speech != "none" else 0)
 
     def _check(self, x: torch.Tensor | None, mask: torch.Tensor | None, width: int, what: str) -> int:
         """Validate one modality's (B, L, width) tensor and (B, L) prefix mask; return B."""
@@ -312,7 +328,10 @@ class TSIN(nn.Module):
             U, T, w_speech, w_text = self.semantic(U, T, text_mask)  # (B, M, D) x2, (B, M) x2
         fused = self.fusion(U, T, text_mask)  # (B, M, D')
         pool = w_text if self.mec_weighted else None  # (B, M): "w/o SI" has no Eq. 9 weights and keeps f_mean
-        logits, emb = self.mec(fused, text_mask, pool)  # (B, C), (B, D')
+        extra = None
+        if self.mec_speech != "none":  # (B, D): Eq. 1's frames, averaged (after their own block for "mec")
+            extra = masked_mean(self.speech_block(S, S_mask) if self.speech_block is not None else S, S_mask)
+        logits, emb = self.mec(fused, text_mask, pool, extra)  # (B, C), (B, D')
         return TSINOutput(logits, emb, alignment, w_speech, w_text, match)
 
 

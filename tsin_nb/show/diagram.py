@@ -32,9 +32,15 @@ def architecture_shapes(cfg: TSINConfig) -> dict[str, str]:
         "weights": f"w̃ᵗ, w̃ˢ (B, M={m}); tanh width A={cfg.d_model}",
         "UT": f"Ũ ⊕ T̃ (B, M={m}, 2D={2 * d})",
         "F": f"F (B, M={m}, D'={d2})",
-        "f": f"f' (B, 2D'={2 * d2})" if cfg.mec_pool == "both" else f"f' (B, D'={d2})",
+        "f": _f_prime(cfg),
         "logits": f"logits (B, C={cfg.num_classes})",
     }
+
+
+def _f_prime(cfg: TSINConfig) -> str:
+    """f' and its width: D' (mean or weighted sum), 2D' (both), plus D when the frames' summary sits beside it."""
+    words = f"2D'={2 * cfg.d_fusion}" if cfg.mec_pool == "both" else f"D'={cfg.d_fusion}"
+    return f"f' (B, {words})" if cfg.mec_speech == "none" else f"f' (B, {words} + D={cfg.d_model})"
 
 
 def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
@@ -67,9 +73,10 @@ def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
         "si_note": f"w̃ᵗ, w̃ˢ (B, M={cfg.n_words}): {norm8}; tanh width A={cfg.d_model}\n"
                    f"{pairing}: Ũ = {m}{on_u} ⊙ U,  T̃ = {m}{on_t} ⊙ T",
         "fusion": "fusion LSTM\n(Eq. 10)",
-        "mec": {"mean": "MEC: conv + mean,\nFC (Eqs. 11-12)",
-                "si": f"MEC: conv +\n{on_t}-weighted sum,\nFC (Eqs. 11-12)",
-                "both": f"MEC: conv, mean\n⊕ {on_t}-weighted sum,\nFC (Eqs. 11-12)"}[cfg.mec_pool],
+        "mec": "\n".join([{"mean": "MEC: conv + mean,", "si": f"MEC: conv +\n{on_t}-weighted sum,",
+                            "both": f"MEC: conv, mean\n⊕ {on_t}-weighted sum,"}[cfg.mec_pool]]
+                          + {"none": [], "mean": ["⊕ mean of S,"], "mec": ["⊕ conv, mean of S,"]}[cfg.mec_speech]
+                          + ["FC (Eqs. 11-12)"]),
         "text_dropout": (f"training: the whole text is zeroed\nin {cfg.text_dropout:.0%} of utterances"
                          if cfg.text_dropout > 0 else ""),
     }

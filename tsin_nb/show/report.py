@@ -88,6 +88,9 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
     if cfg.get("mec_pool", "mean") == "both":
         out.append("Eq. 11's mean over the words and, beside it, their sum weighted with the Eq. 9 weights on the "
                    "words' meaning (beyond the paper)")
+    if cfg.get("mec_speech", "none") != "none":
+        out.append("beside Eq. 11's pooled words, the mean of Eq. 1's frame outputs"
+                   + (" after their own Eq. 11 block" if cfg["mec_speech"] == "mec" else "") + " (beyond the paper)")
     out += describe_switches(cfg, "report")
     if cfg.get("text_dropout"):
         out.append(f"the text of {100 * cfg['text_dropout']:.0f} % of the training utterances zeroed in the fused "

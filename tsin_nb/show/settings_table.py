@@ -43,6 +43,9 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "Eq. 11 pooling over words": {"mean": "mean (f_mean)", "si": "sum weighted by Eq. 9's weights on the meaning",
                                       "both": "mean, and beside it the sum weighted by Eq. 9's weights on the meaning",
                                       }[cfg.mec_pool],
+        "Eq. 11: the frames' own summary beside f'": {
+            "none": "none", "mean": "mean of Eq. 1's outputs over the frames",
+            "mec": "Eq. 1's outputs through their own Eq. 11 block, then their mean"}[cfg.mec_speech],
         "Eq. 4 learned window on word order": f"Gaussian, width learned from {cfg.align_local:g} of the utterance"
         if cfg.align_local > 0 else "none",
         "Eq. 4 window on learned clocks": {"frames": "frames (words keep equal shares)",
@@ -90,7 +93,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
                  "text dropout (whole text, fused variants)", "reported model"),
     "fusion": ("model width d", "fusion width d'", "Eq. 4 prior on word order", "Eq. 3 learned position score",
                "Eq. 8 normalisation", "Eq. 9 weights applied", "Eq. 9 pairing", "Eq. 11 pooling over words",
-               "text dropout (whole text, fused variants)", "epochs"),
+               "Eq. 11: the frames' own summary beside f'", "text dropout (whole text, fused variants)", "epochs"),
     "alignment": ("speech step seen by the LSTM (and by Eq. 4)", "Eq. 4 prior on word order",
                   "Eq. 3 learned position score", "Eq. 8 normalisation", "Eq. 9 pairing", "epochs"),
     "protocol": ("model width d", "epochs", "reported model"),
