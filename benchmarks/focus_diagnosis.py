@@ -18,6 +18,7 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    training utterance) beside the accuracy as given, paired, and the ``voice`` confusion both ways: how much of
    the voice cue the fused model reads from the speech when the words are there, and when they are not.
    ``--mix 0.7,0.5``: also the two predictions' class probabilities mixed with those weights on the words.
+   With ``--fit``: section 3 with the words zeroed as well.
 4. ``--energy``: what each alignment leaves in the input features, before any training: the share of the ``focus``
    utterances where the mean log-Mel energy over the emphasised candidate's frames exceeds the other candidate's,
    with each word's frames taken from its true span (the ``.wdseg`` timings), its equal segment ("w/o TA") or the
@@ -122,14 +123,16 @@ def _logits(model: Any, store: Any, spans: Any, ids: list[str], zero_text: bool 
     return o.logits, store.labels[r]
 
 
-def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_name: str = "tsin") -> pd.DataFrame:
+def fit_table(root: Path, results: Path, meta: pd.DataFrame, cache: Path, model_name: str = "tsin",
+              zero_text: bool = False) -> pd.DataFrame:
+    """Section 3: accuracy per cue on each fold's training and test utterances (``zero_text``: their words zeroed)."""
     rows = []
     for fd, store, model, spans, test in _trained_folds(root, results, cache, model_name):
         row = {"fold": fd.name}
         for cue in CUES:
             for part in ("train", "test"):
                 ids = [u for u in meta.index[meta["cue"] == cue] if (u in test) == (part == "test") and u in store.ids]
-                logits, true = _logits(model, store, spans, ids)
+                logits, true = _logits(model, store, spans, ids, zero_text=zero_text)
                 row[f"{cue} {part}"] = round(100 * float((logits.argmax(1) == true).float().mean()), 1)
         rows.append(row)
     out = pd.DataFrame(rows).set_index("fold")
@@ -230,6 +233,10 @@ def main() -> None:
         print(diffs.to_string(), "\n")
         print("voice test utterances, % of each true class (all units pooled):")
         print(confusion.to_string())
+        if args.fit:
+            print(f"\n{args.model} accuracy (%) on training against test utterances, per cue, the words zeroed "
+                  f"({args.results[0].name}):")
+            print(fit_table(args.corpus, args.results[0], meta, args.cache, args.model, zero_text=True).to_string())
         return
     print("Accuracy (%) by whether the deciding word was read in training; mean ± 95 % t half-width over units:")
     print(seen_table(args.results, meta, variants, args.model).to_string(), "\n", flush=True)
