@@ -196,7 +196,7 @@ class TSINOutput:
     """What every variant returns; fields a variant does not compute are None."""
 
     logits: torch.Tensor  # (B, C)
-    embedding: torch.Tensor  # (B, D') for fused variants ((B, 2 D') with mec_pool="both"), (B, D) for "speech" and "text"
+    embedding: torch.Tensor  # (B, D') for fused variants ((B, 2 D') with mec_pool="both"; D wider with mec_speech), (B, D) for "speech" and "text"
     alignment: torch.Tensor | None = None  # (B, M, N)
     speech_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to U (w~^t in the prose pairing)
     text_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to T (w~^s in the prose pairing)
