@@ -159,7 +159,8 @@ def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> d
     def watched(alpha, S_mask, T_mask, d, *windows):
         lam_alpha = (alpha / math.sqrt(d)).detach().requires_grad_(True)  # lambda alpha, a leaf we can read
         logits = original(lam_alpha * math.sqrt(d), S_mask, T_mask, d, *windows)  # what enters the softmax
-        seen.update(lam_alpha=lam_alpha, logits=logits.detach(), S_mask=S_mask, T_mask=T_mask)
+        if "lam_alpha" not in seen:  # Eq. 4's own call; align_ctc_detach calls again for its loss alone
+            seen.update(lam_alpha=lam_alpha, logits=logits.detach(), S_mask=S_mask, T_mask=T_mask)
         return logits
 
     alignment_module.alignment_logits = watched  # alignment_weights looks it up at each call

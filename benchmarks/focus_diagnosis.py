@@ -24,6 +24,11 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    with each word's frames taken from its true span (the ``.wdseg`` timings), its equal segment ("w/o TA") or the
    word-order prior's window (Eq. 4 with zero scores, ``align_prior`` of the ``cpu`` preset); a 95 % Wilson
    interval each (needs the feature cache, ``--cache``; reads no RESULTS).
+6. ``--trained-energy``: the same question as 4, read through each trained model's own Eq. 4 rows (the alignments
+   its predictions folder saved) on its ``focus`` test utterances: how often the emphasised candidate's attention
+   averages more energy than the other's (Wilson interval), how much of each candidate's attention lies inside its
+   own true span, and the accuracy where the attention made the emphasised word louder and where not
+   (:func:`trained_energy`; all RESULTS pooled, e.g. the three seeds of one ``focus_study.py`` setting).
 ``--model no_ta`` reads another Table V model with Eqs. 6-9 in 2 and 3 instead of TSIN (its folds also give the
 test sets of 1), e.g. the folders of ``benchmarks/focus_study.py``, which hold one model each.
 """
@@ -199,6 +204,62 @@ def energy_table(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
     return candidate_energy(store, meta, cfg.align_prior).round(1)
 
 
+def trained_energy(root: Path, results: list[Path], meta: pd.DataFrame, cache: Path, model_name: str = "tsin",
+                   confidence: float = 0.95) -> pd.Series:
+    """Section 6: what the trained Eq. 4 rows leave of the emphasis, on the ``focus`` test utterances of ``results``.
+
+    Per utterance, the mean energy (the mean over features of the feature store, each pooled frame the mean of
+    its real frames, as :func:`tsin_nb.show.candidate_energy` reads it) weighted by the saved attention row of
+    each candidate: is it larger for the emphasised one (with a Wilson interval over the utterances)? Beside it,
+    the mean attention mass inside each candidate's own true span, and the accuracy on the utterances where the
+    attention made the emphasised word louder and where it did not. All RESULTS folders are pooled.
+    """
+    from scipy.stats import binomtest
+
+    corpus = load_corpus(root, progress=False)
+    fields = {f.name for f in dataclasses.fields(TSINConfig)}
+    rows = []
+    for res in results:
+        for fd in fold_dirs(res, "SesI", model_name):
+            saved = upgrade_config_dict(json.loads((fd / "metrics.json").read_text())["config"])
+            cfg = TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items() if k in fields})
+            store = build_feature_store(corpus, cfg, cache, progress=False)
+            stride = cfg.speech_stride
+            energy = store.speech.mean(dim=-1)  # (U, N_in)
+            real = store.speech_mask.float()  # (U, N_in)
+            pooled = ((energy * real).reshape(len(store), -1, stride).sum(-1)
+                      / real.reshape(len(store), -1, stride).sum(-1).clamp(min=1))  # (U, N)
+            spans = span_targets(store, stride).float()  # (U, M, N)
+            o = load_outputs(res, "SesI", model_name, fold_dirs(res, "SesI", model_name).index(fd))
+            if o.get("alignments") is None:
+                raise ValueError(f"{fd} saved no alignment: {model_name} has no Eq. 4")
+            for k, u in enumerate(o["ids"]):
+                if u not in meta.index or meta.at[u, "cue"] != "focus":
+                    continue
+                s, t = int(meta.at[u, "salient_index"]), int(meta.at[u, "other_index"])
+                r = int(store.index([u])[0])
+                A = torch.as_tensor(o["alignments"][k]).float()  # (M, N)
+                n = min(A.shape[1], pooled.shape[1])
+                mass = A[:, :n].sum(-1).clamp(min=1e-9)  # (M,)
+                mean = (A[:, :n] * pooled[r, :n]).sum(-1) / mass  # (M,)
+                inside = (A[:, :n] * spans[r, :A.shape[0], :n]).sum(-1) / mass  # (M,)
+                rows.append({"louder": bool(mean[s] > mean[t]), "in span, emphasised": float(inside[s]),
+                             "in span, other": float(inside[t]),
+                             "right": int(o["preds"][k]) == int(o["labels"][k])})
+    df = pd.DataFrame(rows)
+    louder = int(df["louder"].sum())
+    ci = binomtest(louder, len(df)).proportion_ci(confidence, method="wilson")
+    return pd.Series({
+        "utterances": len(df), "emphasised louder (%)": 100 * louder / len(df),
+        "low": 100 * ci.low, "high": 100 * ci.high,
+        "attention in own span, emphasised": df["in span, emphasised"].mean(),
+        "attention in own span, other": df["in span, other"].mean(),
+        "accuracy where louder (%)": 100 * df.loc[df["louder"], "right"].mean(),
+        "accuracy where not (%)": 100 * df.loc[~df["louder"], "right"].mean(),
+        "accuracy (%)": 100 * df["right"].mean(),
+    })
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
@@ -212,6 +273,8 @@ def main() -> None:
                     help="only section 5: each cue's test accuracy with the text zeroed, and the voice confusion")
     ap.add_argument("--mix", default="", help="with --text-zeroed: comma-separated weights w of the words-present "
                                               "probabilities, mixed with the text-zeroed ones (e.g. 0.7,0.5,0.3)")
+    ap.add_argument("--trained-energy", action="store_true",
+                    help="only section 6: the candidates' energy read through the trained Eq. 4 rows (all RESULTS pooled)")
     args = ap.parse_args()
     meta = read_synthetic_meta(args.corpus)
     if meta is None or "focus" not in set(meta["cue"]):
@@ -221,6 +284,10 @@ def main() -> None:
     if args.energy:
         print("The emphasised candidate louder than the other in the input features (focus utterances):")
         print(energy_table(args.corpus, meta, args.cache).to_string())
+        return
+    if args.trained_energy:
+        print(f"{args.model} on focus test utterances: the emphasised candidate louder through the trained Eq. 4 rows:")
+        print(trained_energy(args.corpus, args.results, meta, args.cache, args.model).round(2).to_string())
         return
     if args.text_zeroed:
         mixes = tuple(float(w) for w in args.mix.split(",") if w)

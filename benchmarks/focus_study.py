@@ -6,8 +6,9 @@ Trains TSIN on SesI of the four-cue corpus (``--cues four_near``: the `focus` ca
 of corpus seed ``--seed`` (1: not the reported corpus, as in docs/TUNING.md) with each named setting (TSIN,
 or the Table V model a setting names) and training seeds 0 .. ``--seeds`` - 1, then prints per setting:
 accuracy per cue (mean over folds x seeds), the alignment's in-span ratio on `focus` utterances (Eq. 4's
-attention inside the emphasised words' true spans over a uniform spread; all words of every `focus` test
-utterance), and each setting minus the first one on the same test utterances with a paired 95 % t interval
+attention inside the words' true spans over a uniform spread; all words of every `focus` test utterance;
+one value per training seed; printed first for the `cpu` preset's word-order prior alone, Eq. 4 with every
+score 0), and each setting minus the first one on the same test utterances with a paired 95 % t interval
 over the (fold, seed) units, overall and on `focus` (``--pairs``: any two settings, per cue). Settings with a
 learned window (``align_local``) also print its width at the reported epoch, the median over folds and seeds.
 Folds already trained are reused.
@@ -31,6 +32,7 @@ from compare_runs import per_cue  # noqa: E402  (benchmarks/, this script's fold
 from tsin_nb.core import SPEECH_NORMS, TSINConfig  # noqa: E402
 from tsin_nb.data import load_corpus, make_synthetic_corpus  # noqa: E402
 from tsin_nb.features import build_feature_store  # noqa: E402
+from tsin_nb.model import prior_alignment  # noqa: E402
 from tsin_nb.runs import compare, load_outputs, mean_intervals, run_experiment  # noqa: E402
 from tsin_nb.show import alignment_quality, read_cues, records_from_arrays  # noqa: E402
 
@@ -93,6 +95,22 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "text_drop09": {"text_dropout": 0.9},
     "speech_mean": {"mec_speech": "mean"},  # the frames' mean beside f'
     "speech_mec": {"mec_speech": "mec"},  # the same after their own Eq. 11 block, as the Speech model pools
+    "ctc_noprior": {"align_prior": 0.0, "align_ctc": 1.0},  # the forward-sum loss in place of the prior
+    "ctc_pos8_noprior": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 8},
+    "ctc": {"align_ctc": 1.0},  # beside the prior
+    "pos8_noprior": {"align_prior": 0.0, "align_pos": 8},  # the position score alone, under today's preset
+    "ctcpos_pos8_noprior": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 8, "align_ctc_detach": True},
+    "ctcpos_pos32_noprior": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 32, "align_ctc_detach": True},
+    "ctcpos_pos8_noprior_t2": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 8, "align_ctc_detach": True,
+                               "align_temp": 2.0},
+    "ctcpos_pos8_noprior_t3": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 8, "align_ctc_detach": True,
+                               "align_temp": 3.0},
+    "ctc_pos8_noprior_t2": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 8, "align_temp": 2.0},
+    "ctcpos_pos8_noprior_w8": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 8, "align_ctc_detach": True,
+                               "align_ctc_warmup": 8},
+    "ctc_pos8_noprior_w8": {"align_prior": 0.0, "align_ctc": 1.0, "align_pos": 8, "align_ctc_warmup": 8},
+    "ctc01_pos8_noprior": {"align_prior": 0.0, "align_ctc": 0.1, "align_pos": 8},
+    "ctc03_pos8_noprior": {"align_prior": 0.0, "align_ctc": 0.3, "align_pos": 8},
 }
 
 #: Table V models without Eq. 4's alignment: no in-span ratio to report.
@@ -107,6 +125,19 @@ def _focus_ratio(out: Path, cfg: TSINConfig, store: Any, focus: set[str], varian
         o = load_outputs(out, "SesI", variant, fold)
         records += [r for r in records_from_arrays(o["ids"], o["labels"], o["preds"], o.get("alignments"), None, None,
                                                    store, cfg.speech_stride) if r.utt_id in focus]
+    return float(alignment_quality(records).loc["overall", "ratio"])
+
+
+def _prior_ratio(corpus: Any, out: Path, focus: set[str]) -> float:
+    """The in-span ratio of the ``cpu`` preset's word-order prior alone (Eq. 4 with every score 0) on every `focus`
+    utterance: the hand-set alignment a learned one is compared with (each is a test utterance of one SesI fold)."""
+    cfg = TSINConfig.preset("cpu")
+    store = build_feature_store(corpus, cfg, out / "cache", progress=False)
+    ids = sorted(u for u in focus if u in set(store.ids))
+    r = store.index(ids)
+    prior = prior_alignment(store.speech_mask[r], store.text_mask[r], cfg.speech_stride, cfg.align_prior)
+    labels = store.labels[r].numpy()
+    records = records_from_arrays(ids, labels, labels, prior.numpy(), None, None, store, cfg.speech_stride)
     return float(alignment_quality(records).loc["overall", "ratio"])
 
 
@@ -155,6 +186,8 @@ def main() -> None:
     corpus = load_corpus(root, progress=False)
     folders: dict[str, list[Path]] = {}
     variants = {name: SETTINGS[name].get("variant", "tsin") for name in names}
+    print(f"word-order prior alone (cpu preset's width, every score 0), focus ratio: "
+          f"{_prior_ratio(corpus, out, focus):.2f}", flush=True)
     for name in names:
         base = {"speech_norm": args.speech_norm} if args.speech_norm else {}
         base |= {"mec_pool": args.mec_pool} if args.mec_pool else {}
@@ -174,7 +207,8 @@ def main() -> None:
             row[cue] = f"{m['mean'].iloc[0]:.1f} ± {m['half_width'].iloc[0]:.1f}"
         m = mean_intervals(folders[name], "SesI", [variant])
         row["UA all"] = f"{m['mean'].iloc[0]:.1f} ± {m['half_width'].iloc[0]:.1f}"
-        row["focus ratio (seed 0)"] = round(_focus_ratio(folders[name][0], cfg, store, focus, variant), 2)
+        row["focus ratio (per seed)"] = " / ".join(f"{_focus_ratio(f, cfg, store, focus, variant):.2f}"
+                                                   for f in folders[name])
         if cfg.align_local > 0:  # the learned window's width at the reported epoch, over folds and seeds
             row["width"] = round(_learned_width(folders[name]), 3)
         row["s"] = round(time.perf_counter() - t0)

@@ -154,10 +154,10 @@ def test_every_alignment_switch_is_described_once_for_every_place() -> None:
     """Each align_* field but the prior's fading (said with the prior), and ta_spans, has one entry; a config of the paper says
     none of them, and a config with a switch on gets one phrase per place that names it."""
     fields = {f.name for f in dataclasses.fields(TSINConfig) if f.name.startswith("align_")}
-    assert set(ALIGNMENT_SWITCHES) == fields - {"align_anneal"} | {"ta_spans"}
+    assert set(ALIGNMENT_SWITCHES) == fields - {"align_anneal", "align_ctc_detach", "align_ctc_warmup"} | {"ta_spans"}
     paper = TSINConfig.preset("paper")
     assert all(describe_switches(paper, where) == [] for where in ("title", "diagram", "report"))
-    on = {"align_prior": 0.05, "align_local": 0.1, "align_warp": "both", "align_pos": 4, "align_nce": 0.5,
+    on = {"align_prior": 0.05, "align_local": 0.1, "align_warp": "both", "align_pos": 4, "align_nce": 0.5, "align_ctc": 0.5, "align_temp": 2.0,
           "align_loss": 1.0, "ta_spans": True}
     for name, switch in ALIGNMENT_SWITCHES.items():
         base = paper.replace(align_prior=0.05) if name == "align_warp" else paper  # the clocks move a window
@@ -166,6 +166,8 @@ def test_every_alignment_switch_is_described_once_for_every_place() -> None:
             said, before = describe_switches(cfg, where), describe_switches(base, where)
             assert len(said) - len(before) == (getattr(switch, where) is not None) and all(said)
             assert describe_switches(cfg.to_dict(), where) == said  # a metrics.json config reads the same
+    ctc = describe_switches(paper.replace(align_ctc=1.0, align_pos=4, align_ctc_detach=True, align_ctc_warmup=8), "report")
+    assert any("position score only" in p and "8 epochs first" in p for p in ctc)  # the loss's modifiers are named
     old = {k: v for k, v in TSINConfig.preset("cpu").to_dict().items() if k not in ("align_warp", "align_local")}
     assert describe_switches(old, "report") == describe_switches(TSINConfig.preset("cpu"), "report")  # fields it predates
 
@@ -180,7 +182,7 @@ def _configs() -> dict[str, TSINConfig]:
         "paper": paper,
         "tiny": TSINConfig.preset("tiny"),
         "everything": paper.replace(bidirectional=True, lstm_layers=2, align_prior=0.1, align_anneal=12, align_pos=4,
-                                    align_nce=0.5, si_weights="literal", si_scale="mean", si_pairing="printed",
+                                    align_nce=0.5, align_ctc=0.5, si_weights="literal", si_scale="mean", si_pairing="printed",
                                     speech_pool="mean_std", text_dropout=0.5, speech_norm="utterance",
                                     text_model="sentence-transformers/all-MiniLM-L6-v2", mec_pool="both",
                                     mec_speech="mec"),
@@ -229,6 +231,7 @@ def test_architecture_text_follows_the_config(preset: str) -> None:
     assert ("prior" in text) == (cfg.align_prior > 0)
     assert ("position score" in text) == (cfg.align_pos > 0)
     assert ("word-match" in text) == (cfg.align_nce > 0)
+    assert ("forward-sum" in text) == (cfg.align_ctc > 0)
     assert ("learned σ" in text) == (cfg.align_local > 0)
     assert ("faded" in text) == (cfg.align_anneal > 0)
     assert ("learned clock" in text) == (cfg.align_warp != "none")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def test_alignment_loss_pulls_attention_into_the_spans() -> None:
 
 @pytest.mark.parametrize("bad", [{"text_dropout": 1.0}, {"classifier_dropout": -0.1}, {"si_scale": "max"},
                                  {"speech_norm": "global"}, {"align_loss": -1.0}, {"trim_db": -3.0},
-                                 {"align_nce": -0.5}, {"mec_pool": "max"}])
+                                 {"align_nce": -0.5}, {"align_ctc": -1.0}, {"mec_pool": "max"}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         TSINConfig.preset("cpu", **bad)
@@ -129,6 +130,58 @@ def test_word_match_loss_is_trained_and_needs_no_timings() -> None:
     assert off.history[0]["train_loss"] != pytest.approx(fit(_model(cfg.replace(align_nce=1.0), "tsin"), store, FOLD,
                                                                cfg.replace(align_nce=1.0), progress=False,
                                                                log=None).history[0]["train_loss"])
+
+
+def test_forward_sum_loss_is_trained_and_needs_no_timings() -> None:
+    """align_ctc: fit adds the forward-sum loss (the words' order only, no timings) and training lowers it."""
+    cfg = CFG.replace(epochs=6, lr=3e-2, align_prior=0.0)
+    store = make_store(cfg)  # no word timings at all
+    rows = store.index(FOLD.train)
+
+    def loss_of(model: torch.nn.Module) -> float:
+        model.eval()
+        with torch.no_grad():
+            return model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows]
+                         ).forward_sum.item()
+
+    set_seed(0)
+    model = _model(cfg.replace(align_ctc=1.0), "tsin")
+    before = loss_of(model)
+    on = fit(model, store, FOLD, cfg.replace(align_ctc=1.0), progress=False, log=None)
+    assert loss_of(model) < before - 0.1
+    set_seed(0)
+    off = fit(_model(cfg, "tsin"), store, FOLD, cfg, progress=False, log=None)
+    assert on.history[0]["train_loss"] > off.history[0]["train_loss"]  # the added loss is in what is minimised
+
+
+def test_forward_sum_warmup_trains_the_position_score_before_any_emotion_epoch() -> None:
+    """align_ctc_warmup with align_ctc_detach: before the first emotion epoch only Eq. 3's position score has moved,
+    the forward-sum loss has fallen, and no label was read (shuffled labels give the same warmed-up model)."""
+    cfg = CFG.replace(lr=3e-2, align_prior=0.0, align_ctc=1.0, align_pos=4, align_ctc_detach=True, align_ctc_warmup=4)
+    store = make_store(cfg)
+    rows = store.index(FOLD.train)
+
+    def forward_sum(model: torch.nn.Module) -> float:
+        model.eval()
+        with torch.no_grad():
+            return model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows]
+                         ).forward_sum.item()
+
+    states = []
+    for labels in (store.labels, store.labels[torch.randperm(len(store.labels), generator=torch.Generator().manual_seed(1))]):
+        set_seed(0)
+        model = _model(cfg, "tsin")
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        loss_before = forward_sum(model)
+        shuffled = dataclasses.replace(store, labels=labels)
+        fit(model, shuffled, FOLD, cfg, progress=False, log=None, max_epochs_this_call=0)  # the warm-up, no epoch
+        moved = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}  # buffers: fold statistics
+        assert moved and all(k.startswith("position.") for k in moved)
+        assert forward_sum(model) < loss_before
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    with pytest.raises(ValueError, match="align_ctc_warmup"):
+        CFG.replace(align_ctc_warmup=2)  # a warm-up of nothing
 
 
 def test_alignment_loss_needs_timings() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -20,6 +21,7 @@ from tsin_nb.model import (
     WordMatch,
     build_model,
     count_parameters,
+    forward_sum_loss,
     loss_fn,
     normalize_weights,
     pool_frames,
@@ -145,6 +147,110 @@ def test_align_nce_adds_parameters_only_where_eq3_runs():
         TINY.replace(align_nce=-1.0)
     assert TINY.replace(align_nce=0.0).legacy_dict() == TINY.legacy_dict()  # old results keep their folders
     assert "align_nce" in TINY.replace(align_nce=0.5).legacy_dict()
+
+
+def _paths_by_hand(logp: torch.Tensor, m: int) -> float:
+    """log of the sum over every frame labelling (blank 0, word j = j + 1) that collapses to 1..m."""
+    n, c = logp.shape
+    total = []
+    for labels in itertools.product(range(c), repeat=n):
+        collapsed = [k for i, k in enumerate(labels) if k != 0 and (i == 0 or labels[i - 1] != k)]
+        if collapsed == list(range(1, m + 1)):
+            total.append(sum(logp[i, k].item() for i, k in enumerate(labels)))
+    return float(torch.logsumexp(torch.tensor(total, dtype=torch.float64), dim=0)) if total else -math.inf
+
+
+def test_forward_sum_loss_against_every_path_by_hand():
+    """align_ctc: -log of the summed probability of every monotonic path through words 1..m, / m, mean over utterances."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 6, dtype=torch.float64) * 2  # (B, M, N)
+    S_mask, T_mask = prefix_mask([5, 4], 6), prefix_mask([3, 2], 3)
+    by_hand = []
+    for b, (n, m) in enumerate([(5, 3), (4, 2)]):
+        x = torch.cat([torch.full((n, 1), -1.0, dtype=torch.float64), logits[b, :m, :n].T], dim=1)  # (n, 1 + m)
+        by_hand.append(-_paths_by_hand(torch.log_softmax(x, dim=1), m) / m)
+    loss = forward_sum_loss(logits, S_mask, T_mask)
+    assert loss.item() == pytest.approx(sum(by_hand) / 2, rel=1e-5)
+    # padded frames and words change nothing, whatever their scores
+    bumped = logits.clone()
+    bumped[0, :, 5] = 50.0
+    bumped[1, 2, :] = 50.0
+    bumped[1, :, 4:] = -50.0
+    assert forward_sum_loss(bumped, S_mask, T_mask).item() == pytest.approx(loss.item(), rel=1e-6)
+    # fewer frames than words: no path, no loss (and no NaN)
+    assert forward_sum_loss(logits[:1], prefix_mask([2], 6), prefix_mask([3], 3)).item() == 0.0
+
+
+def test_forward_sum_gradient_from_uniform_scores_follows_word_order():
+    """From equal scores every path is as likely: the first step already gives each frame its share of the words, in order."""
+    n, m = 12, 3
+    logits = torch.zeros(1, m, n, requires_grad=True)
+    forward_sum_loss(logits, prefix_mask([n], n), prefix_mask([m], m)).backward()
+    favoured = (-logits.grad[0]).argmax(dim=0)  # (N,): the word each frame's score is pushed towards
+    assert favoured[0] == 0 and favoured[-1] == m - 1
+    assert (favoured[1:] >= favoured[:-1]).all()  # in order
+    assert set(favoured.tolist()) == set(range(m))  # every word gets frames
+
+
+def test_align_ctc_gives_a_loss_only_where_eq3_runs():
+    cfg = TINY.replace(align_ctc=0.5)
+    s, t = torch.randn(2, cfg.n_frames, cfg.speech_dim), torch.randn(2, cfg.n_words, cfg.text_dim)
+    masks = prefix_mask([40, 20], cfg.n_frames), prefix_mask([8, 3], cfg.n_words)
+    for variant in ("tsin", "no_si"):
+        torch.manual_seed(0)
+        model = build_model(cfg, variant)
+        torch.manual_seed(0)
+        plain = build_model(TINY, variant)
+        assert count_parameters(model) == count_parameters(plain)  # a loss, not a module
+        out = model(s, masks[0], t, masks[1])
+        assert out.forward_sum is not None and out.forward_sum.dim() == 0 and out.forward_sum.item() > 0
+        assert torch.equal(out.logits, plain(s, masks[0], t, masks[1]).logits)  # the forward pass is unchanged
+    for variant in ("no_ta", "speech", "text"):
+        model = build_model(cfg, variant)
+        assert model(s, masks[0], t, masks[1]).forward_sum is None
+    with pytest.raises(ValueError, match="align_ctc"):
+        TINY.replace(align_ctc=-1.0)
+    assert TINY.replace(align_ctc=0.0).legacy_dict() == TINY.legacy_dict()  # old results keep their folders
+    assert "align_ctc" in TINY.replace(align_ctc=0.5).legacy_dict()
+
+
+def test_align_ctc_detach_trains_the_position_score_only():
+    """align_ctc_detach: the forward-sum loss reaches Eq. 3's position score, never the encoders; the value is unchanged."""
+    s, t = torch.randn(2, TINY.n_frames, TINY.speech_dim), torch.randn(2, TINY.n_words, TINY.text_dim)
+    masks = prefix_mask([40, 20], TINY.n_frames), prefix_mask([8, 3], TINY.n_words)
+    losses = {}
+    for detach in (False, True):
+        torch.manual_seed(0)
+        model = build_model(TINY.replace(align_ctc=1.0, align_pos=4, align_ctc_detach=detach), "tsin")
+        out = model(s, masks[0], t, masks[1])
+        out.forward_sum.backward()
+        losses[detach] = out.forward_sum.item()
+        reached = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+        assert any(name.startswith("position.") for name in reached)
+        assert any(name.startswith(("speech_encoder.", "text_encoder.")) for name in reached) is not detach
+    assert losses[True] == pytest.approx(losses[False], rel=1e-6)
+    with pytest.raises(ValueError, match="align_ctc_detach"):
+        TINY.replace(align_ctc=1.0, align_ctc_detach=True)  # no position score to train
+
+
+def test_align_temp_softens_eq4_and_leaves_the_forward_sum_loss_as_it_was():
+    """align_temp: Eq. 4 = softmax(logits / temperature); the forward-sum loss reads the undivided logits."""
+    torch.manual_seed(0)
+    S, T = torch.randn(2, 9, 6), torch.randn(2, 4, 6)
+    S_mask, T_mask = prefix_mask([9, 5], 9), prefix_mask([4, 2], 4)
+    _, plain, logits = temporal_alignment(S, S_mask, T, T_mask, 0.1, return_logits=True)
+    _, soft, logits_t = temporal_alignment(S, S_mask, T, T_mask, 0.1, return_logits=True, temperature=3.0)
+    assert torch.equal(logits, logits_t)
+    expected = torch.softmax((logits / 3.0).masked_fill(~S_mask[:, None, :], float("-inf")), dim=-1)
+    assert torch.allclose(soft, expected * T_mask[:, :, None], atol=1e-6)
+
+    def entropy(a: torch.Tensor) -> torch.Tensor:
+        return -(a * a.clamp(min=1e-12).log()).sum(-1)[T_mask]
+    assert (entropy(soft) > entropy(plain)).all()  # every real word spreads its attention wider
+    assert soft[1, 2:].abs().sum() == 0 and soft[1, :, 5:].abs().sum() == 0  # padding stays at 0
+    with pytest.raises(ValueError, match="align_temp"):
+        TINY.replace(align_temp=0.0)
+    assert TINY.replace(align_temp=1.0).legacy_dict() == TINY.legacy_dict()
 
 
 @pytest.mark.parametrize("si_pairing", ["prose", "printed"])

@@ -37,6 +37,7 @@ PROTOCOLS: tuple[str, ...] = ("SesI", "SpkI", "SpkD")
 RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "si_weights"}
 #: Fields added since results were first written, with the value that behaves as before they existed.
 ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0,
+                                 "align_ctc": 0.0, "align_ctc_detach": False, "align_ctc_warmup": 0, "align_temp": 1.0,
                                  "align_warp": "none", "ta_spans": False, "mec_pool": "mean",
                                  "mec_speech": "none"}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
@@ -93,6 +94,10 @@ class TSINConfig:
     align_loss: float = 0.0  # paper: none; > 0 adds a loss pulling Eq. 4 rows into the true word spans
     align_pos: int = 0  # paper: none; > 0 adds a learned score on relative positions (that many frequencies) to Eq. 3
     align_nce: float = 0.0  # paper: none; > 0 adds a loss (no timings) asking each word's Eq. 5 context to pick out its own word
+    align_ctc: float = 0.0  # paper: none; > 0 adds a forward-sum (CTC) loss (no timings) asking Eq. 3's scores for a monotonic path through the words in order
+    align_ctc_detach: bool = False  # paper: none; True stops align_ctc's gradient at Eq. 3's inputs, so it trains align_pos's score only
+    align_ctc_warmup: int = 0  # paper: none; epochs of align_ctc's loss alone (no emotion loss) before the emotion training starts
+    align_temp: float = 1.0  # paper: none (1); Eq. 4's softmax reads its scores divided by this (align_ctc's loss reads them undivided)
     align_local: float = 0.0  # paper: none; > 0 adds align_prior's diagonal window with a learned width, starting at this
     align_anneal: int = 0  # paper: none; > 0 makes align_prior a training scaffold, its weight falling from 1 to 0 over that many epochs
     align_warp: str = "none"  # paper: none; "frames" / "both" puts the frames (and words) of align_prior's / align_local's window on learned clocks
@@ -115,7 +120,7 @@ class TSINConfig:
             raise ValueError(f"si_pairing must be 'prose' or 'printed', not {self.si_pairing!r}")
         if self.si_scale not in ("sum", "mean"):
             raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
-        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "align_nce", "align_local"):
+        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "align_nce", "align_ctc", "align_local"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         for name in ("classifier_dropout", "text_dropout"):
@@ -123,6 +128,12 @@ class TSINConfig:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)!r}")
         if self.align_prior > 0 and self.align_local > 0:
             raise ValueError("align_prior (a fixed window) and align_local (a learned one) exclude each other; set one to 0")
+        if self.align_ctc_detach and not (self.align_ctc > 0 and self.align_pos > 0):
+            raise ValueError("align_ctc_detach trains the position score alone: it needs align_ctc > 0 and align_pos > 0")
+        if self.align_ctc_warmup < 0 or (self.align_ctc_warmup > 0 and self.align_ctc <= 0):
+            raise ValueError(f"align_ctc_warmup must be >= 0 and needs align_ctc > 0, not {self.align_ctc_warmup!r}")
+        if not self.align_temp > 0:
+            raise ValueError(f"align_temp must be > 0, not {self.align_temp!r}")
         if self.align_pos < 0:
             raise ValueError(f"align_pos must be >= 0, not {self.align_pos!r}")
         if self.align_anneal < 0:

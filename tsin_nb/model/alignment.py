@@ -1,6 +1,6 @@
 """Temporal alignment (Section III-C-1, Eqs. 3-5), the "w/o TA" equal segments, and the optional
 additions beyond the paper that act on Eq. 3 or Eq. 4 (word-order prior, learned window, learned clocks,
-position score, word-match loss).
+position score, word-match loss, forward-sum loss).
 
 Shapes use the letters of :mod:`tsin_nb.model.tsin`: B batch, N speech frames, M words, D model width.
 Masks are boolean, True on real frames or words, and always a prefix of the sequence.
@@ -201,8 +201,9 @@ def speech_context(alpha_prime: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
 def temporal_alignment(
     S: torch.Tensor, S_mask: torch.Tensor, T: torch.Tensor, T_mask: torch.Tensor, prior: float = 0.0,
     position: PositionScore | None = None, window: LocalWindow | None = None,
-    prior_weight: torch.Tensor | None = None, warp: TimeWarp | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    prior_weight: torch.Tensor | None = None, warp: TimeWarp | None = None, return_logits: bool | str = False,
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, ...]:
     """Eqs. 3-5: speech context U (B, M, D) for every word, and the alignment alpha' (B, M, N).
 
     Padding (the paper is silent): padded frames get weight exactly 0, padded words get U = 0
@@ -211,14 +212,27 @@ def temporal_alignment(
     ``window``: an optional :class:`LocalWindow` added to Eq. 4's scores.
     ``prior_weight``: the prior's weight (0-d tensor) while ``cfg.align_anneal`` fades it out (None: 1).
     ``warp``: an optional :class:`TimeWarp` whose learned positions the prior or window use.
+    ``return_logits``: also return what entered Eq. 4's softmax (:func:`alignment_logits`, (B, M, N)), which
+    :func:`forward_sum_loss` reads; ``"detached"``: the same computed from S and T cut from the graph, so that
+    a loss on them trains the learned position score (and windows) but not the encoders.
+    ``temperature``: Eq. 4's softmax reads the logits divided by it (``cfg.align_temp``; 1 is the paper's);
+    the logits returned are undivided.
     """
     alpha = alignment_scores(S, T)  # (B, M, N)
     if position is not None:
         alpha = alpha + position(S_mask, T_mask).to(alpha.dtype)  # (B, M, N)
     positions = warp(S, S_mask, T, T_mask) if warp is not None else None  # (B, N), (B, M)
-    alpha_prime = alignment_weights(alpha, S_mask, T_mask, S.shape[-1], prior, window, prior_weight,
-                                    positions)  # (B, M, N)
+    logits = alignment_logits(alpha, S_mask, T_mask, S.shape[-1], prior, window, prior_weight, positions)  # (B, M, N)
+    read = logits / temperature if temperature != 1.0 else logits  # (B, M, N)
+    alpha_prime = masked_softmax(read, S_mask[:, None, :]) * T_mask[:, :, None].to(logits.dtype)  # (B, M, N): Eq. 4
     U = speech_context(alpha_prime, S)  # (B, M, D)
+    if return_logits == "detached":  # the loss on the logits reaches the position score only, not Eqs. 1-2
+        alpha = alignment_scores(S.detach(), T.detach())  # (B, M, N)
+        if position is not None:
+            alpha = alpha + position(S_mask, T_mask).to(alpha.dtype)  # (B, M, N)
+        logits = alignment_logits(alpha, S_mask, T_mask, S.shape[-1], prior, window, prior_weight, positions)
+    if return_logits:
+        return U, alpha_prime, logits
     return U, alpha_prime
 
 
@@ -254,6 +268,32 @@ def word_match_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if not rows.any():
         return logits.sum() * 0.0
     return -logp[rows].mean()
+
+
+def forward_sum_loss(
+    logits: torch.Tensor, S_mask: torch.Tensor, T_mask: torch.Tensor, blank: float = -1.0
+) -> torch.Tensor:
+    """The forward-sum alignment loss on Eq. 4's logits (``cfg.align_ctc``): -log P(words 1..m read in order).
+
+    Read frame by frame, the same scores that Eq. 4 normalises over frames give each real frame a distribution
+    over the real words of its utterance, plus a "blank" of fixed logit ``blank`` (a frame between words, or
+    one whose word is unclear). Connectionist temporal classification sums, over every monotonic path that
+    visits words 1, 2, ..., m in order, the product of the frames' probabilities; the loss is minus its
+    log, divided by m, averaged over utterances. It needs the transcript's word order only, never a timing: it
+    is the unsupervised text-to-speech alignment objective of Badlani et al. ("One TTS Alignment to Rule Them
+    All", ICASSP 2022), here on Eq. 3's scores. From uniform scores every path is equally likely, so the first
+    gradient already favours each word's share of the utterance in order, and where the frames tell words
+    apart the scores can learn the true boundaries. Utterances with fewer real frames than words have no path
+    and add 0. Not in the paper. (B, M, N), (B, N), (B, M) -> ().
+    """
+    S_mask, T_mask = S_mask.bool(), T_mask.bool()
+    B, M, N = logits.shape
+    x = logits.float().transpose(1, 2).masked_fill(~T_mask[:, None, :], -1e4)  # (B, N, M): padded words never
+    x = torch.cat([torch.full((B, N, 1), float(blank), dtype=x.dtype, device=x.device), x], dim=-1)  # (B, N, 1 + M)
+    log_probs = torch.log_softmax(x, dim=-1).transpose(0, 1)  # (N, B, 1 + M)
+    targets = torch.arange(1, M + 1, device=logits.device).expand(B, M)  # (B, M): word j is class j + 1
+    return nn.functional.ctc_loss(log_probs, targets, S_mask.sum(dim=1), T_mask.sum(dim=1), blank=0,
+                                  reduction="mean", zero_infinity=True)
 
 
 def uniform_alignment(

@@ -27,6 +27,7 @@ from tsin_nb.model.alignment import (
     PositionScore,
     TimeWarp,
     WordMatch,
+    forward_sum_loss,
     span_alignment,
     temporal_alignment,
     uniform_alignment,
@@ -201,6 +202,7 @@ class TSINOutput:
     speech_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to U (w~^t in the prose pairing)
     text_weights: torch.Tensor | None = None  # (B, M): the Eq. 9 weights applied to T (w~^s in the prose pairing)
     word_match: torch.Tensor | None = None  # (B, M, M): :class:`WordMatch` logits when ``cfg.align_nce > 0``
+    forward_sum: torch.Tensor | None = None  # (): the batch's :func:`forward_sum_loss` on Eq. 4's logits, when ``cfg.align_ctc > 0``
 
 
 class TSIN(nn.Module):
@@ -226,6 +228,9 @@ class TSIN(nn.Module):
         self.window = LocalWindow(cfg.align_local) if cfg.align_local > 0 and variant in ("tsin", "no_si") else None
         self.warp = TimeWarp(cfg.d_model, cfg.align_warp == "both") if cfg.align_warp != "none" and variant in ("tsin", "no_si") else None
         self.word_match = WordMatch(cfg.d_model) if cfg.align_nce > 0 and variant in ("tsin", "no_si") else None
+        self.ctc: bool | str = cfg.align_ctc > 0 and variant in ("tsin", "no_si")  # fit adds forward_sum_loss on Eq. 4's logits
+        if self.ctc and cfg.align_ctc_detach:
+            self.ctc = "detached"  # ... whose gradient stops at Eq. 3's inputs: only the position score learns from it
         if cfg.align_anneal > 0 and variant in ("tsin", "no_si"):  # the prior's weight, set by fit every epoch
             self.register_buffer("prior_weight", torch.ones(()))
         else:
@@ -313,6 +318,7 @@ class TSIN(nn.Module):
             logits, emb = self.mec(T, text_mask)  # (B, C), (B, D)
             return TSINOutput(logits, emb)
 
+        forward_sum = None
         if self.needs_spans:
             if spans is None:
                 raise ValueError("cfg.ta_spans makes 'no_ta' read the words' true spans: pass spans (B, M, N)")
@@ -320,8 +326,11 @@ class TSIN(nn.Module):
         elif self.variant == "no_ta":
             U, alignment = uniform_alignment(S, S_mask, text_mask)  # (B, M, D), (B, M, N)
         else:
-            U, alignment = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position, self.window,
-                                              self.prior_weight, self.warp)
+            U, alignment, *rest = temporal_alignment(S, S_mask, T, text_mask, cfg.align_prior, self.position,
+                                                     self.window, self.prior_weight, self.warp, return_logits=self.ctc,
+                                                     temperature=cfg.align_temp)
+            if rest:  # rest[0]: (B, M, N), what entered Eq. 4's softmax
+                forward_sum = forward_sum_loss(rest[0], S_mask, text_mask)  # ()
         match = self.word_match(U, T) if self.word_match is not None else None  # (B, M, M)
         w_speech = w_text = None
         if self.semantic is not None:
@@ -332,7 +341,7 @@ class TSIN(nn.Module):
         if self.mec_speech != "none":  # (B, D): Eq. 1's frames, averaged (after their own block for "mec")
             extra = masked_mean(self.speech_block(S, S_mask) if self.speech_block is not None else S, S_mask)
         logits, emb = self.mec(fused, text_mask, pool, extra)  # (B, C), (B, D')
-        return TSINOutput(logits, emb, alignment, w_speech, w_text, match)
+        return TSINOutput(logits, emb, alignment, w_speech, w_text, match, forward_sum)
 
 
 def build_model(cfg: TSINConfig, variant: str = "tsin") -> TSIN:

@@ -21,6 +21,14 @@ def _steps_ms(cfg: TSINConfig) -> str:
                              else " (every frame)")
 
 
+def _forward_sum(cfg: TSINConfig) -> str:
+    """How ``cfg.align_ctc`` and its modifiers are set, in a few words."""
+    if cfg.align_ctc <= 0:
+        return "none"
+    return (f"weight {cfg.align_ctc:g}" + (", position score only" if cfg.align_ctc_detach else "")
+            + (f", {cfg.align_ctc_warmup} epochs alone first" if cfg.align_ctc_warmup else ""))
+
+
 def _settings(cfg: TSINConfig) -> dict[str, str]:
     """The settings a reader should see, formatted, for one config."""
     return {
@@ -52,6 +60,8 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
                                            "both": "frames and words"}.get(cfg.align_warp, "none"),
         "Eq. 3 learned position score": f"{cfg.align_pos} frequencies" if cfg.align_pos > 0 else "none",
         "Eq. 5 word-match loss": f"weight {cfg.align_nce:g}" if cfg.align_nce > 0 else "none",
+        "Eq. 4 softmax temperature": f"{cfg.align_temp:g}",
+        "Eq. 4 forward-sum loss (words in order, no timings)": _forward_sum(cfg),
         "LSTM": f"{'bi' if cfg.bidirectional else 'uni'}directional, {cfg.lstm_layers} layer(s)",
         "epochs": str(cfg.epochs),
         "batch size": str(cfg.batch_size),

@@ -71,6 +71,21 @@ ALIGNMENT_SWITCHES: dict[str, Switch] = {
         diagram=lambda c: f"+ word-match loss ×{c['align_nce']:g}",
         report=lambda c: f"a word-match loss of weight {c['align_nce']:g} on Eq. 5's speech contexts (beyond the paper)",
     ),
+    "align_ctc": Switch(
+        on=lambda c: c.get("align_ctc", 0) > 0,
+        title=lambda c: "forward-sum loss",
+        diagram=lambda c: f"+ forward-sum loss ×{c['align_ctc']:g}",
+        report=lambda c: f"a forward-sum (CTC) loss of weight {c['align_ctc']:g} on Eq. 4's scores, the words in order"
+                         + (", training the position score only" if c.get("align_ctc_detach") else "")
+                         + (f", alone for {c['align_ctc_warmup']} epochs first" if c.get("align_ctc_warmup") else "")
+                         + " (beyond the paper)",
+    ),
+    "align_temp": Switch(
+        on=lambda c: c.get("align_temp", 1.0) != 1.0,
+        title=lambda c: f"temperature {c['align_temp']:g}",
+        diagram=lambda c: f"+ temperature {c['align_temp']:g}",
+        report=lambda c: f"Eq. 4's softmax at temperature {c['align_temp']:g} (beyond the paper)",
+    ),
     "align_loss": Switch(  # a training loss on the true spans: the run's choices name it, the model's pictures do not
         on=lambda c: c.get("align_loss", 0) > 0,
         title=None,

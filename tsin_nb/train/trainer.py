@@ -319,6 +319,11 @@ def fit(
     log(f"{fold.name} {variant}: {len(idx['train'])} train / {len(idx['val'])} val / {len(idx['test'])} test "
         f"utterances on {dev}")
 
+    warmup_s = 0.0  # beyond the paper: epochs of the forward-sum loss alone first (cfg.align_ctc_warmup)
+    if ck is None and getattr(cfg, "align_ctc_warmup", 0) > 0 and getattr(model, "ctc", False):
+        t0 = time.perf_counter()
+        _ctc_warmup(model, data, idx["train"], cfg, optimizer, generator, dev, stride, kw)
+        warmup_s = time.perf_counter() - t0
     stop = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, start + max_epochs_this_call)
     bar = tqdm(total=cfg.epochs, initial=start, disable=not show_progress(progress), desc=f"{fold.name} {variant}", unit="epoch")
     try:
@@ -341,6 +346,8 @@ def fit(
                     loss = loss + cfg.align_loss * alignment_loss(o.alignment.float(), target)
                 if o.word_match is not None:  # beyond the paper: each word's speech context picks out its word
                     loss = loss + cfg.align_nce * word_match_loss(o.word_match, text_mask)
+                if o.forward_sum is not None:  # beyond the paper: the words, in order, along the frames (no timings)
+                    loss = loss + cfg.align_ctc * o.forward_sum
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -392,7 +399,7 @@ def fit(
         "confusion": confusion(labels, preds),
         "n_test": int(len(labels)),
     }
-    wall = sum(h["time_s"] for h in history) + time.perf_counter() - t0
+    wall = warmup_s + sum(h["time_s"] for h in history) + time.perf_counter() - t0
     log(f"{fold.name} {variant}: test WA {100 * metrics['wa']:.2f} UA {100 * metrics['ua']:.2f} "
         f"(epoch {selected}, select={cfg.select})")
     return FitResult(
@@ -403,6 +410,28 @@ def fit(
         epochs=trained, selected_epoch=selected, finished=trained == cfg.epochs, config=cfg.to_dict(),
         speech_stats=_speech_stats(model),
     )
+
+
+def _ctc_warmup(model: nn.Module, data: tuple[torch.Tensor, ...], train: torch.Tensor, cfg: TSINConfig,
+                optimizer: torch.optim.Optimizer, generator: torch.Generator, dev: torch.device, stride: int,
+                kw: dict[str, Any]) -> None:
+    """``cfg.align_ctc_warmup`` epochs of the forward-sum loss alone, before the first emotion epoch (beyond the paper).
+
+    Eq. 4 then starts the emotion training with the words already placed along the frames, as the word-order
+    prior does from the first step, instead of from a uniform spread. No label is read; the same optimizer
+    continues into the emotion epochs, and no scheduler step or history row is spent on it.
+    """
+    model.train()
+    for _ in range(cfg.align_ctc_warmup):
+        for rows in train_batches(train, cfg.batch_size, generator):
+            speech, speech_mask, text, text_mask, _y = cut_batch(data, rows, dev, stride)
+            with autocast(dev):
+                o = model(speech, speech_mask, text, text_mask, **kw)
+            optimizer.zero_grad(set_to_none=True)
+            (cfg.align_ctc * o.forward_sum.float()).backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
 
 
 def prior_weight_at(epoch: int, anneal: int) -> float:
