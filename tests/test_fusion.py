@@ -132,23 +132,25 @@ def test_word_match_loss_is_trained_and_needs_no_timings() -> None:
                                                                log=None).history[0]["train_loss"])
 
 
+def _forward_sum_of(model: torch.nn.Module, store: FeatureStore, rows: torch.Tensor) -> float:
+    """The model's forward-sum loss (``cfg.align_ctc``) over ``rows`` of the store, in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        return model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows]
+                     ).forward_sum.item()
+
+
 def test_forward_sum_loss_is_trained_and_needs_no_timings() -> None:
     """align_ctc: fit adds the forward-sum loss (the words' order only, no timings) and training lowers it."""
     cfg = CFG.replace(epochs=6, lr=3e-2, align_prior=0.0)
     store = make_store(cfg)  # no word timings at all
     rows = store.index(FOLD.train)
 
-    def loss_of(model: torch.nn.Module) -> float:
-        model.eval()
-        with torch.no_grad():
-            return model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows]
-                         ).forward_sum.item()
-
     set_seed(0)
     model = _model(cfg.replace(align_ctc=1.0), "tsin")
-    before = loss_of(model)
+    before = _forward_sum_of(model, store, rows)
     on = fit(model, store, FOLD, cfg.replace(align_ctc=1.0), progress=False, log=None)
-    assert loss_of(model) < before - 0.1
+    assert _forward_sum_of(model, store, rows) < before - 0.1
     set_seed(0)
     off = fit(_model(cfg, "tsin"), store, FOLD, cfg, progress=False, log=None)
     assert on.history[0]["train_loss"] > off.history[0]["train_loss"]  # the added loss is in what is minimised
@@ -161,23 +163,17 @@ def test_forward_sum_warmup_trains_the_position_score_before_any_emotion_epoch()
     store = make_store(cfg)
     rows = store.index(FOLD.train)
 
-    def forward_sum(model: torch.nn.Module) -> float:
-        model.eval()
-        with torch.no_grad():
-            return model(store.speech[rows], store.speech_mask[rows], store.text[rows], store.text_mask[rows]
-                         ).forward_sum.item()
-
     states = []
     for labels in (store.labels, store.labels[torch.randperm(len(store.labels), generator=torch.Generator().manual_seed(1))]):
         set_seed(0)
         model = _model(cfg, "tsin")
         before = {k: v.detach().clone() for k, v in model.named_parameters()}
-        loss_before = forward_sum(model)
+        loss_before = _forward_sum_of(model, store, rows)
         shuffled = dataclasses.replace(store, labels=labels)
         fit(model, shuffled, FOLD, cfg, progress=False, log=None, max_epochs_this_call=0)  # the warm-up, no epoch
         moved = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}  # buffers: fold statistics
         assert moved and all(k.startswith("position.") for k in moved)
-        assert forward_sum(model) < loss_before
+        assert _forward_sum_of(model, store, rows) < loss_before
         states.append(model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     with pytest.raises(ValueError, match="align_ctc_warmup"):
