@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsin_nb.core import EMOTIONS, TSINConfig, upgrade_config_dict  # noqa: E402
 from tsin_nb.data import load_corpus, read_synthetic_meta  # noqa: E402
 from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
-from tsin_nb.model import build_model  # noqa: E402
+from tsin_nb.model import build_model, pool_frames  # noqa: E402
 from tsin_nb.runs import fold_dirs, load_outputs, mean_intervals  # noqa: E402
 from tsin_nb.show import candidate_energy, word_seen_groups  # noqa: E402
 from tsin_nb.train import span_targets, unweighted_accuracy  # noqa: E402
@@ -102,14 +102,19 @@ def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> 
     return pd.concat([shares, pd.Series({WEIGHT_RATIO: df[WEIGHT_RATIO].median()})])
 
 
+def _fold_config(fold_dir: Path) -> TSINConfig:
+    """The config a finished fold was trained with, read from its metrics.json under today's field names."""
+    fields = {f.name for f in dataclasses.fields(TSINConfig)}
+    saved = upgrade_config_dict(json.loads((fold_dir / "metrics.json").read_text())["config"])
+    return TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items() if k in fields})
+
+
 def _trained_folds(root: Path, results: Path, cache: Path, model_name: str = "tsin"):
     """Each SesI fold of ``results``: its feature store, the model loaded from its checkpoint, the words' spans
     (None unless the model reads them) and the fold's test utterance ids."""
     corpus = load_corpus(root, progress=False)
-    fields = {f.name for f in dataclasses.fields(TSINConfig)}
     for fd in fold_dirs(results, "SesI", model_name):
-        saved = upgrade_config_dict(json.loads((fd / "metrics.json").read_text())["config"])
-        cfg = TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items() if k in fields})
+        cfg = _fold_config(fd)
         store = build_feature_store(corpus, cfg, cache, progress=False)
         model = build_model(config_for_store(cfg, store), model_name).eval()
         spans = span_targets(store, cfg.speech_stride) if model.needs_spans else None  # cfg.ta_spans
@@ -217,20 +222,18 @@ def trained_energy(root: Path, results: list[Path], meta: pd.DataFrame, cache: P
     from scipy.stats import binomtest
 
     corpus = load_corpus(root, progress=False)
-    fields = {f.name for f in dataclasses.fields(TSINConfig)}
+    read: dict[TSINConfig, tuple[Any, torch.Tensor, torch.Tensor]] = {}  # one feature store per config, not per fold
     rows = []
     for res in results:
-        for fd in fold_dirs(res, "SesI", model_name):
-            saved = upgrade_config_dict(json.loads((fd / "metrics.json").read_text())["config"])
-            cfg = TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items() if k in fields})
-            store = build_feature_store(corpus, cfg, cache, progress=False)
-            stride = cfg.speech_stride
-            energy = store.speech.mean(dim=-1)  # (U, N_in)
-            real = store.speech_mask.float()  # (U, N_in)
-            pooled = ((energy * real).reshape(len(store), -1, stride).sum(-1)
-                      / real.reshape(len(store), -1, stride).sum(-1).clamp(min=1))  # (U, N)
-            spans = span_targets(store, stride).float()  # (U, M, N)
-            o = load_outputs(res, "SesI", model_name, fold_dirs(res, "SesI", model_name).index(fd))
+        for fold, fd in enumerate(fold_dirs(res, "SesI", model_name)):
+            cfg = _fold_config(fd)
+            if cfg.replace(seed=0) not in read:
+                store = build_feature_store(corpus, cfg, cache, progress=False)
+                energy = store.speech.mean(dim=-1, keepdim=True)  # (U, N_in, 1)
+                pooled = pool_frames(energy, store.speech_mask.bool(), cfg.speech_stride)[0][..., 0]  # (U, N)
+                read[cfg.replace(seed=0)] = store, pooled, span_targets(store, cfg.speech_stride).float()
+            store, pooled, spans = read[cfg.replace(seed=0)]  # (U, N), (U, M, N)
+            o = load_outputs(res, "SesI", model_name, fold)
             if o.get("alignments") is None:
                 raise ValueError(f"{fd} saved no alignment: {model_name} has no Eq. 4")
             for k, u in enumerate(o["ids"]):

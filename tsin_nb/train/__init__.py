@@ -15,6 +15,7 @@ from tsin_nb.train.metrics import (
     weighted_accuracy,
 )
 from tsin_nb.train.spans import alignment_loss, span_targets
+from tsin_nb.train.steps import prior_weight_at
 from tsin_nb.train.trainer import (
     CHECKPOINT,
     FitResult,
@@ -25,7 +26,6 @@ from tsin_nb.train.trainer import (
     fold_speech_stats,
     load_checkpoint,
     predict,
-    prior_weight_at,
 )
 
 __all__ = [

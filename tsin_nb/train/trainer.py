@@ -37,6 +37,7 @@ from tsin_nb.train.batches import autocast, cut_batch, pad_to, store_tensors, tr
 from tsin_nb.train.checkpoints import load_checkpoint_or_set_aside
 from tsin_nb.train.metrics import confusion, unweighted_accuracy, weighted_accuracy
 from tsin_nb.train.spans import alignment_loss, batch_spans, span_kwargs, span_targets
+from tsin_nb.train.steps import ctc_warmup, optimizer_step, prior_weight_at
 
 CHECKPOINT = "checkpoint.pt"
 #: Config fields that only steer training; the model's own config may differ from ``fit``'s in these.
@@ -322,7 +323,7 @@ def fit(
     warmup_s = 0.0  # beyond the paper: epochs of the forward-sum loss alone first (cfg.align_ctc_warmup)
     if ck is None and getattr(cfg, "align_ctc_warmup", 0) > 0 and getattr(model, "ctc", False):
         t0 = time.perf_counter()
-        _ctc_warmup(model, data, idx["train"], cfg, optimizer, generator, dev, stride, kw)
+        ctc_warmup(model, data, idx["train"], cfg, optimizer, generator, dev, stride, kw)
         warmup_s = time.perf_counter() - t0
     stop = cfg.epochs if max_epochs_this_call is None else min(cfg.epochs, start + max_epochs_this_call)
     bar = tqdm(total=cfg.epochs, initial=start, disable=not show_progress(progress), desc=f"{fold.name} {variant}", unit="epoch")
@@ -348,11 +349,7 @@ def fit(
                     loss = loss + cfg.align_nce * word_match_loss(o.word_match, text_mask)
                 if o.forward_sum is not None:  # beyond the paper: the words, in order, along the frames (no timings)
                     loss = loss + cfg.align_ctc * o.forward_sum
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
+                optimizer_step(model, optimizer, loss, cfg.grad_clip)
                 total += loss.detach() * len(rows)
                 count += len(rows)
             scheduler.step()
@@ -410,36 +407,6 @@ def fit(
         epochs=trained, selected_epoch=selected, finished=trained == cfg.epochs, config=cfg.to_dict(),
         speech_stats=_speech_stats(model),
     )
-
-
-def _ctc_warmup(model: nn.Module, data: tuple[torch.Tensor, ...], train: torch.Tensor, cfg: TSINConfig,
-                optimizer: torch.optim.Optimizer, generator: torch.Generator, dev: torch.device, stride: int,
-                kw: dict[str, Any]) -> None:
-    """``cfg.align_ctc_warmup`` epochs of the forward-sum loss alone, before the first emotion epoch (beyond the paper).
-
-    Eq. 4 then starts the emotion training with the words already placed along the frames, as the word-order
-    prior does from the first step, instead of from a uniform spread. No label is read; the same optimizer
-    continues into the emotion epochs, and no scheduler step or history row is spent on it.
-    """
-    model.train()
-    for _ in range(cfg.align_ctc_warmup):
-        for rows in train_batches(train, cfg.batch_size, generator):
-            speech, speech_mask, text, text_mask, _y = cut_batch(data, rows, dev, stride)
-            with autocast(dev):
-                o = model(speech, speech_mask, text, text_mask, **kw)
-            optimizer.zero_grad(set_to_none=True)
-            (cfg.align_ctc * o.forward_sum.float()).backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-
-
-def prior_weight_at(epoch: int, anneal: int) -> float:
-    """The word-order prior's weight during training epoch ``epoch`` (1-based) when it fades out over ``anneal``
-    epochs: 1 in epoch 1, falling linearly, 0 from epoch ``anneal + 1`` on (``cfg.align_anneal``)."""
-    if anneal <= 0:
-        return 1.0
-    return max(0.0, 1.0 - (epoch - 1) / anneal)
 
 
 def _speech_stats(model: nn.Module) -> dict[str, np.ndarray] | None:
