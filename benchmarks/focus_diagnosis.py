@@ -11,7 +11,8 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    Each session has emotion words of its own, so an unseen word can only be placed by its meaning.
 2. For TSIN on ``focus`` test utterances: the share where the Eq. 9 weight on the text side is larger on the
    emphasised candidate than on the other one, the median ratio of the two weights, and how often the
-   prediction is the other candidate's class.
+   prediction is the other candidate's class; then the same, split by whether each of the two candidates was
+   read in training (:func:`eq9_by_seen`).
 3. ``--fit``: TSIN's accuracy per cue on its own training utterances against its test utterances, fold by fold
    (loads each fold's checkpoint; needs the feature cache the run used, ``--cache``).
 5. ``--text-zeroed``: each cue's test accuracy with every word vector zeroed (what the text dropout does to a
@@ -29,6 +30,9 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    averages more energy than the other's (Wilson interval), how much of each candidate's attention lies inside its
    own true span, and the accuracy where the attention made the emphasised word louder and where not
    (:func:`trained_energy`; all RESULTS pooled, e.g. the three seeds of one ``focus_study.py`` setting).
+7. ``--word-probe``: how much of a deciding word's class its own word vector carries: a logistic regression fitted
+   per SesI fold on the emotion words' vectors outside the test session, scored on the test session's deciding
+   words, seen and unseen (:func:`word_probe`; needs the feature cache, ``--cache``; reads no RESULTS).
 ``--model no_ta`` reads another Table V model with Eqs. 6-9 in 2 and 3 instead of TSIN (its folds also give the
 test sets of 1), e.g. the folders of ``benchmarks/focus_study.py``, which hold one model each.
 """
@@ -100,6 +104,39 @@ def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> 
     df = pd.DataFrame(rows)
     shares = 100 * df.drop(columns=WEIGHT_RATIO).mean()  # % of the utterances
     return pd.concat([shares, pd.Series({WEIGHT_RATIO: df[WEIGHT_RATIO].median()})])
+
+
+def eq9_by_seen(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> pd.DataFrame:
+    """Section 2, split by whether each of the two candidates was read in training (as :func:`seen_table` splits).
+
+    One row per (emphasised candidate seen, other candidate seen): the number of ``focus`` test utterances over all
+    RESULTS, the accuracy, the share predicted as the other candidate's class and the share where the text-side
+    Eq. 9 weight is larger on the emphasised candidate (%). A seen other candidate that wins although Eq. 9 ranks
+    the emphasised one first is a word read from memory outweighing a word read from its meaning.
+    """
+    from tsin_nb.data import DEFAULT_LABEL_MAP, WORD_RE
+
+    words = {u: {w.lower() for w in WORD_RE.findall(str(t))} for u, t in meta["text"].items()}
+    rows = []
+    for res in results:
+        for fold in range(len(fold_dirs(res, "SesI", model))):
+            o = load_outputs(res, "SesI", model, fold)
+            test = set(o["ids"])
+            known = set().union(*(w for u, w in words.items() if u not in test))
+            for k, u in enumerate(o["ids"]):
+                if u not in meta.index or meta.at[u, "cue"] != "focus":
+                    continue
+                s, t = int(meta.at[u, "salient_index"]), int(meta.at[u, "other_index"])
+                w = o.get("text_weights")
+                rows.append({"emphasised seen": str(meta.at[u, "salient_word"]).lower() in known,
+                             "other seen": str(meta.at[u, "other_word"]).lower() in known,
+                             "accuracy": int(o["preds"][k]) == int(o["labels"][k]),
+                             "other candidate's class": EMOTIONS[int(o["preds"][k])]
+                             == DEFAULT_LABEL_MAP[str(meta.at[u, "other_code"])],
+                             "Eq. 9 weight larger on the emphasised": w[k][s] > w[k][t] if w is not None else np.nan})
+    df = pd.DataFrame(rows)
+    out = 100 * df.groupby(["emphasised seen", "other seen"]).mean()
+    return pd.concat([df.groupby(["emphasised seen", "other seen"]).size().rename("n"), out.round(1)], axis=1)
 
 
 def _fold_config(fold_dir: Path) -> TSINConfig:
@@ -263,6 +300,71 @@ def trained_energy(root: Path, results: list[Path], meta: pd.DataFrame, cache: P
     })
 
 
+def word_probe(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
+    """Section 7: how much of an emotion word's class its own word vector carries, read by a linear probe.
+
+    For each SesI fold (one session held out) a logistic regression (the linear baselines' ``LogisticRegressionCV``,
+    its L2 strength chosen by 5-fold cross-validation on the training part) is fitted on the vectors of every emotion word
+    outside the test session, one row per occurrence: the emotion word of a ``text`` or ``both`` utterance with
+    its label, and both candidates of a ``focus`` utterance, each with its own class. It then classifies the
+    test session's deciding words, the emotion word of a ``text`` utterance and the emphasised candidate of a
+    ``focus`` one, split seen / unseen as :func:`tsin_nb.show.word_seen_groups` splits them. The ``focus`` rows
+    are what a model would reach if it found the emphasised word every time and read it as well as the probe
+    does. Accuracy (%) per group: mean and 95 % t half-width over the 5 folds, and pooled over the utterances.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    from tsin_nb.data import DEFAULT_LABEL_MAP
+    from tsin_nb.train import C_GRID
+
+    cfg = TSINConfig.preset("cpu")
+    store = build_feature_store(load_corpus(root, progress=False), cfg, cache, progress=False)
+    pos = {u: i for i, u in enumerate(store.ids)}
+    classes = {e: k for k, e in enumerate(EMOTIONS)}
+    rows = []  # (utt_id, session, word index, word, class, deciding)
+    for u, r in meta.loc[[u for u in meta.index if u in pos]].iterrows():
+        if r["cue"] in ("text", "both"):
+            rows.append((u, r["session"], int(r["salient_index"]), r["emotion_word"], r["label_code"], r["cue"] == "text"))
+        elif r["cue"] == "focus":
+            rows.append((u, r["session"], int(r["salient_index"]), r["salient_word"], r["label_code"], True))
+            rows.append((u, r["session"], int(r["other_index"]), r["other_word"], r["other_code"], False))
+    df = pd.DataFrame(rows, columns=["utt_id", "session", "index", "word", "code", "deciding"])
+    for r in df.itertuples():
+        read = store.words[pos[r.utt_id]][r.index]
+        if read.lower() != str(r.word).lower():
+            raise ValueError(f"{r.utt_id}: word {r.index} of the feature store is {read!r}, the corpus says {r.word!r}")
+    X = np.stack([store.text[pos[r.utt_id], r.index].numpy() for r in df.itertuples()])
+    y = np.array([classes[DEFAULT_LABEL_MAP[str(c)]] for c in df["code"]])
+    per_fold, pooled = [], {}
+    for session in sorted(df["session"].unique()):
+        train = (df["session"] != session).to_numpy()
+        test_ids = set(meta.index[meta["session"] == session]) & set(pos)
+        groups = word_seen_groups(meta, [test_ids])
+        clf = make_pipeline(StandardScaler(), LogisticRegressionCV(  # as the linear baselines (tsin_nb.train.baselines)
+            Cs=list(C_GRID), cv=5, scoring="neg_log_loss", l1_ratios=(0.0,), max_iter=3000, use_legacy_attributes=False))
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            right = clf.fit(X[train], y[train]).predict(X) == y
+        test = df[~train & df["deciding"].to_numpy()]
+        for name, ids in groups.items():
+            hit = right[test.index[test["utt_id"].isin(ids)]]
+            per_fold.append({"group": name, "fold": session, "acc": 100 * hit.mean()})
+            pooled.setdefault(name, []).extend(hit)
+    folds = pd.DataFrame(per_fold)
+    out = []
+    for name, g in folds.groupby("group", sort=False):
+        half = stats.t.ppf(0.975, len(g) - 1) * g["acc"].std(ddof=1) / np.sqrt(len(g))
+        out.append({"group": name, "n": len(pooled[name]), "mean over folds": round(g["acc"].mean(), 1),
+                    "half-width": round(half, 1), "pooled": round(100 * np.mean(pooled[name]), 1)})
+    return pd.DataFrame(out).set_index("group")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
@@ -278,6 +380,8 @@ def main() -> None:
                                               "probabilities, mixed with the text-zeroed ones (e.g. 0.7,0.5,0.3)")
     ap.add_argument("--trained-energy", action="store_true",
                     help="only section 6: the candidates' energy read through the trained Eq. 4 rows (all RESULTS pooled)")
+    ap.add_argument("--word-probe", action="store_true",
+                    help="only section 7: a linear probe's reading of the deciding words from their own vectors")
     args = ap.parse_args()
     meta = read_synthetic_meta(args.corpus)
     if meta is None or "focus" not in set(meta["cue"]):
@@ -287,6 +391,10 @@ def main() -> None:
     if args.energy:
         print("The emphasised candidate louder than the other in the input features (focus utterances):")
         print(energy_table(args.corpus, meta, args.cache).to_string())
+        return
+    if args.word_probe:
+        print("A linear probe on each deciding word's own vector (accuracy %, SesI folds; reads no RESULTS):")
+        print(word_probe(args.corpus, meta, args.cache).to_string())
         return
     if args.trained_energy:
         print(f"{args.model} on focus test utterances: the emphasised candidate louder through the trained Eq. 4 rows:")
@@ -312,6 +420,8 @@ def main() -> None:
     print(seen_table(args.results, meta, variants, args.model).to_string(), "\n", flush=True)
     print(f"{args.model} on focus test utterances (% of them):")
     print(eq9_choice(args.results, meta, args.model).round(1).to_string(), "\n", flush=True)
+    print(f"{args.model} on focus test utterances, by whether each candidate was read in training (%):")
+    print(eq9_by_seen(args.results, meta, args.model).to_string(), "\n", flush=True)
     if args.fit:
         print(f"{args.model} accuracy (%) on training against test utterances, per cue ({args.results[0].name}):")
         print(fit_table(args.corpus, args.results[0], meta, args.cache, args.model).to_string())

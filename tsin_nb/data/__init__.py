@@ -9,6 +9,7 @@ Imports ``tsin_nb.core`` only.
 from tsin_nb.data.audio import AudioError, load_audio, probe_audio
 from tsin_nb.data.corpus import (
     DAMAGED_FILE,
+    DEFAULT_LABEL_MAP,
     EXCLUDED_CODES,
     MANIFEST_COLUMNS,
     CorpusError,
@@ -44,6 +45,7 @@ __all__ = [
     "CUE_SHARES",
     "CorpusError",
     "DAMAGED_FILE",
+    "DEFAULT_LABEL_MAP",
     "DEFAULT_CUES",
     "LEGACY_CUES",
     "DEFAULT_SIZE",

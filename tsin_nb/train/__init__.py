@@ -4,7 +4,7 @@ confusion counts, and the scikit-learn linear baselines on the same folds.
 Imports ``tsin_nb.core``, ``tsin_nb.features`` and ``tsin_nb.model``.
 """
 
-from tsin_nb.train.baselines import baseline_features, fit_linear, speech_statistics, text_statistics
+from tsin_nb.train.baselines import C_GRID, baseline_features, fit_linear, speech_statistics, text_statistics
 from tsin_nb.train.batches import autocast, cut_batch, feature_tensors, pool_once, store_tensors
 from tsin_nb.train.checkpoints import set_aside
 from tsin_nb.train.metrics import (
@@ -29,6 +29,7 @@ from tsin_nb.train.trainer import (
 )
 
 __all__ = [
+    "C_GRID",
     "autocast",
     "baseline_features",
     "first_epoch_of_fit",
