@@ -33,6 +33,9 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
 7. ``--word-probe``: how much of a deciding word's class its own word vector carries: a logistic regression fitted
    per SesI fold on the emotion words' vectors outside the test session, scored on the test session's deciding
    words, seen and unseen (:func:`word_probe`; needs the feature cache, ``--cache``; reads no RESULTS).
+8. ``--mask-candidates``: the ``focus`` test utterances read again with one candidate's input zeroed at test time
+   (the other candidate's word vector, its frames, both, or the emphasised candidate's word vector), split as in 2:
+   where the other candidate's meaning enters the decision (:func:`masked_candidates`; needs ``--cache``).
 ``--model no_ta`` reads another Table V model with Eqs. 6-9 in 2 and 3 instead of TSIN (its folds also give the
 test sets of 1), e.g. the folders of ``benchmarks/focus_study.py``, which hold one model each.
 """
@@ -300,6 +303,60 @@ def trained_energy(root: Path, results: list[Path], meta: pd.DataFrame, cache: P
     })
 
 
+#: Section 8's readings of each ``focus`` test utterance: what is zeroed at test time (nothing, or a candidate's input).
+MASKS = ("as given", "other's word vector", "other's frames", "other's word vector and frames", "emphasised's word vector")
+
+
+def masked_candidates(root: Path, results: list[Path], meta: pd.DataFrame, cache: Path,
+                      model_name: str = "tsin") -> pd.DataFrame:
+    """Section 8: each trained fold's ``focus`` test utterances read again with one candidate's input zeroed.
+
+    The other candidate's word vector (one row of the text), its frames (its true span in the speech, zero being
+    the speaker's mean after the per-speaker standardisation) or both, or the emphasised candidate's word vector.
+    Rows: the groups of :func:`eq9_by_seen` and all; columns: accuracy and the share predicted as the other
+    candidate's class (%) under each reading, all RESULTS pooled. Zeroing a word at test time is a probe of where
+    the other candidate's meaning enters the decision, not a model anyone could run.
+    """
+    from tsin_nb.data import DEFAULT_LABEL_MAP, WORD_RE
+
+    words = {u: {w.lower() for w in WORD_RE.findall(str(t))} for u, t in meta["text"].items()}
+    rows = []
+    for res in results:
+        for _, store, model, spans, test in _trained_folds(root, res, cache, model_name):
+            ids = [u for u in sorted(test) if u in meta.index and meta.at[u, "cue"] == "focus"]
+            known = set().union(*(w for u, w in words.items() if u not in test))
+            r = store.index(ids)
+            emph = [int(meta.at[u, "salient_index"]) for u in ids]
+            other = [int(meta.at[u, "other_index"]) for u in ids]
+            text_o, text_e, speech_o = store.text[r].clone(), store.text[r].clone(), store.speech[r].clone()
+            for k, (i, j, e) in enumerate(zip(r.tolist(), other, emph)):
+                text_o[k, j] = 0.0
+                text_e[k, e] = 0.0
+                if store.word_frames[i] is None:
+                    raise ValueError(f"{store.ids[i]}: no word timings, so its candidate's frames are unknown")
+                a, b = store.word_frames[i][j]
+                speech_o[k, a:b] = 0.0
+            readings = dict(zip(MASKS, ((store.speech[r], store.text[r]), (store.speech[r], text_o), (speech_o, store.text[r]),
+                                        (speech_o, text_o), (store.speech[r], text_e))))
+            kw = {} if spans is None else {"spans": spans[r]}
+            labels = store.labels[r].numpy()
+            for name, (speech, text) in readings.items():
+                with torch.no_grad():
+                    preds = model(speech, store.speech_mask[r], text, store.text_mask[r], **kw).logits.argmax(1).numpy()
+                for k, u in enumerate(ids):
+                    rows.append({"emphasised seen": str(meta.at[u, "salient_word"]).lower() in known,
+                                 "other seen": str(meta.at[u, "other_word"]).lower() in known, "reading": name,
+                                 "right": preds[k] == labels[k],
+                                 "other's class": EMOTIONS[preds[k]] == DEFAULT_LABEL_MAP[str(meta.at[u, "other_code"])]})
+    df = pd.DataFrame(rows)
+    keys = ["emphasised seen", "other seen"]
+    split = df.groupby([*keys, "reading"])[["right", "other's class"]].mean()
+    every = df.groupby("reading")[["right", "other's class"]].mean()
+    every.index = pd.MultiIndex.from_tuples([("all", "all", m) for m in every.index], names=[*keys, "reading"])
+    out = (100 * pd.concat([split, every])).round(1).unstack("reading")
+    return out.reindex(columns=[(c, m) for c in ("right", "other's class") for m in MASKS])
+
+
 def word_probe(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
     """Section 7: how much of an emotion word's class its own word vector carries, read by a linear probe.
 
@@ -380,6 +437,8 @@ def main() -> None:
                                               "probabilities, mixed with the text-zeroed ones (e.g. 0.7,0.5,0.3)")
     ap.add_argument("--trained-energy", action="store_true",
                     help="only section 6: the candidates' energy read through the trained Eq. 4 rows (all RESULTS pooled)")
+    ap.add_argument("--mask-candidates", action="store_true",
+                    help="only section 8: focus test utterances read with one candidate's input zeroed (all RESULTS pooled)")
     ap.add_argument("--word-probe", action="store_true",
                     help="only section 7: a linear probe's reading of the deciding words from their own vectors")
     args = ap.parse_args()
@@ -391,6 +450,10 @@ def main() -> None:
     if args.energy:
         print("The emphasised candidate louder than the other in the input features (focus utterances):")
         print(energy_table(args.corpus, meta, args.cache).to_string())
+        return
+    if args.mask_candidates:
+        print(f"{args.model} on focus test utterances, one candidate's input zeroed at test time (%):")
+        print(masked_candidates(args.corpus, args.results, meta, args.cache, args.model).to_string())
         return
     if args.word_probe:
         print("A linear probe on each deciding word's own vector (accuracy %, SesI folds; reads no RESULTS):")
