@@ -57,11 +57,11 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tsin_nb.core import EMOTIONS, TSINConfig, upgrade_config_dict  # noqa: E402
-from tsin_nb.data import load_corpus, read_synthetic_meta  # noqa: E402
+from tsin_nb.data import DEFAULT_LABEL_MAP, load_corpus, read_synthetic_meta  # noqa: E402
 from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
 from tsin_nb.model import build_model, pool_frames  # noqa: E402
 from tsin_nb.runs import fold_dirs, load_outputs, mean_intervals  # noqa: E402
-from tsin_nb.show import candidate_energy, word_seen_groups  # noqa: E402
+from tsin_nb.show import candidate_energy, known_words, word_seen_groups  # noqa: E402
 from tsin_nb.train import span_targets, unweighted_accuracy  # noqa: E402
 
 #: The four-cue corpus's cues ("text" is the words cue).
@@ -87,6 +87,17 @@ def seen_table(results: list[Path], meta: pd.DataFrame, variants: list[str], mod
 WEIGHT_RATIO = "weight on the emphasised / on the other word, median"
 
 
+def _other_class(meta: pd.DataFrame, u: str) -> str:
+    """The class of a ``focus`` utterance's other candidate in the 4-class set (an excited word reads as ``hap``)."""
+    return DEFAULT_LABEL_MAP[str(meta.at[u, "other_code"])]
+
+
+def _candidates_seen(meta: pd.DataFrame, u: str, known: set[str]) -> dict[str, bool]:
+    """Whether each of ``u``'s two candidates is among the ``known`` words (:func:`tsin_nb.show.known_words`)."""
+    return {"emphasised seen": str(meta.at[u, "salient_word"]).lower() in known,
+            "other seen": str(meta.at[u, "other_word"]).lower() in known}
+
+
 def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> pd.Series:
     rows = []
     for res in results:
@@ -103,7 +114,7 @@ def eq9_choice(results: list[Path], meta: pd.DataFrame, model: str = "tsin") -> 
                 rows.append({"weight on the emphasised word larger": w[s] > w[t],
                              WEIGHT_RATIO: float(w[s] / max(w[t], 1e-12)),
                              "prediction: the emphasised word's class": int(o["preds"][k]) == int(o["labels"][k]),
-                             "prediction: the other word's class": pred == meta.at[u, "other_code"]})
+                             "prediction: the other word's class": pred == _other_class(meta, u)})
     df = pd.DataFrame(rows)
     shares = 100 * df.drop(columns=WEIGHT_RATIO).mean()  # % of the utterances
     return pd.concat([shares, pd.Series({WEIGHT_RATIO: df[WEIGHT_RATIO].median()})])
@@ -117,25 +128,19 @@ def eq9_by_seen(results: list[Path], meta: pd.DataFrame, model: str = "tsin") ->
     Eq. 9 weight is larger on the emphasised candidate (%). A seen other candidate that wins although Eq. 9 ranks
     the emphasised one first is a word read from memory outweighing a word read from its meaning.
     """
-    from tsin_nb.data import DEFAULT_LABEL_MAP, WORD_RE
-
-    words = {u: {w.lower() for w in WORD_RE.findall(str(t))} for u, t in meta["text"].items()}
     rows = []
     for res in results:
         for fold in range(len(fold_dirs(res, "SesI", model))):
             o = load_outputs(res, "SesI", model, fold)
-            test = set(o["ids"])
-            known = set().union(*(w for u, w in words.items() if u not in test))
+            known = known_words(meta, set(o["ids"]))
+            w = o.get("text_weights")
             for k, u in enumerate(o["ids"]):
                 if u not in meta.index or meta.at[u, "cue"] != "focus":
                     continue
                 s, t = int(meta.at[u, "salient_index"]), int(meta.at[u, "other_index"])
-                w = o.get("text_weights")
-                rows.append({"emphasised seen": str(meta.at[u, "salient_word"]).lower() in known,
-                             "other seen": str(meta.at[u, "other_word"]).lower() in known,
+                rows.append({**_candidates_seen(meta, u, known),
                              "accuracy": int(o["preds"][k]) == int(o["labels"][k]),
-                             "other candidate's class": EMOTIONS[int(o["preds"][k])]
-                             == DEFAULT_LABEL_MAP[str(meta.at[u, "other_code"])],
+                             "other candidate's class": EMOTIONS[int(o["preds"][k])] == _other_class(meta, u),
                              "Eq. 9 weight larger on the emphasised": w[k][s] > w[k][t] if w is not None else np.nan})
     df = pd.DataFrame(rows)
     out = 100 * df.groupby(["emphasised seen", "other seen"]).mean()
@@ -317,14 +322,11 @@ def masked_candidates(root: Path, results: list[Path], meta: pd.DataFrame, cache
     candidate's class (%) under each reading, all RESULTS pooled. Zeroing a word at test time is a probe of where
     the other candidate's meaning enters the decision, not a model anyone could run.
     """
-    from tsin_nb.data import DEFAULT_LABEL_MAP, WORD_RE
-
-    words = {u: {w.lower() for w in WORD_RE.findall(str(t))} for u, t in meta["text"].items()}
     rows = []
     for res in results:
         for _, store, model, spans, test in _trained_folds(root, res, cache, model_name):
             ids = [u for u in sorted(test) if u in meta.index and meta.at[u, "cue"] == "focus"]
-            known = set().union(*(w for u, w in words.items() if u not in test))
+            known = known_words(meta, test)
             r = store.index(ids)
             emph = [int(meta.at[u, "salient_index"]) for u in ids]
             other = [int(meta.at[u, "other_index"]) for u in ids]
@@ -344,10 +346,8 @@ def masked_candidates(root: Path, results: list[Path], meta: pd.DataFrame, cache
                 with torch.no_grad():
                     preds = model(speech, store.speech_mask[r], text, store.text_mask[r], **kw).logits.argmax(1).numpy()
                 for k, u in enumerate(ids):
-                    rows.append({"emphasised seen": str(meta.at[u, "salient_word"]).lower() in known,
-                                 "other seen": str(meta.at[u, "other_word"]).lower() in known, "reading": name,
-                                 "right": preds[k] == labels[k],
-                                 "other's class": EMOTIONS[preds[k]] == DEFAULT_LABEL_MAP[str(meta.at[u, "other_code"])]})
+                    rows.append({**_candidates_seen(meta, u, known), "reading": name, "right": preds[k] == labels[k],
+                                 "other's class": EMOTIONS[preds[k]] == _other_class(meta, u)})
     df = pd.DataFrame(rows)
     keys = ["emphasised seen", "other seen"]
     split = df.groupby([*keys, "reading"])[["right", "other's class"]].mean()
@@ -377,7 +377,6 @@ def word_probe(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    from tsin_nb.data import DEFAULT_LABEL_MAP
     from tsin_nb.train import C_GRID
 
     cfg = TSINConfig.preset("cpu")

@@ -195,8 +195,10 @@ def test_a_corpus_written_before_the_cue_setting_is_a_three_cue_one(tmp_path: Pa
 
 
 def test_seen_word_groups_split_each_test_utterance_once() -> None:
-    """word_seen_groups: a shared synonym is seen, a word only the test session uses is not; nothing lost."""
-    from tsin_nb.show import word_seen_groups
+    """word_seen_groups: a shared synonym is seen, a word only the test session uses is not; nothing lost.
+
+    known_words: what a fold's model read, the words of every utterance outside its test ids."""
+    from tsin_nb.show import known_words, word_seen_groups
 
     by_hand = pd.DataFrame({"cue": ["text", "text", "focus", "voice"],
                             "text": ["I am glad.", "I am Elated!", "Glad, then sad.", "I am fine."],
@@ -204,6 +206,7 @@ def test_seen_word_groups_split_each_test_utterance_once() -> None:
                            index=["a", "b", "c", "d"])
     assert word_seen_groups(by_hand, [{"b", "c"}, {"a", "d"}]) == {
         "words, seen": {"a"}, "words, unseen": {"b"}, "focus, seen": {"c"}}  # "glad" of a trains fold 1; "elated" is new
+    assert known_words(by_hand, {"b", "c"}) == {"i", "am", "glad", "fine"}  # lower case, the test ids' words left out
 
     plan = plan_corpus(1000, 0, cues="four")
     meta = pd.DataFrame([{"cue": u.cue, "text": u.text, "emotion_word": u.emotion_word if u.cue == "text" else "",

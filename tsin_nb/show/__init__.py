@@ -23,6 +23,7 @@ from tsin_nb.show.diagnostics import (
     cue_units,
     embedding_figures,
     embedding_silhouettes,
+    known_words,
     load_predictions,
     plot_cue_accuracy,
     read_cues,
@@ -221,4 +222,4 @@ from tsin_nb.show.switches import ALIGNMENT_SWITCHES, describe_switches  # noqa:
 __all__ += ["attention_title", "ALIGNMENT_SWITCHES", "describe_switches"]
 __all__ += ["ALIGNED_ROW", "NO_PRIOR_ROW", "PRIOR_ONLY_ROW", "AlignmentRows", "Example", "cue_examples", "cue_study",
             "embedding_figures", "misplaced_text", "pick_example", "plot_alignment_record", "silhouette_summary",
-            "summed_confusions", "word_seen_groups"]
+            "summed_confusions", "word_seen_groups", "known_words"]

@@ -75,6 +75,18 @@ def cue_ids(cues: pd.DataFrame) -> dict[str, set[str]]:
     return {name: s for name, s in ids.items() if s}
 
 
+def known_words(meta: pd.DataFrame, test: set[str]) -> set[str]:
+    """The words (lower case) of every utterance of ``meta`` outside ``test``: what a fold's model has read.
+
+    ``meta``: :func:`tsin_nb.data.read_synthetic_meta` (indexed by ``utt_id``, with ``text``); ``test``: the fold's
+    test ids. Training and validation utterances both count.
+    """
+    from tsin_nb.data import WORD_RE
+
+    test = {str(u) for u in test}
+    return {w.lower() for u, t in meta["text"].items() if u not in test for w in WORD_RE.findall(str(t))}
+
+
 def word_seen_groups(meta: pd.DataFrame, test_sets: Sequence[set[str]]) -> dict[str, set[str]]:
     """Test utterances of the ``text`` and ``focus`` cues split by whether their deciding word was ever read in training.
 
@@ -85,13 +97,10 @@ def word_seen_groups(meta: pd.DataFrame, test_sets: Sequence[set[str]]) -> dict[
     "unseen" otherwise: a word the model can only place by its meaning. Keys: ``"words, seen"``,
     ``"words, unseen"``, ``"focus, seen"``, ``"focus, unseen"``; empty groups are left out.
     """
-    from tsin_nb.data import WORD_RE
-
-    words = {u: {w.lower() for w in WORD_RE.findall(str(t))} for u, t in meta["text"].items()}
     groups: dict[str, set[str]] = {}
     for test in test_sets:
         test = {str(u) for u in test}
-        known = set().union(*(w for u, w in words.items() if u not in test))
+        known = known_words(meta, test)
         for u in sorted(test & set(meta.index)):
             cue = meta.at[u, "cue"]
             word = meta.at[u, "emotion_word"] if cue == "text" else meta.at[u, "salient_word"] if cue == "focus" else ""
