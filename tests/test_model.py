@@ -342,6 +342,30 @@ def test_multi_kernel_block_matches_explicit_conv_and_max():
         assert torch.all(y[b, n:] == 0)
 
 
+@pytest.mark.parametrize("kernels", [(1,), (1, 3), (3,)])
+def test_text_kernels_give_eq2_its_own_kernels(kernels):
+    """Eq. 2 with its own kernels: each t_i reads words i-k//2 .. i+k//2 only; Eq. 11 keeps kernel_sizes."""
+    cfg = TINY.replace(text_kernels=kernels)
+    model = build_model(cfg, "tsin")
+    assert [c.kernel_size[0] for c in model.text_encoder.block.convs] == list(kernels)
+    assert [c.kernel_size[0] for c in model.mec.block.convs] == list(TINY.kernel_sizes)
+    enc = model.text_encoder.double()
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(1, 8, cfg.text_dim, generator=g, dtype=torch.float64)
+    mask = torch.ones(1, 8, dtype=torch.bool)
+    changed = x.clone()
+    changed[0, 5] += 1.0  # word 5's vector changes
+    diff = (enc(changed, mask) - enc(x, mask)).abs().amax(-1)[0]  # (M,): which t_i moved
+    reach = max(kernels) // 2
+    assert torch.all(diff[[i for i in range(8) if abs(i - 5) > reach]] == 0)
+    assert diff[5] > 0
+    assert TSINConfig(**{**cfg.to_dict(), "kernel_sizes": tuple(cfg.kernel_sizes)}) == cfg  # read back from JSON
+    assert TINY.replace(text_kernels=()).legacy_dict() == TINY.legacy_dict()  # old results keep their folders
+    assert "text_kernels" in cfg.legacy_dict()
+    with pytest.raises(ValueError, match="text_kernels"):
+        TINY.replace(text_kernels=(2,))
+
+
 def test_mec_matches_direct_computation():
     cfg = TINY  # C = 4 emotions
     set_seed(6)

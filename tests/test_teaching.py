@@ -216,6 +216,12 @@ def test_paper_vs_run_marks_what_this_run_changes() -> None:
         choices = " ".join(report.config_choices(TSINConfig.preset("cpu", mec_speech=how).to_dict()))
         assert "Eq. 1's frame outputs" in choices and ("own Eq. 11 block" in choices) == (how == "mec")
     assert "Eq. 1's frame outputs" not in " ".join(report.config_choices(TSINConfig.preset("cpu").to_dict()))
+    row = "Eq. 2 kernels"  # the paper's 1, 3, 5 unless text_kernels says otherwise, in the table and the README's list
+    assert paper.loc[row, "this run"] == paper.loc[row, "paper"] == "1, 3, 5" and paper.loc[row, "differs"] == ""
+    assert cpu.loc[row, "this run"] == "1" and cpu.loc[row, "differs"] == "yes"
+    assert "Eq. 2 with kernel 1 alone" in " ".join(report.config_choices(TSINConfig.preset("cpu").to_dict()))
+    assert not any("Eq. 2" in c for c in report.config_choices(TSINConfig.preset("cpu", text_kernels=(1, 3, 5)).to_dict()))
+    assert "Eq. 2 with kernels 1, 3 (beyond" in " ".join(report.config_choices(TSINConfig(text_kernels=(1, 3)).to_dict()))
     with pytest.raises(ValueError, match="unknown settings"):
         paper_vs_run(TSINConfig(), only=["no such row"])
 

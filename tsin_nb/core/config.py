@@ -39,7 +39,7 @@ RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "s
 ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0,
                                  "align_ctc": 0.0, "align_ctc_detach": False, "align_ctc_warmup": 0, "align_temp": 1.0,
                                  "align_warp": "none", "ta_spans": False, "mec_pool": "mean",
-                                 "mec_speech": "none"}
+                                 "mec_speech": "none", "text_kernels": []}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -103,6 +103,7 @@ class TSINConfig:
     align_warp: str = "none"  # paper: none; "frames" / "both" puts the frames (and words) of align_prior's / align_local's window on learned clocks
     ta_spans: bool = False  # paper: none; True makes "w/o TA" pool each word's true span (word timings), not an equal segment
     mec_pool: str = "mean"  # paper: Eq. 11's f_mean over words; "si" weighs each word by the Eq. 9 weight on its meaning (T), "both" concatenates the two
+    text_kernels: tuple[int, ...] = ()  # paper: Eq. 2 has kernels 1, 3, 5 (empty: kernel_sizes); non-empty: Eq. 2's own ((1,): each word's vector alone)
     mec_speech: str = "none"  # paper: none; "mean" puts Eq. 1's frame outputs, averaged, beside f' (fused variants), "mec" the same after their own Eq. 11 block
 
     def __post_init__(self) -> None:
@@ -148,6 +149,9 @@ class TSINConfig:
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
         if any(k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"kernel_sizes must be odd so lengths are kept, got {self.kernel_sizes}")
+        object.__setattr__(self, "text_kernels", tuple(self.text_kernels))  # a config read from JSON holds a list
+        if any(not isinstance(k, int) or k < 1 or k % 2 == 0 for k in self.text_kernels):
+            raise ValueError(f"text_kernels must be positive odd sizes so lengths are kept, got {self.text_kernels}")
         if self.speech_stride < 1 or self.n_frames % self.speech_stride:
             raise ValueError(f"speech_stride={self.speech_stride} must divide n_frames={self.n_frames}")
 
@@ -174,6 +178,7 @@ class TSINConfig:
         """Plain JSON-able dict (tuples become lists)."""
         d = dataclasses.asdict(self)
         d["kernel_sizes"] = list(self.kernel_sizes)
+        d["text_kernels"] = list(self.text_kernels)
         return d
 
     def to_json(self) -> str:
@@ -202,7 +207,7 @@ class TSINConfig:
                 n_words=32, text_dim=384, d_model=48, d_fusion=48, speech_stride=10,
                 epochs=24, batch_size=64, lr=3e-3, lr_step=16, classifier_dropout=0.1, si_scale="mean", text_dropout=0.7,
                 trim_db=40.0, speech_pool="mean_std", align_prior=0.05, si_pairing="printed", speech_norm="speaker",
-                mec_pool="both",
+                mec_pool="both", text_kernels=(1,),
             )
         elif name == "tiny":
             cfg = base.replace(

@@ -204,11 +204,16 @@ class MultiKernelBlock(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """Eq. 2: T = f_max(C1D_k(Q)); the convolutions map E to d directly."""
+    """Eq. 2: T = f_max(C1D_k(Q)); the convolutions map E to d directly.
+
+    The kernels are ``cfg.text_kernels`` when set, else ``cfg.kernel_sizes`` (Eq. 2 as printed, 1, 3, 5). With
+    ``(1,)`` each t_i is a linear map of word i's own vector: contextual vectors (BERT, MiniLM) already carry their
+    sentence, and the wider kernels add the neighbours' vectors, other emotion words included, to each word.
+    """
 
     def __init__(self, cfg: TSINConfig) -> None:
         super().__init__()
-        self.block = MultiKernelBlock(cfg.text_dim, cfg.d_model, cfg.kernel_sizes)
+        self.block = MultiKernelBlock(cfg.text_dim, cfg.d_model, cfg.text_kernels or cfg.kernel_sizes)
 
     def forward(self, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, M, E), (B, M) -> T (B, M, D)."""

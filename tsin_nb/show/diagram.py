@@ -62,12 +62,13 @@ def architecture_facts(cfg: TSINConfig) -> dict[str, str]:
     m = "m·" if cfg.si_scale == "mean" else ""
     norm8 = "÷ sum (Eq. 8 literal)" if cfg.si_weights == "literal" else "softmax over words"
     pairing = "Eq. 9 as printed" if cfg.si_pairing == "printed" else "Eq. 9 as in the prose"
+    kernels = cfg.text_kernels or cfg.kernel_sizes
     return {
         "speech": "speech\nlog-Mel + Δ + ΔΔ",
         "pool": pool,
         "lstm": f"STE: {lstm}\n(Eq. 1)" if cfg.lstm_layers == 1 else f"STE: {lstm}\n×{cfg.lstm_layers} (Eq. 1)",
         "words": f"words\n{model}",
-        "conv": "STE: conv k = " + ", ".join(map(str, cfg.kernel_sizes)) + "\n+ max (Eq. 2)",
+        "conv": "STE: conv k = " + ", ".join(map(str, kernels)) + ("\n+ max (Eq. 2)" if len(kernels) > 1 else "\n(Eq. 2)"),
         "ta": "\n".join(ta),
         "si": "SI: re-weight\nwords (Eqs. 6-9)",
         "si_note": f"w̃ᵗ, w̃ˢ (B, M={cfg.n_words}): {norm8}; tanh width A={cfg.d_model}\n"

@@ -78,6 +78,10 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
     if cfg.get("speech_stride", 1) > 1:
         pooled = "their mean and standard deviation" if cfg.get("speech_pool") == "mean_std" else "their mean"
         out.append(f"blocks of {cfg['speech_stride']} frames pooled to {pooled} before the speech LSTM")
+    kernels = list(cfg.get("text_kernels") or cfg.get("kernel_sizes") or ())
+    if kernels and kernels != list(cfg.get("kernel_sizes") or ()):
+        out.append("Eq. 2 with kernel" + ("s " if len(kernels) > 1 else " ") + ", ".join(map(str, kernels))
+                   + (" alone, each word's own vector" if kernels == [1] else "") + " (beyond the paper)")
     if cfg.get("si_scale") == "mean":
         out.append("Eq. 9 with mean-one weights")
     if cfg.get("si_pairing") == "printed":

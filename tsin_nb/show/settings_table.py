@@ -39,6 +39,7 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "leading / trailing silence": f"trimmed below peak - {cfg.trim_db:g} dB" if cfg.trim_db > 0 else "kept",
         "words m": str(cfg.n_words),
         "word vectors (width E)": f"{cfg.text_model} ({cfg.text_dim})",
+        "Eq. 2 kernels": ", ".join(map(str, cfg.text_kernels or cfg.kernel_sizes)),
         "model width d": str(cfg.d_model),
         "fusion width d'": str(cfg.d_fusion),
         "Eq. 8 normalisation": "divide by the sum" if cfg.si_weights == "literal" else "softmax over words",
@@ -98,7 +99,7 @@ _PAPER_GIVEN = ("word vectors (width E)", "Eq. 8 normalisation", "Eq. 4 prior on
 TOPICS: dict[str, tuple[str, ...]] = {
     "speech": ("speech frames n", "speech step seen by the LSTM (and by Eq. 4)", "Mel bands (features 3 x bands)",
                "speech normalisation", "leading / trailing silence"),
-    "text": ("words m", "word vectors (width E)", "model width d"),
+    "text": ("words m", "word vectors (width E)", "Eq. 2 kernels", "model width d"),
     "training": ("epochs", "batch size", "learning rate", "Adam weight decay", "classifier dropout",
                  "text dropout (whole text, fused variants)", "reported model"),
     "fusion": ("model width d", "fusion width d'", "Eq. 4 prior on word order", "Eq. 3 learned position score",
