@@ -224,8 +224,8 @@ def test_results_of_renamed_and_retired_fields_are_recognised() -> None:
     def digest(cfg: TSINConfig) -> str:
         return hashlib.sha1(json.dumps(cfg.legacy_dict(), sort_keys=True).encode()).hexdigest()[:8]
 
-    # the cpu preset before Eq. 9 as printed, speaker norm and Eq. 11 reading the Eq. 9 weights
-    old_cpu = TSINConfig.preset("cpu", si_pairing="prose", speech_norm="fold", mec_pool="mean")
+    # the cpu preset before Eq. 9 as printed, speaker norm, Eq. 11 reading the Eq. 9 weights and Eq. 2's kernel 1
+    old_cpu = TSINConfig.preset("cpu", si_pairing="prose", speech_norm="fold", mec_pool="mean", text_kernels=())
     assert {"cpu": digest(old_cpu), "paper": digest(TSINConfig.preset("paper")),
             "tiny": digest(TSINConfig.preset("tiny"))} == {"cpu": "1f19b093", "paper": "3e02cfc2", "tiny": "d84c9f2e"}
     assert digest(TSINConfig.preset("cpu")) != "1f19b093"  # a new behaviour, a new folder
