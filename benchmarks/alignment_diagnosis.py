@@ -24,8 +24,6 @@ log-step on pauses, on the emphasised word and on the other words (0 is the prio
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
@@ -37,26 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsin_nb.core import TSINConfig, upgrade_config_dict  # noqa: E402
 from tsin_nb.data import load_corpus  # noqa: E402
-from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
 from tsin_nb.model import alignment as alignment_module  # noqa: E402  (a module object, to watch Eq. 4's input)
-from tsin_nb.model import build_model, loss_fn, prior_alignment  # noqa: E402
+from tsin_nb.model import loss_fn, prior_alignment  # noqa: E402
+from tsin_nb.runs import load_trained_fold  # noqa: E402
 from tsin_nb.show import read_cues  # noqa: E402
 from tsin_nb.train import span_targets  # noqa: E402
-
-
-def load_fold(corpus: pd.DataFrame, fold_dir: Path, cache: Path) -> tuple[TSINConfig, Any, torch.nn.Module]:
-    """The config, feature store and last-checkpoint TSIN (eval mode) of one finished fold."""
-    metrics = json.loads((fold_dir / "metrics.json").read_text())
-    fields = {f.name for f in dataclasses.fields(TSINConfig)}
-    cfg = TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v
-                        for k, v in upgrade_config_dict(metrics["config"]).items() if k in fields})
-    store = build_feature_store(corpus, cfg, cache, progress=False)
-    cfg = config_for_store(cfg, store)
-    model = build_model(cfg, "tsin").eval()
-    model.load_state_dict(torch.load(fold_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["model"])
-    return cfg, store, model
 
 
 def width_pull(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> list[dict[str, Any]]:
@@ -68,7 +52,7 @@ def width_pull(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) ->
     utterances and divided by the number of all of them, so the cues' rows add up to the whole gradient.
     A positive value means gradient descent narrows the window (each word reads more of its own frames).
     """
-    cfg, store, model = load_fold(corpus, fold_dir, cache)
+    cfg, store, model = load_trained_fold(corpus, fold_dir, cache, "tsin")
     if model.window is None:
         raise SystemExit(f"{fold_dir} was not trained with align_local > 0: it has no learned window")
     test = set(pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})["utt_id"])
@@ -101,7 +85,7 @@ def warp_report(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -
     (pause), inside the emphasised word, inside the other words; ``word log-duration vs true``: the correlation
     of the words' learned log-durations with the log of their true lengths (``align_warp="both"``).
     """
-    cfg, store, model = load_fold(corpus, fold_dir, cache)
+    cfg, store, model = load_trained_fold(corpus, fold_dir, cache, "tsin")
     if model.warp is None:
         raise SystemExit(f"{fold_dir} was not trained with align_warp: it has no learned clock")
     meta = pd.read_csv(root / "synthetic_meta.csv", keep_default_na=False, dtype={"utt_id": str}).set_index("utt_id")
@@ -146,7 +130,7 @@ def warp_report(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -
 
 
 def diagnose(corpus: pd.DataFrame, root: Path, fold_dir: Path, cache: Path) -> dict[str, float | str]:
-    cfg, store, model = load_fold(corpus, fold_dir, cache)
+    cfg, store, model = load_trained_fold(corpus, fold_dir, cache, "tsin")
     ids = pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})["utt_id"].tolist()
     meta_path = root / "synthetic_meta.csv"
     if meta_path.is_file():

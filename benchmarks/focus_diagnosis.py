@@ -43,8 +43,6 @@ test sets of 1), e.g. the folders of ``benchmarks/focus_study.py``, which hold o
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,11 +54,11 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsin_nb.core import EMOTIONS, TSINConfig, upgrade_config_dict  # noqa: E402
+from tsin_nb.core import EMOTIONS, TSINConfig  # noqa: E402
 from tsin_nb.data import DEFAULT_LABEL_MAP, load_corpus, read_synthetic_meta  # noqa: E402
-from tsin_nb.features import build_feature_store, config_for_store  # noqa: E402
-from tsin_nb.model import build_model, pool_frames  # noqa: E402
-from tsin_nb.runs import fold_dirs, load_outputs, mean_intervals  # noqa: E402
+from tsin_nb.features import build_feature_store  # noqa: E402
+from tsin_nb.model import pool_frames  # noqa: E402
+from tsin_nb.runs import fold_config, fold_dirs, load_outputs, load_trained_fold, mean_intervals, t_half_width  # noqa: E402
 from tsin_nb.show import candidate_energy, known_words, word_seen_groups  # noqa: E402
 from tsin_nb.train import span_targets, unweighted_accuracy  # noqa: E402
 
@@ -147,23 +145,13 @@ def eq9_by_seen(results: list[Path], meta: pd.DataFrame, model: str = "tsin") ->
     return pd.concat([df.groupby(["emphasised seen", "other seen"]).size().rename("n"), out.round(1)], axis=1)
 
 
-def _fold_config(fold_dir: Path) -> TSINConfig:
-    """The config a finished fold was trained with, read from its metrics.json under today's field names."""
-    fields = {f.name for f in dataclasses.fields(TSINConfig)}
-    saved = upgrade_config_dict(json.loads((fold_dir / "metrics.json").read_text())["config"])
-    return TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items() if k in fields})
-
-
 def _trained_folds(root: Path, results: Path, cache: Path, model_name: str = "tsin"):
     """Each SesI fold of ``results``: its feature store, the model loaded from its checkpoint, the words' spans
     (None unless the model reads them) and the fold's test utterance ids."""
     corpus = load_corpus(root, progress=False)
     for fd in fold_dirs(results, "SesI", model_name):
-        cfg = _fold_config(fd)
-        store = build_feature_store(corpus, cfg, cache, progress=False)
-        model = build_model(config_for_store(cfg, store), model_name).eval()
+        cfg, store, model = load_trained_fold(corpus, fd, cache, model_name)
         spans = span_targets(store, cfg.speech_stride) if model.needs_spans else None  # cfg.ta_spans
-        model.load_state_dict(torch.load(fd / "checkpoint.pt", map_location="cpu", weights_only=True)["model"])
         test = set(pd.read_csv(fd / "predictions.csv", dtype={"utt_id": str})["utt_id"])
         yield fd, store, model, spans, test
 
@@ -231,8 +219,7 @@ def text_zeroed_table(root: Path, results: list[Path], meta: pd.DataFrame, cache
     means, diffs = [], []
     for cue in (*CUES, "all"):
         x = {way: np.array(acc[(cue, way)]) for way in ways}
-        half = stats.t.ppf(0.975, len(x["as given"]) - 1) / np.sqrt(len(x["as given"]))
-        means.append({"cue": cue, **{way: f"{v.mean():.1f} ± {half * v.std(ddof=1):.1f}" for way, v in x.items()}})
+        means.append({"cue": cue, **{way: f"{v.mean():.1f} ± {t_half_width(v):.1f}" for way, v in x.items()}})
         row = {"cue": cue}
         for way in ways[1:]:
             ci = stats.ttest_rel(x[way], x["as given"]).confidence_interval(0.95)
@@ -271,7 +258,7 @@ def trained_energy(root: Path, results: list[Path], meta: pd.DataFrame, cache: P
     rows = []
     for res in results:
         for fold, fd in enumerate(fold_dirs(res, "SesI", model_name)):
-            cfg = _fold_config(fd)
+            cfg = fold_config(fd)
             if cfg.replace(seed=0) not in read:
                 store = build_feature_store(corpus, cfg, cache, progress=False)
                 energy = store.speech.mean(dim=-1, keepdim=True)  # (U, N_in, 1)
@@ -415,7 +402,7 @@ def word_probe(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
     folds = pd.DataFrame(per_fold)
     out = []
     for name, g in folds.groupby("group", sort=False):
-        half = stats.t.ppf(0.975, len(g) - 1) * g["acc"].std(ddof=1) / np.sqrt(len(g))
+        half = t_half_width(g["acc"])
         out.append({"group": name, "n": len(pooled[name]), "mean over folds": round(g["acc"].mean(), 1),
                     "half-width": round(half, 1), "pooled": round(100 * np.mean(pooled[name]), 1)})
     return pd.DataFrame(out).set_index("group")

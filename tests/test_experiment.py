@@ -12,15 +12,18 @@ import pytest
 import torch
 from corpora import write_corpus
 
+from tsin_nb.core import EMOTIONS
 from tsin_nb.runs import (
     PAPER_TABLE_FIVE,
     PAPER_TABLE_ONE,
     PAPER_TABLE_ONE_MEAN,
     STATUS_COLUMNS,
     experiment,
+    fold_config,
     fold_status,
     format_tables,
     load_results,
+    load_trained_fold,
     run_experiment,
     table_five,
     table_one,
@@ -185,6 +188,35 @@ def test_paper_constants_match_the_printed_means() -> None:
         tol = 0.07 if protocol == "SesI" else 0.01
         assert abs(wa - PAPER_TABLE_ONE_MEAN[protocol][0]) < tol and abs(ua - PAPER_TABLE_ONE_MEAN[protocol][1]) < 0.01
         assert PAPER_TABLE_FIVE["tsin"][protocol] == PAPER_TABLE_ONE_MEAN[protocol]
+
+
+def test_a_finished_fold_loads_back_as_it_predicted(finished: tuple[Path, pd.DataFrame], manifest: pd.DataFrame,
+                                                   tmp_path: Path) -> None:
+    """load_trained_fold rebuilds the fold's model from metrics.json and checkpoint.pt: it predicts what the fold wrote."""
+    out, _ = finished
+    fold_dir = out / "SesI" / "tsin" / "Session1"
+    cfg, store, model = load_trained_fold(manifest, fold_dir, tmp_path / "cache")
+    assert not model.training and model.variant == "tsin"  # the variant metrics.json names
+    assert cfg.text_model == "random:16" and cfg.text_dim == 16 and cfg.epochs == 2 and cfg == fold_config(fold_dir).replace(
+        text_dim=cfg.text_dim, n_words=cfg.n_words, n_frames=cfg.n_frames)
+    pred = pd.read_csv(fold_dir / "predictions.csv", dtype={"utt_id": str})
+    r = store.index(pred["utt_id"].tolist())
+    with torch.no_grad():
+        logits = model(store.speech[r], store.speech_mask[r], store.text[r], store.text_mask[r]).logits
+    assert [EMOTIONS[k] for k in logits.argmax(1).tolist()] == pred["pred"].tolist()
+    probs = pred[[c for c in pred.columns if c.startswith("p_")]].to_numpy()
+    assert np.allclose(logits.softmax(1).numpy(), probs, atol=1e-4)
+    # a setting this version no longer has, at a value that behaves otherwise, is refused by name
+    old = tmp_path / "old"
+    old.mkdir()
+    m = json.loads((fold_dir / "metrics.json").read_text())
+    m["config"]["speech_aux"] = 0.5
+    (old / "metrics.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="speech_aux"):
+        fold_config(old)
+    m["config"]["speech_aux"] = 0.0  # retired at the value that behaves as today: read as today's config
+    (old / "metrics.json").write_text(json.dumps(m))
+    assert fold_config(old) == fold_config(fold_dir)
 
 
 def test_format_tables_on_an_empty_folder(tmp_path: Path) -> None:

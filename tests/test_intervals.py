@@ -19,6 +19,7 @@ from tsin_nb.runs import (
     mean_intervals,
     paired_difference,
     paired_units,
+    t_half_width,
 )
 
 FOLDS = ("Session1", "Session2", "Session3")
@@ -191,6 +192,16 @@ def test_mean_intervals_match_a_hand_computed_t_interval(tmp_path: Path) -> None
     some = {f"{fold}_u{i}" for fold in FOLDS for i in range(2)}
     sub = mean_intervals(outs, "SesI", ["tsin"], ids=some, metric="wa").set_index("variant")
     assert sub.loc["tsin", "mean"] == pytest.approx(100.0) and sub.loc["tsin", "half_width"] == pytest.approx(0.0)
+
+
+def test_t_half_width_matches_a_hand_computed_case() -> None:
+    # 70, 74, 78, 82: mean 76, sample sd sqrt(80/3), se sd / 2; t(0.975, 3) = 3.182446305284263
+    se = np.sqrt(80 / 3) / 2
+    assert t_half_width([70.0, 74.0, 78.0, 82.0]) == pytest.approx(3.182446305284263 * se, rel=1e-12)
+    assert t_half_width(np.array([70.0, 74.0, 78.0, 82.0]), confidence=0.9) == pytest.approx(
+        stats.t.ppf(0.95, 3) * se, rel=1e-12)
+    assert t_half_width(pd.Series([5.0, 5.0, 5.0])) == 0.0  # no spread: a point
+    assert np.isnan(t_half_width([5.0])) and np.isnan(t_half_width([]))  # one value has no interval
 
 
 def test_compare_each_is_one_compare_per_variant_that_ran(tmp_path: Path) -> None:

@@ -268,6 +268,19 @@ def compare_each(
     return comparison_table(compare(dirs, protocol, a, b, ids, subset, metric, method) for b in done)
 
 
+def t_half_width(values: Iterable[float], confidence: float = 0.95) -> float:
+    """Half-width of the t interval of the mean of ``values`` (``scipy.stats.t.interval`` with the standard error
+    ``scipy.stats.sem``): the ± of "mean ± half-width". NaN for fewer than two values, 0 when all are equal."""
+    x = np.asarray(list(values), dtype=float)
+    if len(x) < 2:
+        return float("nan")
+    sem = float(stats.sem(x))
+    if sem == 0.0:
+        return 0.0
+    low, high = stats.t.interval(confidence, len(x) - 1, loc=float(x.mean()), scale=sem)
+    return float(high - low) / 2
+
+
 def mean_intervals(
     out_dirs: str | os.PathLike | Sequence[str | os.PathLike],
     protocol: str,
@@ -301,7 +314,6 @@ def mean_intervals(
         if not values:
             continue
         x = np.asarray(values, dtype=float)
-        half = (float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-                if len(x) > 1 else float("nan"))
+        half = t_half_width(x, confidence)
         rows.append({"variant": v, "mean": float(x.mean()), "half_width": half, "n_units": len(x)})
     return pd.DataFrame(rows, columns=["variant", "mean", "half_width", "n_units"])

@@ -5,6 +5,7 @@ Written by :mod:`tsin_nb.runs.experiment` under ``OUT/<protocol>/<variant>/<fold
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -17,7 +18,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tsin_nb.core import BASELINES, PROTOCOLS, VARIANT_LABELS, VARIANTS, safe_fold_dirname
+from tsin_nb.core import (
+    BASELINES,
+    PROTOCOLS,
+    VARIANT_LABELS,
+    VARIANTS,
+    TSINConfig,
+    safe_fold_dirname,
+    upgrade_config_dict,
+)
+from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
+from tsin_nb.model import build_model
+from tsin_nb.train import CHECKPOINT
 
 RESULT_COLUMNS = ["protocol", "variant", "fold", "wa", "ua", "n_test", "wall_s"]
 #: Config fields copied from the feature store (``config_for_store``), not chosen by the run.
@@ -114,6 +126,39 @@ def _finished(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[t
 def fold_dirs(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[Path]:
     """Finished fold folders of one protocol and variant, in fold order."""
     return [d for d, _ in _finished(out_dir, protocol, variant)]
+
+
+def fold_config(fold_dir: str | os.PathLike) -> TSINConfig:
+    """The config a finished fold was trained with, read from its ``metrics.json`` under today's field names.
+
+    A field this version no longer has (retired at a value that behaves otherwise) is a ValueError naming it:
+    today's model could not be what that fold trained.
+    """
+    path = Path(fold_dir) / "metrics.json"
+    saved = upgrade_config_dict(json.loads(path.read_text())["config"])
+    fields = {f.name for f in dataclasses.fields(TSINConfig)}
+    unknown = sorted(set(saved) - fields)
+    if unknown:
+        raise ValueError(f"{path}: the fold was trained with settings this version does not have: {', '.join(unknown)}")
+    return TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items()})
+
+
+def load_trained_fold(corpus: pd.DataFrame, fold_dir: str | os.PathLike, cache: str | os.PathLike,
+                      variant: str | None = None) -> tuple[TSINConfig, FeatureStore, torch.nn.Module]:
+    """The config (widths from the store), feature store and model of one finished deep fold, in eval mode.
+
+    The model holds the weights of the fold's ``checkpoint.pt`` (the last epoch trained); ``variant`` defaults to
+    the one ``metrics.json`` names. ``corpus`` is the manifest the fold was trained on (:func:`tsin_nb.data.load_corpus`).
+    """
+    fold_dir = Path(fold_dir)
+    cfg = fold_config(fold_dir)
+    if variant is None:
+        variant = json.loads((fold_dir / "metrics.json").read_text()).get("variant", "tsin")
+    store = build_feature_store(corpus, cfg, cache, progress=False)
+    cfg = config_for_store(cfg, store)
+    model = build_model(cfg, variant).eval()
+    model.load_state_dict(torch.load(fold_dir / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    return cfg, store, model
 
 
 def load_metrics(out_dir: str | os.PathLike, protocol: str, variant: str) -> list[dict[str, Any]]:
