@@ -91,6 +91,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "no_ta_spans_pool_both": {"variant": "no_ta", "ta_spans": True, "mec_pool": "both"},
     "speech": {"variant": "speech"},  # the speech branch alone (no Eq. 4: no ratio)
     "no_si": {"variant": "no_si"},
+    "text_drop03": {"text_dropout": 0.3},  # under the preset with Eq. 2 kernel 1 (docs/TUNING.md)
     "text_drop05": {"text_dropout": 0.5},  # under today's preset (td05 above was measured under an older one)
     "text_drop09": {"text_dropout": 0.9},
     "speech_mean": {"mec_speech": "mean"},  # the frames' mean beside f'
