@@ -32,7 +32,8 @@ CORPUS is an embedded four-cue corpus folder; each RESULTS folder is one trainin
    (:func:`trained_energy`; all RESULTS pooled, e.g. the three seeds of one ``focus_study.py`` setting).
 7. ``--word-probe``: how much of a deciding word's class its own word vector carries: a logistic regression fitted
    per SesI fold on the emotion words' vectors outside the test session, scored on the test session's deciding
-   words, seen and unseen (:func:`word_probe`; needs the feature cache, ``--cache``; reads no RESULTS).
+   words, seen and unseen (:func:`word_probe`; needs the feature cache, ``--cache``; reads no RESULTS). With
+   ``--eq2``, also the same probe on Eq. 2's output t_i in each RESULTS folder's trained model (one per folder).
 8. ``--mask-candidates``: the ``focus`` test utterances read again with one candidate's input zeroed at test time
    (the other candidate's word vector, its frames, both, or the emphasised candidate's word vector), split as in 2:
    where the other candidate's meaning enters the decision (:func:`masked_candidates`; needs ``--cache``).
@@ -344,7 +345,24 @@ def masked_candidates(root: Path, results: list[Path], meta: pd.DataFrame, cache
     return out.reindex(columns=[(c, m) for c in ("right", "other's class") for m in MASKS])
 
 
-def word_probe(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
+def _eq2_outputs(root: Path, results: Path, cache: Path, model_name: str = "tsin") -> dict[str, tuple[dict[str, int], torch.Tensor]]:
+    """Per test session of ``results``' SesI folds: (utterance id -> row, Eq. 2's output t_i (U, M, D) of that
+    fold's trained model for every utterance of the store)."""
+    corpus = load_corpus(root, progress=False)
+    out = {}
+    for fd in fold_dirs(results, "SesI", model_name):
+        _, store, model = load_trained_fold(corpus, fd, cache, model_name)
+        test = pd.read_csv(fd / "predictions.csv", dtype={"utt_id": str})["utt_id"]
+        session = str(corpus.set_index("utt_id").loc[test.iloc[0], "session"])
+        mask = store.text_mask.bool()
+        with torch.no_grad():
+            T = model.text_encoder(store.text, mask)  # (U, M, D): padded words are zeroed inside
+        out[session] = ({u: i for i, u in enumerate(store.ids)}, T)
+    return out
+
+
+def word_probe(root: Path, meta: pd.DataFrame, cache: Path, results: Path | None = None,
+               model_name: str = "tsin") -> pd.DataFrame:
     """Section 7: how much of an emotion word's class its own word vector carries, read by a linear probe.
 
     For each SesI fold (one session held out) a logistic regression (the linear baselines' ``LogisticRegressionCV``,
@@ -355,6 +373,11 @@ def word_probe(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
     ``focus`` one, split seen / unseen as :func:`tsin_nb.show.word_seen_groups` splits them. The ``focus`` rows
     are what a model would reach if it found the emphasised word every time and read it as well as the probe
     does. Accuracy (%) per group: mean and 95 % t half-width over the 5 folds, and pooled over the utterances.
+
+    ``results`` (a results folder of ``model_name``, e.g. one training seed of ``focus_study.py``): the probe
+    reads each word's t_i, Eq. 2's output in the trained model of the fold that holds out the probe's test
+    session, instead of its word vector. Eq. 2 with kernel 1 is a linear map of the vector, so this can only
+    lose what the vector carries: how much of a new word's class survives into what Eqs. 3-11 read.
     """
     import warnings
 
@@ -384,8 +407,14 @@ def word_probe(root: Path, meta: pd.DataFrame, cache: Path) -> pd.DataFrame:
             raise ValueError(f"{r.utt_id}: word {r.index} of the feature store is {read!r}, the corpus says {r.word!r}")
     X = np.stack([store.text[pos[r.utt_id], r.index].numpy() for r in df.itertuples()])
     y = np.array([classes[DEFAULT_LABEL_MAP[str(c)]] for c in df["code"]])
+    eq2 = None if results is None else _eq2_outputs(root, results, cache, model_name)
     per_fold, pooled = [], {}
     for session in sorted(df["session"].unique()):
+        if eq2 is not None:
+            if str(session) not in eq2:
+                raise ValueError(f"{results} has no finished SesI fold of {model_name} holding out {session}")
+            rows_of, T = eq2[str(session)]
+            X = np.stack([T[rows_of[r.utt_id], r.index].numpy() for r in df.itertuples()])
         train = (df["session"] != session).to_numpy()
         test_ids = set(meta.index[meta["session"] == session]) & set(pos)
         groups = word_seen_groups(meta, [test_ids])
@@ -427,6 +456,8 @@ def main() -> None:
                     help="only section 8: focus test utterances read with one candidate's input zeroed (all RESULTS pooled)")
     ap.add_argument("--word-probe", action="store_true",
                     help="only section 7: a linear probe's reading of the deciding words from their own vectors")
+    ap.add_argument("--eq2", action="store_true",
+                    help="with --word-probe: the same probe on Eq. 2's output in each RESULTS folder's trained folds")
     args = ap.parse_args()
     meta = read_synthetic_meta(args.corpus)
     if meta is None or "focus" not in set(meta["cue"]):
@@ -444,6 +475,10 @@ def main() -> None:
     if args.word_probe:
         print("A linear probe on each deciding word's own vector (accuracy %, SesI folds; reads no RESULTS):")
         print(word_probe(args.corpus, meta, args.cache).to_string())
+        if args.eq2:
+            for res in args.results:
+                print(f"\nThe same probe on Eq. 2's output t_i of {args.model} in {res}:")
+                print(word_probe(args.corpus, meta, args.cache, res, args.model).to_string())
         return
     if args.trained_energy:
         print(f"{args.model} on focus test utterances: the emphasised candidate louder through the trained Eq. 4 rows:")
