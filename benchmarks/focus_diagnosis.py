@@ -345,19 +345,16 @@ def masked_candidates(root: Path, results: list[Path], meta: pd.DataFrame, cache
     return out.reindex(columns=[(c, m) for c in ("right", "other's class") for m in MASKS])
 
 
-def _eq2_outputs(root: Path, results: Path, cache: Path, model_name: str = "tsin") -> dict[str, tuple[dict[str, int], torch.Tensor]]:
+def _eq2_outputs(root: Path, results: Path, meta: pd.DataFrame, cache: Path,
+                 model_name: str = "tsin") -> dict[str, tuple[dict[str, int], torch.Tensor]]:
     """Per test session of ``results``' SesI folds: (utterance id -> row, Eq. 2's output t_i (U, M, D) of that
     fold's trained model for every utterance of the store)."""
-    corpus = load_corpus(root, progress=False)
     out = {}
-    for fd in fold_dirs(results, "SesI", model_name):
-        _, store, model = load_trained_fold(corpus, fd, cache, model_name)
-        test = pd.read_csv(fd / "predictions.csv", dtype={"utt_id": str})["utt_id"]
-        session = str(corpus.set_index("utt_id").loc[test.iloc[0], "session"])
-        mask = store.text_mask.bool()
+    for _, store, model, _, test in _trained_folds(root, results, cache, model_name):
         with torch.no_grad():
-            T = model.text_encoder(store.text, mask)  # (U, M, D): padded words are zeroed inside
-        out[session] = ({u: i for i, u in enumerate(store.ids)}, T)
+            T = model.text_encoder(store.text, store.text_mask.bool())  # (U, M, D): padded words are zeroed inside
+        for session in set(meta.loc[sorted(test), "session"].astype(str)):
+            out[session] = ({u: i for i, u in enumerate(store.ids)}, T)
     return out
 
 
@@ -407,7 +404,7 @@ def word_probe(root: Path, meta: pd.DataFrame, cache: Path, results: Path | None
             raise ValueError(f"{r.utt_id}: word {r.index} of the feature store is {read!r}, the corpus says {r.word!r}")
     X = np.stack([store.text[pos[r.utt_id], r.index].numpy() for r in df.itertuples()])
     y = np.array([classes[DEFAULT_LABEL_MAP[str(c)]] for c in df["code"]])
-    eq2 = None if results is None else _eq2_outputs(root, results, cache, model_name)
+    eq2 = None if results is None else _eq2_outputs(root, results, meta, cache, model_name)
     per_fold, pooled = [], {}
     for session in sorted(df["session"].unique()):
         if eq2 is not None:

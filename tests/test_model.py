@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import pytest
@@ -360,6 +361,7 @@ def test_text_kernels_give_eq2_its_own_kernels(kernels):
     assert torch.all(diff[[i for i in range(8) if abs(i - 5) > reach]] == 0)
     assert diff[5] > 0
     assert TSINConfig(**{**cfg.to_dict(), "kernel_sizes": tuple(cfg.kernel_sizes)}) == cfg  # read back from JSON
+    assert TSINConfig(**json.loads(cfg.to_json())) == cfg  # lists from JSON become tuples
     assert TINY.replace(text_kernels=()).legacy_dict() == TINY.legacy_dict()  # old results keep their folders
     assert "text_kernels" in cfg.legacy_dict()
     with pytest.raises(ValueError, match="text_kernels"):

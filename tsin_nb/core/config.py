@@ -147,9 +147,10 @@ class TSINConfig:
             raise ValueError("align_warp moves the word-order window's positions, so it needs align_prior > 0 or align_local > 0")
         if self.select not in ("last", "val"):
             raise ValueError(f"select must be 'last' or 'val', not {self.select!r}")
+        object.__setattr__(self, "kernel_sizes", tuple(self.kernel_sizes))  # a config read from JSON holds lists
         if any(k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"kernel_sizes must be odd so lengths are kept, got {self.kernel_sizes}")
-        object.__setattr__(self, "text_kernels", tuple(self.text_kernels))  # a config read from JSON holds a list
+        object.__setattr__(self, "text_kernels", tuple(self.text_kernels))
         if any(not isinstance(k, int) or k < 1 or k % 2 == 0 for k in self.text_kernels):
             raise ValueError(f"text_kernels must be positive odd sizes so lengths are kept, got {self.text_kernels}")
         if self.speech_stride < 1 or self.n_frames % self.speech_stride:

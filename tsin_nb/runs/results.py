@@ -135,12 +135,16 @@ def fold_config(fold_dir: str | os.PathLike) -> TSINConfig:
     today's model could not be what that fold trained.
     """
     path = Path(fold_dir) / "metrics.json"
-    saved = upgrade_config_dict(json.loads(path.read_text())["config"])
-    fields = {f.name for f in dataclasses.fields(TSINConfig)}
-    unknown = sorted(set(saved) - fields)
+    return _saved_config(json.loads(path.read_text()), path)
+
+
+def _saved_config(metrics: Mapping[str, Any], path: Path) -> TSINConfig:
+    """:func:`fold_config` of a ``metrics.json`` already read (``path`` names it in the error)."""
+    saved = upgrade_config_dict(metrics["config"])
+    unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(TSINConfig)})
     if unknown:
         raise ValueError(f"{path}: the fold was trained with settings this version does not have: {', '.join(unknown)}")
-    return TSINConfig(**{k: tuple(v) if k == "kernel_sizes" else v for k, v in saved.items()})
+    return TSINConfig(**saved)
 
 
 def load_trained_fold(corpus: pd.DataFrame, fold_dir: str | os.PathLike, cache: str | os.PathLike,
@@ -150,14 +154,13 @@ def load_trained_fold(corpus: pd.DataFrame, fold_dir: str | os.PathLike, cache: 
     The model holds the weights of the fold's ``checkpoint.pt`` (the last epoch trained); ``variant`` defaults to
     the one ``metrics.json`` names. ``corpus`` is the manifest the fold was trained on (:func:`tsin_nb.data.load_corpus`).
     """
-    fold_dir = Path(fold_dir)
-    cfg = fold_config(fold_dir)
-    if variant is None:
-        variant = json.loads((fold_dir / "metrics.json").read_text()).get("variant", "tsin")
+    path = Path(fold_dir) / "metrics.json"
+    metrics = json.loads(path.read_text())
+    cfg = _saved_config(metrics, path)
     store = build_feature_store(corpus, cfg, cache, progress=False)
     cfg = config_for_store(cfg, store)
-    model = build_model(cfg, variant).eval()
-    model.load_state_dict(torch.load(fold_dir / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    model = build_model(cfg, variant or metrics.get("variant", "tsin")).eval()
+    model.load_state_dict(torch.load(path.parent / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
     return cfg, store, model
 
 
