@@ -113,6 +113,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "ctc01_pos8_noprior": {"align_prior": 0.0, "align_ctc": 0.1, "align_pos": 8},
     "ctc03_pos8_noprior": {"align_prior": 0.0, "align_ctc": 0.3, "align_pos": 8},
     "text_k1": {"text_kernels": (1,)},  # Eq. 2 reads each word's own vector: the cpu preset since it was measured
+    "text_noise05": {"text_noise": 0.5},  # Gaussian noise on each word vector in training, half its RMS
+    "text_noise10": {"text_noise": 1.0},
+    "text_noise20": {"text_noise": 2.0},
     "text_k135": {"text_kernels": ()},  # Eq. 2 as printed (kernels 1, 3, 5): the preset before it read each word alone
 }
 

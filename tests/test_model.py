@@ -702,3 +702,35 @@ def test_mec_speech_puts_the_frames_summary_beside_f_prime(variant, how):
     with pytest.raises(ValueError, match="mec_speech"):
         TINY.replace(mec_speech="max")
     assert TINY.replace(mec_speech="none").legacy_dict() == TINY.legacy_dict()  # old results keep their folders
+
+
+def test_text_noise_moves_each_real_word_vector_about_its_own_scale_in_training_only():
+    """text_noise: Gaussian noise of text_noise x each word vector's RMS, added in training; padding stays 0."""
+    cfg = TINY.replace(text_dim=512, text_noise=0.5)
+    model = build_model(cfg, "tsin")
+    seen = []
+    model.text_encoder.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    g = torch.Generator().manual_seed(3)
+    text = torch.randn(4, cfg.n_words, cfg.text_dim, generator=g) * torch.tensor([0.5, 1.0, 2.0, 4.0])[:, None, None]
+    text_mask = prefix_mask([8, 5, 3, 1], cfg.n_words)
+    speech = torch.randn(4, cfg.n_frames, cfg.speech_dim, generator=g)
+    speech_mask = prefix_mask([40, 30, 20, 10], cfg.n_frames)
+    clean = text * text_mask[..., None]
+    model.train()
+    model(speech, speech_mask, text, text_mask)
+    moved = seen[-1] - clean
+    rms = clean.pow(2).mean(-1).sqrt()  # (B, M)
+    ratio = moved.std(-1)[text_mask] / rms[text_mask]  # each real word's noise over its own RMS
+    assert torch.allclose(ratio, torch.full_like(ratio, 0.5), atol=0.1)  # 512 draws per word
+    assert torch.all(seen[-1][~text_mask] == 0)  # padding
+    model.eval()
+    model(speech, speech_mask, text, text_mask)
+    assert torch.equal(seen[-1], clean)  # evaluation reads the vectors as given
+    quiet = build_model(cfg.replace(text_noise=0.0), "tsin").train()
+    quiet.text_encoder.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    quiet(speech, speech_mask, text, text_mask)
+    assert torch.equal(seen[-1], clean)
+    assert TINY.replace(text_noise=0.0).legacy_dict() == TINY.legacy_dict()  # old results keep their folders
+    assert "text_noise" in cfg.legacy_dict()
+    with pytest.raises(ValueError, match="text_noise"):
+        TINY.replace(text_noise=-0.1)

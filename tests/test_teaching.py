@@ -378,3 +378,15 @@ def test_every_note_names_only_the_runs_own_settings() -> None:
         for word in defaults:
             assert word.lower() not in text.lower(), (word, text)
     assert "IEMOCAP_full_release" in notes[5] and "bert-base-uncased" in notes[7]
+
+
+def test_noise_on_the_word_vectors_is_named_where_the_run_describes_itself() -> None:
+    row = "noise on the word vectors (training)"
+    for preset in ("paper", "cpu"):
+        off = paper_vs_run(TSINConfig.preset(preset))
+        assert off.loc[row, "this run"] == "none" and off.loc[row, "differs"] == ""
+        assert "RMS" not in " ".join(report.config_choices(TSINConfig.preset(preset).to_dict()))
+    on = paper_vs_run(TSINConfig.preset("cpu", text_noise=1.0), only=["training"])
+    assert on.loc[row, "this run"] == "Gaussian, 1 x each word vector's RMS" and on.loc[row, "differs"] == "yes"
+    choices = " ".join(report.config_choices(TSINConfig.preset("cpu", text_noise=1.0).to_dict()))
+    assert "Gaussian noise of 1 x each word vector's RMS" in choices

@@ -39,7 +39,7 @@ RENAMED_FIELDS: dict[str, str] = {"dropout": "classifier_dropout", "si_norm": "s
 ADDED_FIELDS: dict[str, Any] = {"si_pairing": "prose", "align_pos": 0, "align_nce": 0.0, "align_local": 0.0, "align_anneal": 0,
                                  "align_ctc": 0.0, "align_ctc_detach": False, "align_ctc_warmup": 0, "align_temp": 1.0,
                                  "align_warp": "none", "ta_spans": False, "mec_pool": "mean",
-                                 "mec_speech": "none", "text_kernels": []}
+                                 "mec_speech": "none", "text_kernels": [], "text_noise": 0.0}
 #: Fields removed (the tuning study measured no gain, or nothing read them), with the value that behaves as today.
 RETIRED_FIELDS: dict[str, Any] = {
     "enc_dropout": 0.0, "word_dropout": 0.0, "speech_aux": 0.0, "d_attn": 0,
@@ -90,6 +90,7 @@ class TSINConfig:
     speech_stride: int = 1  # paper: 1; frames pooled into one step before the speech LSTM
     speech_pool: str = "mean"  # paper: none; how a block of speech_stride frames is pooled: "mean" or "mean_std"
     text_dropout: float = 0.0  # paper: none; share of training utterances whose whole text is zeroed (fused variants)
+    text_noise: float = 0.0  # paper: none; > 0 adds Gaussian noise of this many times each word vector's RMS in training
     align_prior: float = 0.0  # paper: none; > 0 adds a Gaussian log-prior of this width around Eq. 4's diagonal
     align_loss: float = 0.0  # paper: none; > 0 adds a loss pulling Eq. 4 rows into the true word spans
     align_pos: int = 0  # paper: none; > 0 adds a learned score on relative positions (that many frequencies) to Eq. 3
@@ -121,7 +122,8 @@ class TSINConfig:
             raise ValueError(f"si_pairing must be 'prose' or 'printed', not {self.si_pairing!r}")
         if self.si_scale not in ("sum", "mean"):
             raise ValueError(f"si_scale must be 'sum' or 'mean', not {self.si_scale!r}")
-        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "align_nce", "align_ctc", "align_local"):
+        for name in ("grad_clip", "align_loss", "trim_db", "align_prior", "align_nce", "align_ctc", "align_local",
+                     "text_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         for name in ("classifier_dropout", "text_dropout"):

@@ -303,6 +303,9 @@ class TSIN(nn.Module):
             sizes.append(self._check(text, text_mask, cfg.text_dim, "text"))
             text_mask = text_mask.bool()
             text = zero_padded(text, text_mask)  # (B, M, E)
+            if self.training and cfg.text_noise > 0:  # each word's vector moved about its own scale
+                rms = text.pow(2).mean(dim=-1, keepdim=True).sqrt()  # (B, M, 1); 0 on padding
+                text = text + cfg.text_noise * rms * torch.randn_like(text)  # (B, M, E)
             if self.training and cfg.text_dropout > 0 and self.uses_speech:  # the speech alone must decide
                 keep = torch.rand(text.shape[0], device=text.device) >= cfg.text_dropout  # (B,)
                 text = text * keep[:, None, None].to(text.dtype)  # (B, M, E)

@@ -96,6 +96,9 @@ def config_choices(cfg: Mapping[str, Any]) -> list[str]:
         out.append("beside Eq. 11's pooled words, the mean of Eq. 1's frame outputs"
                    + (" after their own Eq. 11 block" if cfg["mec_speech"] == "mec" else "") + " (beyond the paper)")
     out += describe_switches(cfg, "report")
+    if cfg.get("text_noise"):
+        out.append(f"Gaussian noise of {cfg['text_noise']:g} x each word vector's RMS added to the word vectors in "
+                   "training (beyond the paper)")
     if cfg.get("text_dropout"):
         out.append(f"the text of {100 * cfg['text_dropout']:.0f} % of the training utterances zeroed in the fused "
                    "variants")

@@ -70,6 +70,8 @@ def _settings(cfg: TSINConfig) -> dict[str, str]:
         "Adam weight decay": f"{cfg.weight_decay:g}",
         "classifier dropout": f"{cfg.classifier_dropout:g}",
         "text dropout (whole text, fused variants)": f"{cfg.text_dropout:g}",
+        "noise on the word vectors (training)": (f"Gaussian, {cfg.text_noise:g} x each word vector's RMS"
+                                                 if cfg.text_noise > 0 else "none"),
         "reported model": "last epoch" if cfg.select == "last" else "best validation UA",
     }
 
@@ -101,7 +103,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
                "speech normalisation", "leading / trailing silence"),
     "text": ("words m", "word vectors (width E)", "Eq. 2 kernels", "model width d"),
     "training": ("epochs", "batch size", "learning rate", "Adam weight decay", "classifier dropout",
-                 "text dropout (whole text, fused variants)", "reported model"),
+                 "text dropout (whole text, fused variants)", "noise on the word vectors (training)", "reported model"),
     "fusion": ("model width d", "fusion width d'", "Eq. 4 prior on word order", "Eq. 3 learned position score",
                "Eq. 8 normalisation", "Eq. 9 weights applied", "Eq. 9 pairing", "Eq. 11 pooling over words",
                "Eq. 11: the frames' own summary beside f'", "text dropout (whole text, fused variants)", "epochs"),
