@@ -20,6 +20,7 @@ from tsin_nb.runs import (
     STATUS_COLUMNS,
     experiment,
     fold_config,
+    fold_dirs,
     fold_status,
     format_tables,
     load_results,
@@ -206,6 +207,8 @@ def test_a_finished_fold_loads_back_as_it_predicted(finished: tuple[Path, pd.Dat
     assert [EMOTIONS[k] for k in logits.argmax(1).tolist()] == pred["pred"].tolist()
     probs = pred[[c for c in pred.columns if c.startswith("p_")]].to_numpy()
     assert np.allclose(logits.softmax(1).numpy(), probs, atol=1e-4)
+    others = [d for d in fold_dirs(out, "SesI", "tsin") if d != fold_dir]
+    assert others and load_trained_fold(manifest, others[0], tmp_path / "cache")[1] is store  # one store per run
     # a setting this version no longer has, at a value that behaves otherwise, is refused by name
     old = tmp_path / "old"
     old.mkdir()

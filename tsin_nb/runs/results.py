@@ -29,6 +29,7 @@ from tsin_nb.core import (
 )
 from tsin_nb.features import FeatureStore, build_feature_store, config_for_store
 from tsin_nb.model import build_model
+from tsin_nb.runs.jobs import cached_store, manifest_key, store_key
 from tsin_nb.train import CHECKPOINT
 
 RESULT_COLUMNS = ["protocol", "variant", "fold", "wa", "ua", "n_test", "wall_s"]
@@ -153,11 +154,13 @@ def load_trained_fold(corpus: pd.DataFrame, fold_dir: str | os.PathLike, cache: 
 
     The model holds the weights of the fold's ``checkpoint.pt`` (the last epoch trained); ``variant`` defaults to
     the one ``metrics.json`` names. ``corpus`` is the manifest the fold was trained on (:func:`tsin_nb.data.load_corpus`).
+    The store is kept for the next fold with the same feature settings (:func:`tsin_nb.runs.jobs.cached_store`).
     """
     path = Path(fold_dir) / "metrics.json"
     metrics = json.loads(path.read_text())
     cfg = _saved_config(metrics, path)
-    store = build_feature_store(corpus, cfg, cache, progress=False)
+    key = store_key(manifest_key(corpus), cfg, cache)  # the folds of one run share their store, as in training
+    store = cached_store(key, lambda: build_feature_store(corpus, cfg, cache, progress=False))
     cfg = config_for_store(cfg, store)
     model = build_model(cfg, variant or metrics.get("variant", "tsin")).eval()
     model.load_state_dict(torch.load(path.parent / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
